@@ -1,0 +1,196 @@
+"""Distortion-based sample generator: Simard-style elastic field + random affine, per sample.
+
+Every call draws a *different* elastic displacement field and affine transform for every
+sample of the batch, composes both into one sampling grid and resamples once with
+`grid_sample`. Everything is whole-batch tensor work, so it runs on the device the batch
+lives on (on a GPU it costs almost nothing next to the network).
+
+    import torch
+    from generators import DistortionConfig, distort
+    x = torch.rand(512, 1, 28, 28)                          # (B, 1, H, W) in [0, 1]
+    y = distort(x, DistortionConfig(), torch.Generator().manual_seed(0))
+
+Elastic part (Simard, Steinkraus & Platt 2003): a field of uniform U(-1, 1) noise per pixel
+and axis, smoothed by a Gaussian of std `elastic_sigma` pixels (zero outside the image, as
+`scipy.ndimage.gaussian_filter(mode="constant")`), scaled by `elastic_alpha`: displacement in
+pixels. The smoothing is separable, so instead of a large padded `conv2d` we multiply by a
+small precomputed (H, H) and (W, W) Gaussian matrix: two batched matmuls.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["DistortionConfig", "distort", "gaussian_matrix", "elastic_field", "affine_theta",
+           "sample_params", "apply_distortion"]
+
+
+@dataclass(frozen=True)
+class DistortionConfig:
+    """Magnitudes of the random distortions; each is sampled uniformly per sample.
+
+    elastic_alpha: displacement scale in pixels (Simard: 34 for 28x28); 0 disables.
+    elastic_sigma: std of the Gaussian smoothing the noise field, in pixels (4-6 typical).
+    rotation:      degrees, angle ~ U(-rotation, +rotation).
+    scale:         fraction, sx and sy ~ U(1 - scale, 1 + scale) independently.
+    shear:         degrees, shear angles in x and y ~ U(-shear, +shear) independently.
+    translate:     fraction of the image size, tx, ty ~ U(-translate, +translate) * size.
+    """
+
+    elastic_alpha: float = 34.0
+    elastic_sigma: float = 5.5
+    rotation: float = 12.0
+    scale: float = 0.12
+    shear: float = 8.0
+    translate: float = 0.06
+
+    # (low, high, inclusive-low?) bounds; checked at construction with a clear message.
+    _BOUNDS = {
+        "elastic_alpha": (0.0, 200.0),
+        "elastic_sigma": (0.0, 50.0),
+        "rotation": (0.0, 180.0),
+        "scale": (0.0, 0.9),
+        "shear": (0.0, 60.0),
+        "translate": (0.0, 0.5),
+    }
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"DistortionConfig.{f.name} must be a finite number, got {v!r}")
+            lo, hi = self._BOUNDS[f.name]
+            if not lo <= v <= hi:
+                raise ValueError(f"DistortionConfig.{f.name}={v!r} is out of range [{lo}, {hi}]")
+            object.__setattr__(self, f.name, float(v))
+        if self.elastic_alpha > 0 and self.elastic_sigma <= 0:
+            raise ValueError("DistortionConfig.elastic_sigma must be > 0 when elastic_alpha > 0 "
+                             f"(got sigma={self.elastic_sigma})")
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "DistortionConfig":
+        """Build from a config mapping (e.g. the `distortion:` block of a YAML file)."""
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown distortion parameter(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def is_identity(self) -> bool:
+        return all(getattr(self, f.name) == 0 for f in fields(self) if f.name != "elastic_sigma")
+
+
+# ----------------------------------------------------------------------------- pure functions
+
+def gaussian_matrix(n: int, sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(n, n) matrix G with (G @ v) = v convolved with a normalized Gaussian, zero padding.
+
+    Row i holds k(i - j) / sum_k k: the kernel is normalized over its full (4 sigma) support,
+    so near the border the field is weaker, exactly like gaussian_filter(mode="constant").
+    """
+    idx = torch.arange(n, device=device, dtype=torch.float64)
+    d = idx[:, None] - idx[None, :]                                      # (n, n)
+    radius = int(4.0 * sigma + 0.5)
+    k = torch.arange(-radius, radius + 1, device=device, dtype=torch.float64)
+    norm = torch.exp(-0.5 * (k / sigma) ** 2).sum()
+    g = torch.exp(-0.5 * (d / sigma) ** 2) * (d.abs() <= radius)
+    return (g / norm).to(dtype)
+
+
+def elastic_field(noise: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Smooth a noise field (B, 2, H, W) with a Gaussian of std `sigma` pixels, separably."""
+    H, W = noise.shape[-2:]
+    gh = gaussian_matrix(H, sigma, noise.device, noise.dtype)            # (H, H)
+    gw = gaussian_matrix(W, sigma, noise.device, noise.dtype)            # (W, W)
+    return gh @ noise @ gw.T                                             # (B, 2, H, W)
+
+
+def affine_theta(angle, sx, sy, shx, shy, tx, ty, H: int, W: int) -> torch.Tensor:
+    """(B, 2, 3) matrices for `F.affine_grid`, mapping output to input in normalized coords.
+
+    Angles in radians, translations in pixels. The forward map (input -> output, about the
+    image centre, in pixels) is p_out = R(angle) @ Shear(shx, shy) @ diag(sx, sy) @ p_in + t.
+    """
+    c, s = torch.cos(angle), torch.sin(angle)
+    kx, ky = torch.tan(shx), torch.tan(shy)
+    # M = R @ Sh @ S, written out: Sh = [[1, kx], [ky, 1]].
+    m00 = (c - s * ky) * sx
+    m01 = (c * kx - s) * sy
+    m10 = (s + c * ky) * sx
+    m11 = (s * kx + c) * sy
+    det = m00 * m11 - m01 * m10
+    i00, i01, i10, i11 = m11 / det, -m01 / det, -m10 / det, m00 / det     # M^-1
+    # Pixels -> normalized coords: x_n = x / (W/2), y_n = y / (H/2) (align_corners=False).
+    hx, hy = W / 2.0, H / 2.0
+    theta = torch.stack([
+        torch.stack([i00, i01 * hy / hx, -(i00 * tx + i01 * ty) / hx], -1),
+        torch.stack([i10 * hx / hy, i11, -(i10 * tx + i11 * ty) / hy], -1),
+    ], -2)
+    return theta                                                          # (B, 2, 3)
+
+
+def sample_params(B: int, H: int, W: int, cfg: DistortionConfig, generator=None,
+                  device=None, dtype=torch.float32) -> dict:
+    """Draw the per-sample random parameters (on the generator's device, then moved)."""
+    gdev = generator.device if generator is not None else device
+
+    def u(*shape):                                                        # U(-1, 1)
+        return (torch.rand(*shape, generator=generator, device=gdev, dtype=dtype) * 2 - 1).to(device)
+
+    r = u(7, B)                                                           # (7, B)
+    deg = math.pi / 180.0
+    p = {
+        "angle": r[0] * cfg.rotation * deg,
+        "sx": 1 + r[1] * cfg.scale,
+        "sy": 1 + r[2] * cfg.scale,
+        "shx": r[3] * cfg.shear * deg,
+        "shy": r[4] * cfg.shear * deg,
+        "tx": r[5] * cfg.translate * W,
+        "ty": r[6] * cfg.translate * H,
+    }
+    if cfg.elastic_alpha > 0:
+        p["noise"] = u(B, 2, H, W)                                        # (B, 2, H, W)
+    return p
+
+
+def apply_distortion(images: torch.Tensor, params: dict, cfg: DistortionConfig) -> torch.Tensor:
+    """Compose affine + elastic into one grid and resample once (bilinear, zeros outside)."""
+    B, C, H, W = images.shape
+    theta = affine_theta(params["angle"], params["sx"], params["sy"], params["shx"],
+                         params["shy"], params["tx"], params["ty"], H, W)
+    grid = F.affine_grid(theta, [B, C, H, W], align_corners=False)        # (B, H, W, 2)
+    if "noise" in params:
+        disp = elastic_field(params["noise"], cfg.elastic_sigma) * cfg.elastic_alpha  # px
+        scale = torch.tensor([2.0 / W, 2.0 / H], device=images.device, dtype=grid.dtype)
+        grid = grid + disp.permute(0, 2, 3, 1) * scale                    # (B, H, W, 2)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def distort(images: torch.Tensor, cfg: DistortionConfig | None = None,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """Distort a float batch (B, C, H, W) in [0, 1]; a fresh random distortion per sample.
+
+    Seeded by `generator` (same seed, same output). With every magnitude at zero it returns
+    the input unchanged. Works on any device; the output has the input's shape and dtype.
+    """
+    if cfg is None:
+        cfg = DistortionConfig()
+    if images.dim() != 4:
+        raise ValueError(f"distort expects a (B, C, H, W) batch, got shape {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise TypeError(f"distort expects a float batch in [0, 1], got {images.dtype}")
+    if cfg.is_identity or images.shape[0] == 0:
+        return images
+    B, C, H, W = images.shape
+    work = images if images.dtype in (torch.float32, torch.float64) else images.float()
+    params = sample_params(B, H, W, cfg, generator, work.device, work.dtype)
+    out = apply_distortion(work, params, cfg)
+    return out.clamp_(0, 1).to(images.dtype)
