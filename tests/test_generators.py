@@ -163,3 +163,18 @@ def test_preview_grid(digits, tmp_path):
     g = preview_grid(digits[:3], DistortionConfig(), k=4, generator=seeded(0))
     assert g.shape == (3, 3 * 30 + 2, 5 * 30 + 2)
 
+
+
+def test_lowrank_field_has_the_exact_field_statistics():
+    """The fast field (rank-r Gaussian coefficients) matches Simard's smoothed uniform noise."""
+    from generators.distort import sample_params
+    n = torch.rand(3000, 2, 28, 28, generator=seeded(0)) * 2 - 1
+    exact = elastic_field(n, 5.5)                                        # (B, 2, H, W)
+    fast = sample_params(3000, 28, 28, DistortionConfig(), seeded(1))["field"]
+    for sl in [(...,), (..., 14, 14), (..., 0, 0), (..., 3, 20)]:       # overall, centre, corner, edge
+        re, rf = exact[sl].pow(2).mean().sqrt(), fast[sl].pow(2).mean().sqrt()
+        assert abs(rf / re - 1) < 0.05, (sl, float(re), float(rf))
+    # Neighbouring displacements are correlated the same way (smoothness).
+    ce = (exact[..., :, 1:] * exact[..., :, :-1]).mean() / exact.pow(2).mean()
+    cf = (fast[..., :, 1:] * fast[..., :, :-1]).mean() / fast.pow(2).mean()
+    assert abs(ce - cf) < 0.02

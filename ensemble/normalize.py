@@ -1,0 +1,226 @@
+"""Turn a real-world digit image into what the networks saw in training: an MNIST-style 28x28.
+
+MNIST was made by taking a digit's bounding box, fitting its longest side into 20 px
+(aspect ratio kept, anti-aliased) and placing it in a 28x28 field with its centre of mass
+at the centre; ink is light (255) on a dark (0) background. We do the same for photos
+and scans:
+
+1. decode with Pillow: EXIF orientation applied, grayscale (RGB, palette, CMYK, 16-bit),
+   transparent canvases composited on white (or their alpha used as ink when the ink
+   colour is invisible on white), huge photos reduced to <= 512 px on the fly;
+2. estimate the paper/background with a median filter on a 64 px thumbnail (follows
+   uneven lighting and shadows) and subtract it;
+3. polarity: whichever side of the background has the heavier tail is the ink, so dark
+   ink on light paper is inverted to MNIST's light-on-dark;
+4. Otsu threshold, connected components (scipy.ndimage): keep the heaviest non-border
+   component and the sizeable pieces close to it (broken strokes), drop specks;
+5. crop, stretch the contrast (stroke cores white, background black), fit into 20 px,
+   paste into 28x28 so the centre of mass lands on pixel (14, 14) as in MNIST.
+
+Images that already are MNIST-style (28x28, light digit on a dark border) are returned
+unchanged, byte for byte. Results are uint8 (28, 28) arrays -- divide by 255 for the
+float [0, 1] network input (`ensemble.inference.Ensemble` accepts uint8 directly).
+
+    from ensemble.normalize import load_and_normalize, normalize_digit
+    img28 = load_and_normalize("photo.jpg")   # uint8 (28, 28); raises ImageError on failure
+    img28 = normalize_digit(gray)             # gray: (H, W) float in [0, 1] or uint8
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage as ndi
+
+SIZE, BOX = 28, 20          # MNIST: 20x20 digit box centred by mass in a 28x28 field
+WORK_SIZE = 512             # larger images are reduced first (plenty for a 20 px result)
+THUMB = 64                  # background is estimated on a thumbnail this big
+MIN_CONTRAST = 0.08         # ink must differ from the paper by ~20 grey levels
+_ANTIALIAS = Image.Resampling.LANCZOS
+
+
+class ImageError(ValueError):
+    """An image could not be used; str(e) is a short reason fit for a status column."""
+
+
+# ---- decoding -----------------------------------------------------------------------------
+def load_gray(path: str | os.PathLike, max_side: int = WORK_SIZE) -> np.ndarray:
+    """Decode `path` to a float32 (H, W) grayscale array in [0, 1], at most `max_side` px.
+
+    Raises ImageError with a short reason (empty file, not an image, truncated, too large...).
+    """
+    try:
+        if os.path.getsize(path) == 0:
+            raise ImageError("empty file")
+        with warnings.catch_warnings():
+            # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; refuse both
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.format == "JPEG":   # let libjpeg decode at 1/2, 1/4, 1/8 scale: much faster
+                    img.draft("L", (max_side, max_side))
+                img = ImageOps.exif_transpose(img)
+                return _to_gray(img, max_side)
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError("file not found (vanished?)") from None
+    except IsADirectoryError:
+        raise ImageError("is a directory") from None
+    except PermissionError:
+        raise ImageError("permission denied") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"image too large, refused as a decompression bomb ({_first_sentence(e)})") from None
+    except UnidentifiedImageError:
+        raise ImageError("not an image (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
+        raise ImageError(f"corrupt or truncated image ({_first_sentence(e)})") from None
+
+
+def _first_sentence(e: BaseException) -> str:
+    return str(e).split(". ")[0].strip().rstrip(".") or type(e).__name__
+
+
+def _to_gray(img: Image.Image, max_side: int) -> np.ndarray:
+    """Any Pillow mode -> float32 (H, W) in [0, 1], reduced to at most max_side."""
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        rgba.thumbnail((max_side, max_side), _ANTIALIAS)
+        a = np.asarray(rgba, dtype=np.float32)[..., 3] / 255             # (H, W) opacity
+        flat = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("L")
+        gray = np.asarray(flat, dtype=np.float32) / 255                  # (H, W)
+        # white (or very light) ink on a transparent canvas vanishes on white: use opacity
+        if np.ptp(gray) < MIN_CONTRAST <= np.ptp(a):
+            gray = 1 - a
+        return gray
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        arr = np.asarray(img).astype(np.float32)                         # (H, W) 16/32-bit
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        if img.mode == "F" and arr.max() <= 1:
+            top = 1.0
+        img = Image.fromarray(np.clip(arr / top, 0, 1).astype(np.float32), "F")
+    elif img.mode != "L":
+        try:
+            img = img.convert("L")
+        except ValueError:   # e.g. LAB/HSV have no direct route to L
+            img = img.convert("RGB").convert("L")
+    if max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), _ANTIALIAS)
+    arr = np.asarray(img, dtype=np.float32)
+    return arr if img.mode == "F" else arr / 255
+
+
+def load_and_normalize(path: str | os.PathLike) -> np.ndarray:
+    """Decode and normalize one image file: uint8 (28, 28), light digit on black."""
+    return normalize_digit(load_gray(path))
+
+
+# ---- normalization ------------------------------------------------------------------------
+def normalize_digit(gray) -> np.ndarray:
+    """(H, W) grayscale (uint8, or float in [0, 1]) -> MNIST-style uint8 (28, 28).
+
+    Raises ImageError("no digit found") for blank or featureless images.
+    """
+    g = np.asarray(gray)
+    if g.ndim != 2 or min(g.shape) < 1:
+        raise ValueError(f"expected a 2-D grayscale image, got shape {g.shape}")
+    g = g.astype(np.float32) / 255 if g.dtype == np.uint8 else np.clip(g.astype(np.float32), 0, 1)
+    if np.ptp(g) < MIN_CONTRAST:
+        raise ImageError("no digit found (blank image)")
+    if is_mnist_style(g):
+        return np.rint(g * 255).astype(np.uint8)          # exact bytes of an 8-bit input
+    ink = _ink_map(g)                                     # (H, W) light-on-dark, background ~0
+    crop = _digit_crop(ink)                               # (h, w) in [0, 1]
+    return _fit_and_centre(crop)
+
+
+def is_mnist_style(g: np.ndarray) -> bool:
+    """28x28, black background, light digit that stays off the border (as MNIST digits do)."""
+    if g.shape != (SIZE, SIZE):
+        return False
+    frame = np.concatenate([g[0], g[-1], g[1:-1, 0], g[1:-1, -1]])      # (108,) border pixels
+    return bool(np.median(g) < 0.1 and np.mean(frame > 0.5) < 0.1 and g.max() > 0.5)
+
+
+def _ink_map(g: np.ndarray) -> np.ndarray:
+    """Subtract the (unevenly lit) background and orient so ink is positive: (H, W) >= 0."""
+    h, w = g.shape
+    scale = min(1.0, THUMB / max(h, w))
+    th, tw = max(1, round(h * scale)), max(1, round(w * scale))
+    thumb = np.asarray(Image.fromarray(g, "F").resize((tw, th), Image.Resampling.BOX))
+    # a window wider than twice any stroke keeps only the paper (ink < half of each window)
+    k = max(3, int(0.4 * max(th, tw)) | 1)
+    bg = ndi.gaussian_filter(ndi.median_filter(thumb, size=k, mode="nearest"), k / 6, mode="nearest")
+    bg = np.asarray(Image.fromarray(bg.astype(np.float32), "F").resize((w, h), Image.Resampling.BILINEAR))
+    r = g - bg                                            # (H, W) signed: ink on one side
+    q = np.quantile(r, [0.002, 0.01, 0.05, 0.95, 0.99, 0.998])
+    dark_ink = -q[:3].sum() > q[3:].sum()                 # heavier dark tail -> dark ink on paper
+    return np.maximum(-r if dark_ink else r, 0)
+
+
+def _otsu(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold: the cut maximising the between-class variance of a histogram."""
+    hist, edges = np.histogram(values, bins=bins, range=(0.0, float(values.max()) or 1.0))
+    p = hist.astype(np.float64) / max(1, hist.sum())
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(p)                                     # weight of the class below each cut
+    m0 = np.cumsum(p * centres)                           # its first moment
+    between = (m0[-1] * w0 - m0) ** 2 / np.maximum(w0 * (1 - w0), 1e-12)
+    return float(edges[1:][np.argmax(between)])
+
+
+def _digit_crop(ink: np.ndarray) -> np.ndarray:
+    """Find the digit among noise/specks/shadows; return its contrast-stretched bounding box."""
+    h, w = ink.shape
+    r = np.abs(ink - np.median(ink))
+    noise = 1.4826 * float(np.median(r))                  # robust std of the background
+    smooth = ndi.gaussian_filter(ink, 1.0)                # salt noise and JPEG ringing fade out
+    peak = float(smooth.max())
+    if peak < max(MIN_CONTRAST, 3 * noise):
+        raise ImageError("no digit found")
+    t = max(_otsu(smooth), 3 * noise, 0.2 * peak)
+    labels, n = ndi.label(smooth > t, structure=np.ones((3, 3)))
+    if n == 0:
+        raise ImageError("no digit found")
+    idx = np.arange(1, n + 1)
+    mass = np.asarray(ndi.sum(ink, labels, idx))          # (n,) ink per component
+    boxes = ndi.find_objects(labels)                      # n slices (rows, cols)
+    touches = np.array([b[0].start == 0 or b[1].start == 0 or b[0].stop == h or b[1].stop == w
+                        for b in boxes])
+    # paper edges and shadows touch the border; a digit usually does not
+    main = int(np.argmax(np.where(touches & (n > 1), mass * 0.25, mass)))
+    y0, y1, x0, x1 = boxes[main][0].start, boxes[main][0].stop, boxes[main][1].start, boxes[main][1].stop
+    keep = [main]
+    for i in np.argsort(-mass):                           # heaviest first: the box can grow
+        if i == main or mass[i] < 0.05 * mass[main]:
+            continue
+        b = boxes[i]
+        reach = 0.35 * max(y1 - y0, x1 - x0)              # broken strokes lie close to the digit
+        if (b[0].start < y1 + reach and b[0].stop > y0 - reach and
+                b[1].start < x1 + reach and b[1].stop > x0 - reach):
+            keep.append(i)
+            y0, y1 = min(y0, b[0].start), max(y1, b[0].stop)
+            x0, x1 = min(x0, b[1].start), max(x1, b[1].stop)
+    mask = np.isin(labels[y0:y1, x0:x1], idx[keep])       # (h', w') kept strokes
+    region = ndi.binary_dilation(mask, iterations=2)      # their anti-aliased rims too
+    crop = ink[y0:y1, x0:x1]
+    lo, hi = 0.5 * t, float(np.quantile(crop[mask], 0.9))
+    return np.clip((crop - lo) / max(hi - lo, 1e-6), 0, 1) * region
+
+
+def _fit_and_centre(crop: np.ndarray) -> np.ndarray:
+    """Longest side -> 20 px (aspect kept, anti-aliased), centre of mass -> (14, 14) in 28x28."""
+    h, w = crop.shape
+    s = BOX / max(h, w)
+    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    small = np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize((nw, nh), _ANTIALIAS))
+    small = np.clip(small, 0, 1)                          # (nh, nw); Lanczos may overshoot
+    cy, cx = ndi.center_of_mass(small)
+    oy, ox = int(round(SIZE / 2 - cy)), int(round(SIZE / 2 - cx))
+    out = np.zeros((SIZE, SIZE), np.float32)
+    # paste with clipping: a lopsided digit may be pushed partly off the field, as in MNIST
+    ty0, tx0 = max(0, oy), max(0, ox)
+    ty1, tx1 = min(SIZE, oy + nh), min(SIZE, ox + nw)
+    out[ty0:ty1, tx0:tx1] = small[ty0 - oy:ty1 - oy, tx0 - ox:tx1 - ox]
+    return np.rint(out * 255).astype(np.uint8)
