@@ -41,6 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, help="override train.lr")
     p.add_argument("--train-subset", type=int, help="use only the first N training images")
     p.add_argument("--val-subset", type=int, help="use only the first N validation images")
+    p.add_argument("--val-size", type=int, help="hold out the last N training images (default 5000)")
     p.add_argument("--full-train", action="store_true", help="also train on the validation split")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (data is in memory)")
     p.add_argument("--no-report", action="store_true", help="skip the ensemble evaluation and report")
@@ -67,7 +68,8 @@ def member_configs(a):
         for key, val in (("epochs", a.epochs), ("max_steps", a.max_steps), ("batch_size", a.batch_size), ("lr", a.lr)):
             if val is not None:
                 t[key] = val
-        for key, val in (("dataset", a.data), ("train_subset", a.train_subset), ("val_subset", a.val_subset)):
+        for key, val in (("dataset", a.data), ("train_subset", a.train_subset), ("val_subset", a.val_subset),
+                         ("val_size", a.val_size)):
             if val is not None:
                 d[key] = val
         if a.full_train:
@@ -114,15 +116,17 @@ def train_member(cfg: dict, a) -> dict | None:
     # Same TensorBoard folder on --resume so the curves continue; a fresh run gets a new version.
     version = _latest_version(a.logdir / name) if (a.resume and last.exists()) else None
     logger = TensorBoardLogger(str(a.logdir), name=name, version=version, default_hp_metric=False)
+    t = cfg["train"]
+    steps_per_epoch = max(1, len(dm.train_x) // int(t["batch_size"]))
+    short = min(steps_per_epoch, int(t.get("max_steps", -1)) if int(t.get("max_steps", -1)) > 0 else steps_per_epoch)
     callbacks = [ModelCheckpoint(dirpath=str(ckpt_dir), save_last=True, save_top_k=0,
-                                 every_n_train_steps=200, save_on_train_epoch_end=True)]
+                                 every_n_train_steps=min(200, steps_per_epoch))]
     if not a.no_progress:
         callbacks.append(TQDMProgressBar(refresh_rate=20))
-    t = cfg["train"]
     trainer = pl.Trainer(max_epochs=int(t["epochs"]), max_steps=int(t.get("max_steps", -1)),
                          accelerator=a.accelerator, devices=a.devices, strategy=a.strategy,
                          num_nodes=a.num_nodes, precision=precision, logger=logger, callbacks=callbacks,
-                         log_every_n_steps=20, num_sanity_val_steps=0, enable_model_summary=False,
+                         log_every_n_steps=max(1, min(20, short)), num_sanity_val_steps=0, enable_model_summary=False,
                          enable_progress_bar=not a.no_progress, benchmark=cuda)
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if (a.resume and last.exists()) else None)

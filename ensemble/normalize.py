@@ -8,7 +8,7 @@ and scans:
 1. decode with Pillow: EXIF orientation applied, grayscale (RGB, palette, CMYK, 16-bit),
    transparent canvases composited on white (or their alpha used as ink when the ink
    colour is invisible on white), huge photos reduced to <= 512 px on the fly;
-2. estimate the paper/background with a median filter on a 64 px thumbnail (follows
+2. estimate the paper/background with a median filter on a 32 px thumbnail (follows
    uneven lighting and shadows) and subtract it;
 3. polarity: whichever side of the background has the heavier tail is the ink, so dark
    ink on light paper is inverted to MNIST's light-on-dark;
@@ -36,7 +36,7 @@ from scipy import ndimage as ndi
 
 SIZE, BOX = 28, 20          # MNIST: 20x20 digit box centred by mass in a 28x28 field
 WORK_SIZE = 512             # larger images are reduced first (plenty for a 20 px result)
-THUMB = 64                  # background is estimated on a thumbnail this big
+THUMB = 32                  # background is estimated on a thumbnail this big
 MIN_CONTRAST = 0.08         # ink must differ from the paper by ~20 grey levels
 _ANTIALIAS = Image.Resampling.LANCZOS
 
