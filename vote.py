@@ -158,7 +158,9 @@ def run(ens, items: list[Item], args, keep_images: bool) -> Results:
     res = Results(items, ens.member_names, ens.class_names, ["?"] * n, [None] * n, [None] * n,
                   [None] * n, [None] * n)
     data = ImageFiles([it.path for it in items], _pixel_limit_from_env())
-    workers = 0 if n <= 16 else args.workers            # a process start costs more than a few images
+    workers = args.workers
+    if workers is None:                                  # auto: a process start costs more than a few images
+        workers = 0 if n <= 16 else min(2, os.cpu_count() or 1)
     # loader batches small enough that every worker gets several; the members then see them whole
     batch = max(1, min(args.batch_size, math.ceil(n / (4 * max(1, workers)))))
     loader = DataLoader(data, batch_size=batch, num_workers=workers,
@@ -352,15 +354,15 @@ def parse_args(argv):
     ap.add_argument("--min-agreement", type=int, metavar="K",
                     help="mark rows with fewer than K agreeing members review=yes")
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                    help="processes decoding + normalizing images (default: min(2, CPUs))")
+    ap.add_argument("--workers", type=int,
+                    help="processes decoding + normalizing images (default: min(2, CPUs); none for <= 16 images)")
     ap.add_argument("--report", metavar="DIR", help="labelled folders: save confusion.png, misclassified.png")
     ap.add_argument("--save-preprocessed", metavar="DIR", help="save the 28x28 network inputs as PNGs")
     ap.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:N")
     args = ap.parse_args(argv)
     if args.batch_size < 1:
         ap.error("--batch-size must be at least 1")
-    if args.workers < 0:
+    if args.workers is not None and args.workers < 0:
         ap.error("--workers must be 0 or more")
     if args.min_agreement is not None and args.min_agreement < 0:
         ap.error("--min-agreement must be 0 or more")
