@@ -27,18 +27,21 @@ def confusion_matrix_image(cm: np.ndarray, class_names=None, title: str = "") ->
         d.text((10, 4), title, fill="black", font=font)
     rows = cm.sum(1, keepdims=True).clip(min=1)
     frac = cm / rows
+    off = cm - np.diag(np.diag(cm))
+    worst = max(int(off.max()), 1)
     for i in range(C):
         for j in range(C):
             x0, y0 = left + j * cell, top + i * cell
             f = float(frac[i, j])
             if i == j:   # correct: white -> blue
                 color = (int(255 * (1 - f)), int(255 * (1 - 0.6 * f)), 255)
-            else:        # errors: white -> red, boosted so a few stand out
-                g = min(1.0, 8 * f) if cm[i, j] else 0.0
-                color = (255, int(255 * (1 - 0.8 * g)), int(255 * (1 - 0.8 * g)))
+            else:        # errors: pink -> red relative to the worst confusion, so few still stand out
+                g = 0.3 + 0.7 * cm[i, j] / worst if cm[i, j] else 0.0
+                color = (255, int(255 * (1 - 0.85 * g)), int(255 * (1 - 0.85 * g)))
             d.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=color, outline=(200, 200, 200))
             if cm[i, j] and cell >= 24:
-                d.text((x0 + 3, y0 + cell // 2 - 5), str(int(cm[i, j])), fill="black", font=font)
+                ink = "white" if sum(color) < 450 else "black"
+                d.text((x0 + 3, y0 + cell // 2 - 5), str(int(cm[i, j])), fill=ink, font=font)
     for k, n in enumerate(names[:C]):
         d.text((8, top + k * cell + cell // 2 - 5), n, fill="black", font=font)
         d.text((left + k * cell + 3, top - 14), n, fill="black", font=font)
