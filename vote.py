@@ -41,6 +41,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 FORMATS = ("table", "csv", "json")
 
@@ -91,26 +93,46 @@ def find_images(paths: list[str], class_names: list[str]) -> tuple[list[Item], l
     return items, labelled
 
 
-# ---- decoding + normalizing in DataLoader workers -----------------------------------------
-class ImageFiles:
-    """Map-style dataset: index -> (uint8 (28, 28) tensor, status, index)."""
+# ---- decoding + normalizing (+ voting, on CPU) in DataLoader workers ---------------------
+def load_one(path: str):
+    """-> (uint8 (28, 28) array, "ok") or (zeros, short reason); never raises."""
+    from ensemble.normalize import load_and_normalize
+    try:
+        return load_and_normalize(path), "ok"
+    except ValueError as e:              # ImageError: a reason fit for the status column
+        status = str(e)
+    except Exception as e:               # anything else must not stop the run either
+        status = f"unexpected error: {type(e).__name__}: {e}"
+    return np.zeros((28, 28), np.uint8), status.replace("\n", " ")
 
-    def __init__(self, paths: list[str], max_pixels: int | None):
-        self.paths, self.max_pixels = paths, max_pixels
+
+class ImageChunks:
+    """Map-style dataset of chunks: k -> {"images" uint8 (B, 28, 28), "status" [B], "index" (B,),
+    "vote": VoteResult for the readable images, or None}.
+
+    On CPU the workers also run the members (one thread each, DataLoader's default): two
+    single-threaded processes keep two cores busier than one process with two threads, and do
+    not stall when another program takes a core. On a GPU the main process votes instead.
+    """
+
+    def __init__(self, paths: list[str], chunk: int, max_pixels: int | None, ensemble=None):
+        self.paths, self.chunk, self.max_pixels, self.ensemble = paths, chunk, max_pixels, ensemble
 
     def __len__(self):
-        return len(self.paths)
+        return math.ceil(len(self.paths) / self.chunk)
 
-    def __getitem__(self, i):
+    def __getitem__(self, k):
         import torch
-        from ensemble.normalize import load_and_normalize
-        try:
-            return torch.from_numpy(load_and_normalize(self.paths[i])), "ok", i
-        except ValueError as e:          # ImageError: a reason fit for the status column
-            status = str(e)
-        except Exception as e:           # anything else must not stop the run either
-            status = f"unexpected error: {type(e).__name__}: {e}"
-        return torch.zeros(28, 28, dtype=torch.uint8), status.replace("\n", " "), i
+        index = range(k * self.chunk, min(len(self.paths), (k + 1) * self.chunk))
+        images = np.zeros((len(index), 28, 28), np.uint8)                    # (B, 28, 28)
+        status = []
+        for j, i in enumerate(index):
+            images[j], s = load_one(self.paths[i])
+            status.append(s)
+        ok = np.array([s == "ok" for s in status])
+        vote = self.ensemble.predict(images[ok]) if self.ensemble is not None and ok.any() else None
+        return {"images": torch.from_numpy(images), "status": status,
+                "index": torch.tensor(list(index)), "vote": vote}
 
     def worker_init(self, _worker_id):
         _set_pixel_limit(self.max_pixels)
@@ -150,39 +172,42 @@ class Results:
 
 
 def run(ens, items: list[Item], args, keep_images: bool) -> Results:
-    import torch
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
     n = len(items)
     res = Results(items, ens.member_names, ens.class_names, ["?"] * n, [None] * n, [None] * n,
                   [None] * n, [None] * n)
-    data = ImageFiles([it.path for it in items], _pixel_limit_from_env())
     workers = args.workers
     if workers is None:                                  # auto: a process start costs more than a few images
         workers = 0 if n <= 16 else min(2, os.cpu_count() or 1)
-    # loader batches small enough that every worker gets several; the members then see them whole
-    batch = max(1, min(args.batch_size, math.ceil(n / (4 * max(1, workers)))))
-    loader = DataLoader(data, batch_size=batch, num_workers=workers,
+    # chunks small enough that every worker gets several, big enough to batch the members well
+    chunk = max(1, min(args.batch_size, math.ceil(n / (4 * max(1, workers)))))
+    vote_in_workers = workers > 0 and ens.device.type == "cpu"
+    data = ImageChunks([it.path for it in items], chunk, _pixel_limit_from_env(),
+                       ens if vote_in_workers else None)
+    loader = DataLoader(data, batch_size=None, num_workers=workers,
                         worker_init_fn=data.worker_init if workers else None,
                         pin_memory=ens.device.type == "cuda")
     bar = tqdm(total=n, unit="img", file=sys.stderr, disable=None, delay=1.0, dynamic_ncols=True)
     try:
-        for images, status, index in loader:            # images (B, 28, 28) uint8
-            ok = torch.tensor([s == "ok" for s in status])
-            if ok.any():
-                vote = ens.predict(images[ok])
-                for j, i in enumerate(index[ok].tolist()):
-                    res.prediction[i] = int(vote.prediction[j])
-                    res.agreement[i] = int(vote.agreement[j])
-                    res.confidence[i] = float(vote.confidence[j])
-                    res.members[i] = vote.member_predictions[:, j].tolist()
-            for s, i, img in zip(status, index.tolist(), images):
+        for part in loader:
+            images, status, index, vote = part["images"], part["status"], part["index"], part["vote"]
+            ok = [k for k, s in enumerate(status) if s == "ok"]
+            if ok and vote is None:
+                vote = ens.predict(images[ok])                              # (B_ok,) results
+            for j, k in enumerate(ok):
+                i = int(index[k])
+                res.prediction[i] = int(vote.prediction[j])
+                res.agreement[i] = int(vote.agreement[j])
+                res.confidence[i] = float(vote.confidence[j])
+                res.members[i] = vote.member_predictions[:, j].tolist()
+                if keep_images:
+                    res.images[i] = images[k].numpy()
+            for s, i in zip(status, index.tolist()):
                 res.status[i] = s
                 if s != "ok":
                     bar.write(f"vote.py: skipped {items[i].path}: {s}", file=sys.stderr)
-                elif keep_images:
-                    res.images[i] = img.numpy()
             bar.update(len(status))
     finally:
         bar.close()
@@ -217,7 +242,8 @@ def render(fmt: str, header: list[str], table: list[list], summary: dict | None)
     if fmt == "json":
         doc = {"images": [dict(zip(header, r)) for r in table]}
         if summary:
-            doc["labelled"] = summary
+            doc["labelled"] = {k: v for k, v in summary.items() if k != "misclassified"}
+            doc["labelled"]["misclassified"] = [table[i][0] for i in summary["misclassified"]]
         return json.dumps(doc, indent=1) + "\n"
     cells = [header] + [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in r] for r in table]
     widths = [max(len(r[k]) for r in cells) for k in range(len(header))]
@@ -246,11 +272,11 @@ def labelled_summary(res: Results) -> dict | None:
     skipped = sum(1 for i, it in enumerate(res.items) if it.label is not None and res.prediction[i] is None)
     if not idx:
         return None
-    c = len(res.class_names)
+    from ensemble.plots import confusion_matrix
     y = torch.tensor([res.items[i].label for i in idx])                      # (n,)
     p = torch.tensor([res.prediction[i] for i in idx])                       # (n,)
     mp = torch.tensor([res.members[i] for i in idx]).t()                     # (M, n)
-    conf = torch.bincount(y * c + p, minlength=c * c).view(c, c)            # (C, C) rows = true
+    conf = confusion_matrix(p.numpy(), y.numpy(), len(res.class_names))     # (C, C) rows = true
     return {"n": len(idx), "unreadable": skipped,
             "correct": int((p == y).sum()), "accuracy": float((p == y).float().mean()),
             "member_accuracy": {name: float((mp[m] == y).float().mean())
@@ -282,34 +308,13 @@ def _font(size: int):
 
 
 def confusion_png(s: dict, path: Path) -> None:
-    """Confusion matrix as a picture: row-normalised shading, counts in the cells."""
-    from PIL import Image, ImageDraw
-    names, conf = s["class_names"], s["confusion"]
-    c, cell, margin = len(names), 40, 70
-    img = Image.new("RGB", (margin + c * cell + 10, margin + c * cell + 10), "white")
-    d, font = ImageDraw.Draw(img), _font(14)
-    d.text((margin, 6), f"accuracy {100 * s['accuracy']:.2f}%  (rows: true, columns: predicted)",
-           fill="black", font=font)
-    for k, name in enumerate(names):
-        d.text((margin + k * cell + cell / 2, margin - 14), name, fill="black", font=font, anchor="mm")
-        d.text((margin - 14, margin + k * cell + cell / 2), name, fill="black", font=font, anchor="mm")
-    for r, row in enumerate(conf):
-        total = max(1, sum(row))
-        for k, v in enumerate(row):
-            frac = v / total
-            shade = (int(255 * (1 - frac)), int(255 * (1 - 0.6 * frac)), 255) if r == k else \
-                    (255, int(255 * (1 - frac)), int(255 * (1 - frac)))
-            x0, y0 = margin + k * cell, margin + r * cell
-            d.rectangle([x0, y0, x0 + cell, y0 + cell], fill=shade, outline=(200, 200, 200))
-            if v:
-                d.text((x0 + cell / 2, y0 + cell / 2), str(v), font=font, anchor="mm",
-                       fill="white" if frac > 0.6 else "black")
-    img.save(path)
+    from ensemble.plots import confusion_matrix_image
+    title = f"ensemble accuracy {100 * s['accuracy']:.2f}% ({s['correct']}/{s['n']})"
+    confusion_matrix_image(np.asarray(s["confusion"]), s["class_names"], title).save(path)
 
 
 def misclassified_png(s: dict, res: Results, path: Path, limit: int = 200) -> None:
     """Grid of the misclassified 28x28 inputs (3x), captioned 'true -> predicted'."""
-    import numpy as np
     import torch
     from PIL import Image, ImageDraw
     from torchvision.utils import make_grid
@@ -343,18 +348,23 @@ def save_preprocessed(res: Results, out_dir: Path) -> None:
 
 
 # ---- command line -------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):            # usage errors: one line, exit status 1 (2 means "some images failed")
+        self.exit(1, f"vote.py: error: {message} (see vote.py --help)\n")
+
+
 def parse_args(argv):
-    ap = argparse.ArgumentParser(prog="vote.py", description=__doc__.splitlines()[0],
+    ap = _Parser(prog="vote.py", description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:8]))
     ap.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders")
     ap.add_argument("--weights", metavar="DIR", help="folder of *.safetensors (default: checkpoints/)")
-    ap.add_argument("--format", choices=FORMATS, help="table, csv or json (default: see above)")
+    ap.add_argument("--format", choices=FORMATS, help="default: from --output's suffix (.csv/.json), else table on a terminal, csv when piped")
     ap.add_argument("--output", metavar="FILE", help="write the rows here instead of stdout")
     ap.add_argument("--min-agreement", type=int, metavar="K",
                     help="mark rows with fewer than K agreeing members review=yes")
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--workers", type=int,
+    ap.add_argument("--batch-size", type=int, default=256, metavar="N", help="images per forward pass (default 256)")
+    ap.add_argument("--workers", type=int, metavar="N",
                     help="processes decoding + normalizing images (default: min(2, CPUs); none for <= 16 images)")
     ap.add_argument("--report", metavar="DIR", help="labelled folders: save confusion.png, misclassified.png")
     ap.add_argument("--save-preprocessed", metavar="DIR", help="save the 28x28 network inputs as PNGs")
@@ -429,6 +439,8 @@ def main(argv=None) -> int:
 
     try:
         write_outputs(args, res, labelled_summary(res) if labelled else None)
+    except BrokenPipeError:              # `vote.py ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except OSError as e:
         print(f"vote.py: error: cannot write output: {e}", file=sys.stderr)
         return 1

@@ -88,11 +88,14 @@ def main(argv=None) -> int:
     build_photos(cache / "photos", images, labels, args.photos)
 
     import torch
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
-    device = f"{device} ({torch.get_num_threads()} threads)" if device in ("auto", "cpu") else device
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        device = f"cpu ({os.cpu_count()} cores)"
     print(f"{'workload':<22} {'images':>7} {'seconds':>8} {'images/s':>9}  {'accuracy':>8}  device")
     for name, folder in [("MNIST test, 28x28 PNG", cache / "mnist-test-png"),
-                         (f"photos 1600x1200 JPEG", cache / "photos")]:
+                         ("photos 1600x1200 JPEG", cache / "photos")]:
         r = time_vote(folder, args)
         print(f"{name:<22} {r['images']:>7} {r['seconds']:>8.1f} {r['rate']:>9.0f}  {r['accuracy']:>8}  {device}",
               flush=True)

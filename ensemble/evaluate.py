@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         images, labels = load_mnist(args.split, verbose=not args.json)
         result = evaluate(ens, images, labels)
     except (WeightFileError, ValueError, OSError) as e:   # MnistDataError is a ValueError
-        print(f"error: {e}", file=sys.stderr)
+        print(f"ensemble.evaluate: error: {e}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0

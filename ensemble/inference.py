@@ -81,11 +81,11 @@ class Ensemble:
         self.nets, self.metas = [], []
         for path in self.files:
             net, meta = load_member(path, map_location=self.device)
-            if self.metas:
-                self._check_agrees(path, meta)
-            elif len(meta["class_names"]) != meta["num_classes"]:
+            if len(meta["class_names"]) != meta["num_classes"]:
                 raise WeightFileError(f"{path}: {len(meta['class_names'])} class_names "
                                       f"but num_classes={meta['num_classes']}")
+            if self.metas:
+                self._check_agrees(path, meta)
             if optimize:
                 net = fold_batchnorm(net).to(memory_format=torch.channels_last)
             self.nets.append(net)

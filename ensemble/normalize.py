@@ -7,11 +7,12 @@ and scans:
 
 1. decode with Pillow: EXIF orientation applied, grayscale (RGB, palette, CMYK, 16-bit),
    transparent canvases composited on white (or their alpha used as ink when the ink
-   colour is invisible on white), huge photos reduced to <= 512 px on the fly;
-2. estimate the paper/background with a median filter on a 32 px thumbnail (follows
-   uneven lighting and shadows) and subtract it;
-3. polarity: whichever side of the background has the heavier tail is the ink, so dark
-   ink on light paper is inverted to MNIST's light-on-dark;
+   colour is invisible on white), huge photos reduced to <= 384 px on the fly;
+2. a sheet of paper photographed on a darker table is cropped to the sheet;
+3. polarity: against a median-filtered estimate of the paper, whichever side has the heavier
+   tail is the ink, so dark ink on light paper becomes MNIST's light-on-dark;
+   the ink's contrast is then measured against a grey closing of the page (follows uneven
+   lighting and keeps hard shadow edges), relative to the local paper brightness;
 4. Otsu threshold, connected components (scipy.ndimage): keep the heaviest non-border
    component and the sizeable pieces close to it (broken strokes), drop specks;
 5. crop, stretch the contrast (stroke cores white, background black), thicken hairline
@@ -28,6 +29,7 @@ float [0, 1] network input (`ensemble.inference.Ensemble` accepts uint8 directly
 """
 from __future__ import annotations
 
+import math
 import os
 import warnings
 
@@ -36,7 +38,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage as ndi
 
 SIZE, BOX = 28, 20          # MNIST: 20x20 digit box centred by mass in a 28x28 field
-WORK_SIZE = 512             # larger images are reduced first (plenty for a 20 px result)
+WORK_SIZE = 384             # larger images are reduced first (plenty for a 20 px result)
 THUMB = 32                  # background is estimated on a thumbnail this big
 MIN_CONTRAST = 0.08         # ink must differ from the paper by ~20 grey levels
 MIN_STROKE, TARGET_STROKE = 1.2, 2.0   # px in the 20 px box; thinner pens are thickened
@@ -61,7 +63,9 @@ def load_gray(path: str | os.PathLike, max_side: int = WORK_SIZE) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 if img.format == "JPEG":   # let libjpeg decode at 1/2, 1/4, 1/8 scale: much faster
-                    img.draft("L", (max_side, max_side))
+                    w, h = img.size
+                    s = max_side / max(w, h)
+                    img.draft("L", (math.ceil(w * s), math.ceil(h * s)))
                 img = ImageOps.exif_transpose(img)
                 return _to_gray(img, max_side)
     except ImageError:
@@ -132,7 +136,7 @@ def normalize_digit(gray) -> np.ndarray:
         raise ImageError("no digit found (blank image)")
     if is_mnist_style(g):
         return np.rint(g * 255).astype(np.uint8)          # exact bytes of an 8-bit input
-    ink = _ink_map(g)                                     # (H, W) light-on-dark, background ~0
+    ink = _ink_map(_crop_to_sheet(g))                     # (H, W) light-on-dark, background ~0
     crop = _digit_crop(ink)                               # (h, w) in [0, 1]
     return _fit_and_centre(crop)
 
@@ -145,20 +149,67 @@ def is_mnist_style(g: np.ndarray) -> bool:
     return bool(np.median(g) < 0.1 and np.mean(frame > 0.5) < 0.1 and g.max() > 0.5)
 
 
-def _ink_map(g: np.ndarray) -> np.ndarray:
-    """Subtract the (unevenly lit) background and orient so ink is positive: (H, W) >= 0."""
+def _crop_to_sheet(g: np.ndarray) -> np.ndarray:
+    """A sheet photographed on a darker table: keep just the sheet (its edges are not ink).
+
+    Applies when most of the image border is much darker than the image's median (the sheet
+    covers most of the picture) and one bright region spans >= 20 % of it.
+    """
+    h, w = g.shape
+    b = max(1, round(0.03 * min(h, w)))
+    border = np.concatenate([g[:b].ravel(), g[-b:].ravel(), g[:, :b].ravel(), g[:, -b:].ravel()])
+    med = float(np.median(_sample(g)))
+    if np.mean(border < 0.6 * med) < 0.6:
+        return g
+    labels, n = ndi.label(g > (float(np.median(border)) + med) / 2)
+    if n == 0:
+        return g
+    sizes = np.bincount(labels.ravel())[1:]                               # (n,) areas
+    k = int(np.argmax(sizes))
+    if sizes[k] < 0.2 * g.size:
+        return g
+    rows, cols = ndi.find_objects(labels)[k]
+    m = max(1, round(0.02 * max(h, w)))                                   # stay off the sheet's edge
+    y0, y1, x0, x1 = rows.start + m, rows.stop - m, cols.start + m, cols.stop - m
+    return g[y0:y1, x0:x1] if min(y1 - y0, x1 - x0) >= 8 else g
+
+
+def _dark_ink(g: np.ndarray) -> bool:
+    """Polarity: is the ink darker than the paper?
+
+    A median filter (window wider than twice any stroke, on a 32 px thumbnail) estimates the
+    paper under any lighting; the ink is on the side of it with the heavier tail.
+    """
     h, w = g.shape
     scale = min(1.0, THUMB / max(h, w))
     th, tw = max(1, round(h * scale)), max(1, round(w * scale))
     thumb = np.asarray(Image.fromarray(g, "F").resize((tw, th), Image.Resampling.BOX))
-    # a window wider than twice any stroke keeps only the paper (ink < half of each window)
     k = max(3, int(0.4 * max(th, tw)) | 1)
-    bg = ndi.gaussian_filter(ndi.median_filter(thumb, size=k, mode="nearest"), k / 6, mode="nearest")
+    bg = ndi.median_filter(thumb, size=k, mode="nearest")
     bg = np.asarray(Image.fromarray(bg.astype(np.float32), "F").resize((w, h), Image.Resampling.BILINEAR))
-    r = g - bg                                            # (H, W) signed: ink on one side
-    q = np.quantile(r, [0.002, 0.01, 0.05, 0.95, 0.99, 0.998])
-    dark_ink = -q[:3].sum() > q[3:].sum()                 # heavier dark tail -> dark ink on paper
-    return np.maximum(-r if dark_ink else r, 0)
+    q = np.quantile(_sample(g - bg), [0.002, 0.01, 0.05, 0.95, 0.99, 0.998])
+    return bool(-q[:3].sum() > q[3:].sum())
+
+
+def _ink_map(g: np.ndarray) -> np.ndarray:
+    """Ink as light-on-dark contrast relative to the local paper brightness: (H, W) >= 0.
+
+    The paper is a grey closing (max then min filter) of the dark-ink image: it erases strokes
+    narrower than the window yet keeps the sharp edges of shadows, unlike a blur. Dividing by
+    it makes the contrast independent of how brightly each part of the page is lit.
+    """
+    x = g if _dark_ink(g) else 1 - g                      # (H, W) now dark ink on light paper
+    x = ndi.gaussian_filter(x, min(1.0, max(x.shape) / 200))   # noise, JPEG ringing down (not on tiny images)
+    k = max(3, int(0.15 * max(x.shape)) | 1)
+    paper = ndi.grey_closing(x, size=(k, k), mode="nearest")                 # (H, W)
+    ink = (paper - x) / np.maximum(paper, 0.05)
+    return np.maximum(ink - float(np.median(_sample(ink))), 0)
+
+
+def _sample(a: np.ndarray, n: int = 16384) -> np.ndarray:
+    """A regular subsample of ~n pixels: plenty for histograms and quantiles, much cheaper."""
+    step = max(1, int(math.sqrt(a.size / n)))
+    return a[::step, ::step]
 
 
 def _otsu(values: np.ndarray, bins: int = 256) -> float:
@@ -175,18 +226,18 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
 def _digit_crop(ink: np.ndarray) -> np.ndarray:
     """Find the digit among noise/specks/shadows; return its contrast-stretched bounding box."""
     h, w = ink.shape
-    r = np.abs(ink - np.median(ink))
-    noise = 1.4826 * float(np.median(r))                  # robust std of the background
+    sample = _sample(ink)
+    noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))   # robust std of the paper
     smooth = ndi.gaussian_filter(ink, 1.0)                # salt noise and JPEG ringing fade out
     peak = float(smooth.max())
     if peak < max(MIN_CONTRAST, 3 * noise):
         raise ImageError("no digit found")
-    t = max(_otsu(smooth), 3 * noise, 0.2 * peak)
+    t = max(_otsu(_sample(smooth)), 3 * noise, 0.2 * peak)
     labels, n = ndi.label(smooth > t, structure=np.ones((3, 3)))
     if n == 0:
         raise ImageError("no digit found")
     idx = np.arange(1, n + 1)
-    mass = np.asarray(ndi.sum(ink, labels, idx))          # (n,) ink per component
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)[1:]   # (n,) ink per component
     boxes = ndi.find_objects(labels)                      # n slices (rows, cols)
     touches = np.array([b[0].start == 0 or b[1].start == 0 or b[0].stop == h or b[1].stop == w
                         for b in boxes])

@@ -120,3 +120,18 @@ def test_hairline_strokes_are_thickened_to_pen_width():
     thin = normalize_digit(255 - np.asarray(draw_digit(width=2)))
     check_mnist_like(thin)
     assert (thin > 127).sum() >= 0.6 * (bold > 127).sum()
+
+
+def test_sheet_on_dark_table_and_hard_shadow():
+    rng = np.random.default_rng(2)
+    clean = normalize_digit(255 - np.asarray(draw_digit()))
+    sheet = uneven(draw_digit(), rng)                                   # (200, 200)
+    table = np.full((250, 270), 0.12, np.float32) + rng.normal(0, 0.02, (250, 270)).astype(np.float32)
+    table[20:220, 40:240] = sheet                                        # table shows on every side
+    shadow = sheet.copy()
+    yy, xx = np.mgrid[:200, :200]
+    shadow[xx + yy < 150] *= 0.4                                         # a phone's hard-edged shadow
+    for img in (np.clip(table, 0, 1), shadow):
+        out = normalize_digit(img)
+        check_mnist_like(out)
+        assert np.corrcoef(out.ravel(), clean.ravel())[0, 1] > 0.9

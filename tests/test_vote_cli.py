@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
@@ -107,9 +106,9 @@ def test_bad_files_get_rows_and_exit_2(weights, tmp_path):
 
 def test_vanished_file_is_a_row_not_a_crash(tmp_path):
     sys.path.insert(0, str(ROOT))
-    from vote import ImageFiles
-    image, status, index = ImageFiles([str(tmp_path / "gone.png")], None)[0]
-    assert "not found" in status and image.shape == (28, 28) and index == 0
+    from vote import ImageChunks
+    part = ImageChunks([str(tmp_path / "gone.png")], 1, None)[0]
+    assert "not found" in part["status"][0] and part["images"].shape == (1, 28, 28) and part["vote"] is None
 
 
 # ---- usage errors ---------------------------------------------------------------------------
@@ -214,3 +213,16 @@ def test_weight_file_errors_name_the_file(tmp_path):
     assert read_metadata(tmp_path / "input" / "a.safetensors")["member"] == "a"
     with pytest.raises(ValueError, match="device"):
         Ensemble(tmp_path / "input", device="tpu")
+
+
+def test_evaluate_counts_member_and_ensemble_errors(weights):
+    from ensemble.evaluate import evaluate, format_table
+    images = torch.zeros(5, 28, 28, dtype=torch.uint8)
+    result = evaluate(weights, images, torch.tensor([3, 3, 7, 7, 1]))
+    assert result["n"] == 5
+    assert result["members"]["a"] == {"errors": 3, "error": 0.6}
+    assert result["members"]["c"] == {"errors": 3, "error": 0.6}
+    assert result["ensemble"] == {"errors": 3, "error": 0.6}
+    assert "ensemble (vote)" in format_table(result)
+    with pytest.raises(ValueError, match="one label per image"):
+        evaluate(weights, images, torch.tensor([1, 2]))
