@@ -135,3 +135,15 @@ def test_ddp_two_processes_on_cpu(tmp_path, digit_folder):
     meta = read_metadata(tmp_path / "ck" / "c5_pool.safetensors")
     assert meta["metrics"]["steps"] == 3
     assert (tmp_path / "ck" / "report.json").is_file()
+
+
+def test_parallel_processes_then_one_report(tmp_path, digit_folder):
+    """--parallel N: members split over N child processes, then one ensemble report."""
+    train_all.main(["--data", str(digit_folder), "--members", "c5_pool,nopool_k5", "--parallel", "2",
+                    "--checkpoints", str(tmp_path / "ck"), "--logdir", str(tmp_path / "runs"),
+                    "--batch-size", "32", "--val-size", "48", "--max-steps", "2", "--accelerator", "cpu"])
+    import json
+    rep = json.loads((tmp_path / "ck" / "report.json").read_text())
+    assert set(rep["members"]) == {"c5_pool", "nopool_k5"}
+    logs = sorted(p.name for p in (tmp_path / "runs").glob("train-*.log"))
+    assert logs == ["train-c5_pool.log", "train-nopool_k5.log"]
