@@ -19,7 +19,13 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
+
+# Lightning notes that are expected here: the module (not the DataModule) moves batches to the
+# device on purpose, and a deprecation inside Lightning itself.
+warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`.*")
+warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 ROOT = Path(__file__).resolve().parent
 
