@@ -128,9 +128,14 @@ def _lowrank_factor(n: int, sigma: float, tol: float = 1e-4) -> torch.Tensor:
     return (u[:, :r] * s[:r]).float()
 
 
+@lru_cache(maxsize=32)
+def _lowrank_factors_on(H: int, W: int, sigma: float, device: torch.device, dtype: torch.dtype):
+    return _lowrank_factor(H, sigma).to(device, dtype), _lowrank_factor(W, sigma).to(device, dtype)
+
+
 def lowrank_factors(H: int, W: int, sigma: float, device, dtype):
-    ah, aw = _lowrank_factor(H, float(sigma)), _lowrank_factor(W, float(sigma))
-    return ah.to(device, dtype), aw.to(device, dtype)
+    """Cached per device: no host-to-device copy on the training hot path."""
+    return _lowrank_factors_on(H, W, float(sigma), torch.device(device) if device is not None else torch.device("cpu"), dtype)
 
 
 def elastic_field_lowrank(z: torch.Tensor, ah: torch.Tensor, aw: torch.Tensor) -> torch.Tensor:
@@ -200,13 +205,11 @@ def apply_distortion(images: torch.Tensor, params: dict, cfg: DistortionConfig) 
     xs = (torch.arange(W, device=images.device, dtype=theta.dtype) * 2 + 1) / W - 1   # (W,)
     t = theta[:, :, :, None, None]                                        # (B, 2, 3, 1, 1)
     grid = t[:, :, 0] * xs + t[:, :, 1] * ys[:, None] + t[:, :, 2]         # (B, 2, H, W)
-    if "field" in params:                                                 # pixels -> normalized
-        scale = torch.tensor([2.0 / W, 2.0 / H], device=images.device, dtype=grid.dtype)
-        grid = grid + params["field"] * (cfg.elastic_alpha * scale[:, None, None])
-    elif "noise" in params:                                               # full-resolution noise
-        scale = torch.tensor([2.0 / W, 2.0 / H], device=images.device, dtype=grid.dtype)
-        field = elastic_field(params["noise"], cfg.elastic_sigma)
-        grid = grid + field * (cfg.elastic_alpha * scale[:, None, None])
+    if "field" in params or "noise" in params:
+        field = params["field"] if "field" in params else elastic_field(params["noise"], cfg.elastic_sigma)
+        # pixels -> normalized units, per axis (x: 2/W, y: 2/H); python scalars, no H2D copy.
+        a = cfg.elastic_alpha
+        grid = grid + torch.cat([field[:, :1] * (a * 2.0 / W), field[:, 1:] * (a * 2.0 / H)], 1)
     grid = grid.permute(0, 2, 3, 1)                                       # (B, H, W, 2)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
