@@ -44,6 +44,11 @@ def command_line(argv=None) -> str:
     return "python " + shlex.join(argv if argv is not None else sys.argv)
 
 
+def _hw(hw: dict) -> str:
+    gpus = hw.get("gpus")
+    return f"{hw.get('cpu')}, {hw.get('cpu_count')} CPUs" + (f"; GPU: {', '.join(gpus)}" if gpus else "; no GPU")
+
+
 def _pct(x):
     return "–" if x is None else f"{100 * x:.2f} %"
 
@@ -80,7 +85,9 @@ def build_report(weights_dir: Path, metas: dict, splits: dict, total_wall_s: flo
 def report_markdown(rep: dict) -> str:
     lines = ["# Ensemble training report", "",
              f"- Date: {rep['date']}", f"- Command: `{rep['command']}`",
-             f"- Hardware: {rep['hardware']}", f"- Software: {rep['software']}",
+             f"- Hardware: {_hw(rep['hardware'])}",
+             f"- Software: " + ", ".join(f"{k} {v}" for k, v in rep["software"].items()),
+             f"- Interim (not GPU-trained): {'yes' if rep.get('interim') else 'no'}",
              f"- Total wall time: {rep['total_wall_time_s']:.0f} s", f"- {rep['evaluation']}", "",
              "| member | arch | params | MACs/img | epochs | wall s | val error | test error |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
