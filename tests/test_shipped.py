@@ -1,0 +1,53 @@
+"""The weights shipped in checkpoints/: complete, self-describing, reading digits, matching the report."""
+import json
+from pathlib import Path
+
+import pytest
+
+from ensemble import Ensemble
+from ensemble.config import load_configs
+from ensemble.export import load_member, read_metadata
+
+ROOT = Path(__file__).resolve().parent.parent
+CK = ROOT / "checkpoints"
+REPORT = json.loads((CK / "report.json").read_text())
+
+
+def test_one_weight_file_per_configured_member():
+    files = sorted(p.stem for p in CK.glob("*.safetensors"))
+    assert files == sorted(c["name"] for c in load_configs())
+    assert set(REPORT["members"]) == set(files)
+
+
+@pytest.mark.parametrize("path", sorted(CK.glob("*.safetensors")), ids=lambda p: p.stem)
+def test_weight_file_describes_itself(path):
+    net, meta = load_member(path)
+    assert meta["class_names"] == [str(i) for i in range(10)]
+    assert meta["quick"] is False, "quick smoke weights must not ship"
+    assert path.stat().st_size < 16 * 2 ** 20
+    assert meta["metrics"]["epochs"] == meta["train"]["epochs"]  # last-epoch weights of the recipe
+
+
+def test_shipped_ensemble_reads_the_bundled_examples():
+    from ensemble.normalize import load_and_normalize
+    import numpy as np
+    import torch
+    files = sorted((ROOT / "examples" / "digits").rglob("*.*"))
+    files = [f for f in files if f.suffix.lower() in {".png", ".jpg"}]
+    x = torch.from_numpy(np.stack([load_and_normalize(f) for f in files]))        # (N, 28, 28) uint8
+    y = torch.tensor([int(f.parent.name) for f in files])
+    vote = Ensemble(CK).predict(x)
+    assert (vote.prediction == y).float().mean() >= 0.9
+
+
+def test_report_errors_are_reproduced_from_the_weights():
+    """`python -m ensemble.evaluate` on the test split gives exactly the report's numbers."""
+    from ensemble.evaluate import evaluate
+    from generators import load_mnist
+    x, y = load_mnist("test")
+    res = evaluate(CK, x, y)
+    assert res["ensemble"]["errors"] == REPORT["ensemble"]["test_errors"]
+    for name, r in res["members"].items():
+        assert r["errors"] == REPORT["members"][name]["test_errors"], name
+    for name, row in REPORT["members"].items():  # and the report agrees with the files' metadata
+        assert row["epochs"] == read_metadata(CK / f"{name}.safetensors")["metrics"]["epochs"]
