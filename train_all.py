@@ -108,8 +108,7 @@ def train_member(cfg: dict, a) -> dict | None:
 
     pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
     dm = DigitsDataModule(cfg["data"], int(cfg["train"]["batch_size"]), a.workers)
-    dm.prepare_data()
-    dm.setup()
+    dm.setup()  # loads the data once; Lightning's own prepare_data/setup calls then find it in memory
     arch_args = {**cfg["arch_args"], "num_classes": dm.num_classes, "input_size": dm.input_size}
     net = create_member(cfg["arch"], **arch_args)
     params, macs = count_params(net), count_macs(net, 1, dm.input_size)
@@ -124,12 +123,13 @@ def train_member(cfg: dict, a) -> dict | None:
     logger = TensorBoardLogger(str(a.logdir), name=name, version=version, default_hp_metric=False)
     t = cfg["train"]
     steps_per_epoch = max(1, len(dm.train_x) // int(t["batch_size"]))
-    short = min(steps_per_epoch, int(t.get("max_steps", -1)) if int(t.get("max_steps", -1)) > 0 else steps_per_epoch)
+    max_steps = int(t.get("max_steps", -1))
+    short = min(steps_per_epoch, max_steps) if max_steps > 0 else steps_per_epoch  # steps in the shortest epoch
     callbacks = [ModelCheckpoint(dirpath=str(ckpt_dir), save_last=True, save_top_k=0,
                                  every_n_train_steps=min(200, steps_per_epoch))]
     if not a.no_progress:
         callbacks.append(TQDMProgressBar(refresh_rate=20))
-    trainer = pl.Trainer(max_epochs=int(t["epochs"]), max_steps=int(t.get("max_steps", -1)),
+    trainer = pl.Trainer(max_epochs=int(t["epochs"]), max_steps=max_steps,
                          accelerator=a.accelerator, devices=a.devices, strategy=a.strategy,
                          num_nodes=a.num_nodes, precision=precision, logger=logger, callbacks=callbacks,
                          log_every_n_steps=max(1, min(20, short)), num_sanity_val_steps=0, enable_model_summary=False,
@@ -171,7 +171,7 @@ def _latest_version(folder: Path):
 def run_parallel(cfgs, a, argv):
     """Split the members over N child processes of this script (they share the GPU)."""
     groups = [cfgs[i::a.parallel] for i in range(a.parallel)]
-    base = [a for a in (argv if argv is not None else sys.argv[1:])]
+    base = list(argv if argv is not None else sys.argv[1:])
     base = _drop_flag(_drop_flag(base, "--parallel", True), "--members", True)
     procs = []
     a.logdir.mkdir(parents=True, exist_ok=True)
@@ -209,19 +209,19 @@ def _drop_flag(args, flag, has_value):
 
 def report(a, argv, total_wall):
     """Evaluate all weight files in DIR on CPU and write DIR/report.{json,md} + a TensorBoard run."""
+    from ensemble import Ensemble
     from ensemble.data import load_dataset
     from ensemble.evaluate import evaluate
-    from ensemble.export import read_metadata
     from ensemble.report import build_report, report_markdown, write_report
 
-    files = sorted(a.checkpoints.glob("*.safetensors"))
-    metas = {read_metadata(f)["member"]: read_metadata(f) for f in files}
-    data = next(iter(metas.values()))["data"]
+    ens = Ensemble(a.checkpoints, device="cpu")  # loaded once, evaluated on both splits
+    metas = dict(zip(ens.member_names, ens.metas))
+    data = ens.metas[0]["data"]
     x, y, tx, ty, _ = load_dataset(data["dataset"])
     n_val = int(data["val_size"])
     vx, vy = x[-n_val:], y[-n_val:]
-    splits = {"val": evaluate(a.checkpoints, vx, vy),
-              "test": evaluate(a.checkpoints, tx, ty) if tx is not None else None}
+    splits = {"val": evaluate(ens, vx, vy),
+              "test": evaluate(ens, tx, ty) if tx is not None else None}
     rep = build_report(a.checkpoints, metas, splits, total_wall, argv)
     rep["quick"] = bool(a.quick)
     j, md = write_report(a.checkpoints, rep)

@@ -12,11 +12,11 @@ from torch.utils.data import DataLoader, TensorDataset
 from generators import load_image_folder, load_mnist
 
 
-def load_dataset(dataset: str, root=None):
+def load_dataset(dataset: str, root=None, with_test: bool = True):
     """-> (train_x uint8 (N, H, W), train_y, test_x or None, test_y or None, class_names)."""
     if dataset == "mnist":
         x, y = load_mnist("train", root)
-        tx, ty = load_mnist("test", root)
+        tx, ty = load_mnist("test", root) if with_test else (None, None)
         return x, y, tx, ty, [str(i) for i in range(10)]
     x, y, names = load_image_folder(dataset)
     # Folders come sorted by class: shuffle once with a fixed seed so the tail split is mixed.
@@ -31,14 +31,15 @@ class DigitsDataModule(pl.LightningDataModule):
         self.class_names = None
 
     def prepare_data(self):
-        if self.cfg["dataset"] == "mnist":  # fills the cache once, on one process
+        # Fills the MNIST cache once, on one process (DDP); nothing to do once data is in memory.
+        if self.class_names is None and self.cfg["dataset"] == "mnist":
             load_mnist("train", self.root)
-            load_mnist("test", self.root)
 
     def setup(self, stage=None):
         if self.class_names is not None:
             return
-        x, y, tx, ty, self.class_names = load_dataset(self.cfg["dataset"], self.root)
+        # Training never looks at the test split: it is only read for the final report.
+        x, y, _, _, self.class_names = load_dataset(self.cfg["dataset"], self.root, with_test=False)
         n_val = int(self.cfg.get("val_size") or 0)
         if not 0 < n_val < len(x):
             raise ValueError(f"data.val_size={n_val} must be between 1 and {len(x) - 1}")
@@ -49,7 +50,6 @@ class DigitsDataModule(pl.LightningDataModule):
             self.train_x, self.train_y = self.train_x[: self.cfg["train_subset"]], self.train_y[: self.cfg["train_subset"]]
         if self.cfg.get("val_subset"):
             self.val_x, self.val_y = self.val_x[: self.cfg["val_subset"]], self.val_y[: self.cfg["val_subset"]]
-        self.test_x, self.test_y = tx, ty
 
     @property
     def num_classes(self):

@@ -205,8 +205,8 @@ def apply_distortion(images: torch.Tensor, params: dict, cfg: DistortionConfig) 
     xs = (torch.arange(W, device=images.device, dtype=theta.dtype) * 2 + 1) / W - 1   # (W,)
     t = theta[:, :, :, None, None]                                        # (B, 2, 3, 1, 1)
     grid = t[:, :, 0] * xs + t[:, :, 1] * ys[:, None] + t[:, :, 2]         # (B, 2, H, W)
-    if "field" in params or "noise" in params:
-        field = params["field"] if "field" in params else elastic_field(params["noise"], cfg.elastic_sigma)
+    if "field" in params:                                                 # (B, 2, H, W) pixels / alpha
+        field = params["field"]
         # pixels -> normalized units, per axis (x: 2/W, y: 2/H); python scalars, no H2D copy.
         a = cfg.elastic_alpha
         grid = grid + torch.cat([field[:, :1] * (a * 2.0 / W), field[:, 1:] * (a * 2.0 / H)], 1)

@@ -42,7 +42,7 @@ def test_identity_at_zero(digits):
     B = digits.shape[0]
     z, one = torch.zeros(B), torch.ones(B)
     params = {"angle": z, "sx": one, "sy": one, "shx": z, "shy": z, "tx": z, "ty": z,
-              "noise": torch.zeros(B, 2, 28, 28)}
+              "field": torch.zeros(B, 2, 28, 28)}
     out = apply_distortion(digits, params, DistortionConfig())
     assert torch.allclose(out, digits, atol=1e-5)
 
