@@ -37,7 +37,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,17 +251,6 @@ def render(fmt: str, header: list[str], table: list[list], summary: dict | None)
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Readers never see a half-written file: write a temporary sibling, then rename."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---- labelled folders: accuracy, confusion matrix, report images --------------------------
@@ -390,6 +378,7 @@ def write_outputs(args, res: Results, summary: dict | None) -> None:
     header, table = rows(res, args.min_agreement)
     text = render(args.format, header, table, summary)
     if args.output:
+        from ensemble.atomic import write_atomic
         write_atomic(args.output, text)
     else:
         sys.stdout.write(text)

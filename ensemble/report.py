@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from .atomic import write_atomic
+
 
 def hardware() -> dict:
     import torch
@@ -105,8 +107,6 @@ def report_markdown(rep: dict) -> str:
 def write_report(weights_dir: Path, rep: dict) -> tuple[Path, Path]:
     weights_dir = Path(weights_dir)
     j, md = weights_dir / "report.json", weights_dir / "report.md"
-    for path, text in ((j, json.dumps(rep, indent=2) + "\n"), (md, report_markdown(rep))):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+    write_atomic(j, json.dumps(rep, indent=2) + "\n")
+    write_atomic(md, report_markdown(rep))
     return j, md
