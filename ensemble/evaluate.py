@@ -1,9 +1,10 @@
 """Recompute each member's and the ensemble's error on MNIST from the weight files alone.
 
-    python -m ensemble.evaluate                          # checkpoints/, MNIST test split, CPU
-    python -m ensemble.evaluate --weights DIR --split test --json
+    python -m ensemble.evaluate                              # checkpoints/, MNIST test split
+    python -m ensemble.evaluate --device cpu                 # exactly the training report's numbers
+    python -m ensemble.evaluate --checkpoints DIR --split val --format json
 
-Prints a table (member, errors, error %) or, with --json, the dict `evaluate()` returns:
+Prints a table (member, errors, error %) or, with --format json, the dict `evaluate()` returns:
 
     {"n": 10000,
      "members":  {"c5_pool": {"errors": 61, "error": 0.0061}, ...},
@@ -18,14 +19,13 @@ import argparse
 import json
 import sys
 
-import torch
-
-from .export import WeightFileError
-from .inference import Ensemble
+SPLITS = ("test", "val", "train")
 
 
 def evaluate(weights_dir, images_uint8, labels, device: str = "cpu", batch_size: int = 1024) -> dict:
     """Errors of every member (its own argmax) and of the vote, on uint8 images (N, 28, 28)."""
+    import torch
+    from .inference import Ensemble
     ens = weights_dir if isinstance(weights_dir, Ensemble) else Ensemble(weights_dir, device=device)
     labels = torch.as_tensor(labels, dtype=torch.int64).cpu()                 # (N,)
     if labels.dim() != 1 or len(labels) != len(images_uint8):
@@ -44,6 +44,16 @@ def evaluate(weights_dir, images_uint8, labels, device: str = "cpu", batch_size:
             "ensemble": score(vote.prediction)}
 
 
+def load_split(split: str, val_size: int = 5000):
+    """MNIST images and labels of `split`: test, val (the last `val_size` training images: the
+    validation split training holds out) or train (all 60,000 training images)."""
+    from generators import load_mnist
+    if split == "val":
+        x, y = load_mnist("train")
+        return x[-val_size:], y[-val_size:]
+    return load_mnist(split)
+
+
 def format_table(result: dict) -> str:
     rows = [(name, r) for name, r in result["members"].items()] + [("ensemble (vote)", result["ensemble"])]
     width = max(len(name) for name, _ in rows)
@@ -56,22 +66,38 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m ensemble.evaluate", description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.splitlines()[2:5]))
+    ap.add_argument("--checkpoints", "--weights", dest="checkpoints", metavar="DIR",
+                    help="folder of *.safetensors weight files (default: checkpoints/); --weights is an alias")
+    ap.add_argument("--split", default="test", choices=SPLITS,
+                    help="MNIST split: test (default, 10,000 images), val (the validation images "
+                         "training held out: the last data.val_size = 5,000 training images) or "
+                         "train (all 60,000)")
+    ap.add_argument("--device", default="auto",
+                    help="auto (default: the GPU if there is one), cpu, cuda, cuda:N; the training "
+                         "report's numbers were computed with --device cpu")
+    ap.add_argument("--format", choices=("table", "json"), default="table",
+                    help="table (default) or json (the dict shown above)")
+    ap.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    return ap.parse_args(argv)
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ensemble.evaluate", description=__doc__.splitlines()[0])
-    ap.add_argument("--weights", default=None, help="folder of *.safetensors (default: checkpoints/)")
-    ap.add_argument("--split", default="test", choices=["test", "train"])
-    ap.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    ap.add_argument("--json", action="store_true", help="print the result dict as JSON")
-    args = ap.parse_args(argv)
+    args = parse_args(argv)
+    from .export import WeightFileError
+    from .inference import Ensemble
     try:
-        from generators import load_mnist
-        ens = Ensemble(args.weights, device=args.device)
-        images, labels = load_mnist(args.split, verbose=not args.json)
+        ens = Ensemble(args.checkpoints, device=args.device)
+        val_size = int((ens.metas[0].get("data") or {}).get("val_size") or 5000)
+        images, labels = load_split(args.split, val_size)
         result = evaluate(ens, images, labels)
     except (WeightFileError, ValueError, OSError) as e:   # MnistDataError is a ValueError
         print(f"ensemble.evaluate: error: {e}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    print(json.dumps(result, indent=2) if args.format == "json" else format_table(result))
     return 0
 
 

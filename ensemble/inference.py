@@ -42,6 +42,11 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         raise ValueError(f"device {device!r} requested but MPS is not available here")
     if dev.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"unsupported device {device!r} (use auto, cpu, cuda or cuda:N)")
+    if dev.type == "cpu" and dev.index not in (None, 0):
+        raise ValueError(f"device {device!r}: there is one CPU device (use cpu)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here "
+                         f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
     return dev
 
 

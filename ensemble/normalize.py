@@ -29,6 +29,7 @@ float [0, 1] network input (`ensemble.inference.Ensemble` accepts uint8 directly
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import warnings
@@ -50,13 +51,17 @@ class ImageError(ValueError):
 
 
 # ---- decoding -----------------------------------------------------------------------------
-def load_gray(path: str | os.PathLike, max_side: int = WORK_SIZE) -> np.ndarray:
-    """Decode `path` to a float32 (H, W) grayscale array in [0, 1], at most `max_side` px.
+def load_gray(path: str | os.PathLike | bytes | io.IOBase, max_side: int = WORK_SIZE) -> np.ndarray:
+    """Decode `path` (a file, or encoded image bytes / a binary file object held in memory) to a
+    float32 (H, W) grayscale array in [0, 1], at most `max_side` px.
 
     Raises ImageError with a short reason (empty file, not an image, truncated, too large...).
     """
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        path = io.BytesIO(path)
     try:
-        if os.path.getsize(path) == 0:
+        if (path.getbuffer().nbytes if isinstance(path, io.BytesIO) else
+                os.path.getsize(path) if not hasattr(path, "read") else 1) == 0:
             raise ImageError("empty file")
         with warnings.catch_warnings():
             # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; refuse both

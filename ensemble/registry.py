@@ -19,12 +19,19 @@ def register_member(name: str):
     return deco
 
 
+def _builtin():
+    """The built-in architectures register themselves when ensemble.members is imported."""
+    from . import members  # noqa: F401
+
+
 def list_members() -> list[str]:
+    _builtin()
     return sorted(_REGISTRY)
 
 
 def create_member(name: str, **cfg) -> nn.Module:
     """Build architecture `name` with keyword arguments `cfg` (e.g. a config's `arch_args`)."""
+    _builtin()
     if name not in _REGISTRY:
         raise KeyError(f"unknown member architecture {name!r}; known: {', '.join(list_members())}")
     try:

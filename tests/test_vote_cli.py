@@ -1,7 +1,8 @@
-"""vote.py end to end (subprocess, tiny 'oracle' weight files) and Ensemble loading errors.
+"""vote.py end to end (subprocess) with tiny stand-in weight files (tests/standins.py).
 
-The oracle members ignore the image: 'a' and 'b' always say 3, 'c' always says 7, so the
-ensemble predicts 3 with agreement 2 everywhere and we know every expected number.
+Two kinds of stand-ins: 'oracles' that ignore the image (a, b say 3; c says 7: prediction 3,
+agreement 2 everywhere) and 'ink members' whose answer depends on the image (the amount of
+ink), so a row written to the wrong image is caught.
 """
 import csv
 import io
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
@@ -18,37 +20,19 @@ from PIL import Image, ImageDraw
 from ensemble import create_member
 from ensemble.export import WeightFileError, read_metadata, save_member
 from ensemble.inference import Ensemble
+from standins import CLASSES, INPUT, ORACLES, ink_digits, save_ink_members, save_oracles
 
 ROOT = Path(__file__).resolve().parent.parent
-CLASSES = [str(i) for i in range(10)]
-INPUT = {"size": 28, "channels": 1, "range": [0, 1], "polarity": "light-on-dark"}
-MEMBERS = {"a": ("convpool", {"channels": [4, 8], "hidden": 16}, 3),
-           "b": ("nopool", {"channels": [4, 4, 4]}, 3),
-           "c": ("msn", {"channels": [4, 8], "convs_per_stage": 1, "aux_after": [0], "aux_width": 8}, 7)}
-
-
-def oracle(arch, args, cls):
-    """A member whose logits are 10 for `cls`, 0 elsewhere, whatever the input."""
-    net = create_member(arch, **args).eval()
-    last = net.head[-1]                                   # Linear, or BatchNorm1d for nopool
-    with torch.no_grad():
-        last.weight.zero_()
-        last.bias.zero_()
-        last.bias[cls] = 10.0
-    return net
-
-
-def save_oracles(folder, **override):
-    for name, (arch, args, cls) in MEMBERS.items():
-        meta = {"member": name, "arch": arch, "arch_args": args, "num_classes": 10,
-                "class_names": CLASSES, "input": INPUT}
-        save_member(folder / f"{name}.safetensors", oracle(arch, args, cls), {**meta, **override.get(name, {})})
-    return folder
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     return save_oracles(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="module")
+def ink_weights(tmp_path_factory):
+    return save_ink_members(tmp_path_factory.mktemp("ink"))
 
 
 def digit(size=28, ink=255, paper=0):
@@ -60,11 +44,41 @@ def digit(size=28, ink=255, paper=0):
 
 def vote(*args, env=None):
     return subprocess.run([sys.executable, str(ROOT / "vote.py"), *map(str, args)], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120, env={**os.environ, **(env or {})})
+                          text=True, cwd=ROOT, timeout=300, env={**os.environ, **(env or {})})
 
 
 def no_traceback(r):
     assert "Traceback" not in r.stderr, r.stderr
+
+
+def csv_rows(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+# ---- every row belongs to its image ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def ink_folder(tmp_path_factory):
+    """13 MNIST-style images whose expected class is known: names say the class."""
+    root = tmp_path_factory.mktemp("inkimgs")
+    digits = ink_digits()
+    order = [3, 9, 0, 5, 1, 8, 2, 7, 4, 6, 9, 0, 5]      # not sorted: rows must follow the files
+    for i, k in enumerate(order):
+        Image.fromarray(digits[k]).save(root / f"img{i:02d}_class{k}.png")
+    return root
+
+
+@pytest.mark.parametrize("opts", [["--workers", 0], ["--workers", 2], ["--workers", 2, "--batch-size", 3],
+                                  ["--workers", 0, "--batch-size", 3]], ids=str)
+def test_every_row_gets_its_own_images_vote(ink_weights, ink_folder, opts):
+    r = vote(ink_folder, "--checkpoints", ink_weights, "--format", "csv", *opts)
+    no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    rows = csv_rows(r.stdout)
+    assert len(rows) == 13
+    for row in rows:
+        k = int(Path(row["path"]).stem.split("class")[1])
+        assert (row["prediction"], row["agreement"]) == (str(k), "2"), row
+        assert (row["a"], row["b"], row["c"]) == (str(k), str(k), str((k + 1) % 10)), row
 
 
 # ---- the run goes on past bad files ---------------------------------------------------------
@@ -88,7 +102,7 @@ def test_bad_files_get_rows_and_exit_2(weights, tmp_path):
              env={"VOTE_MAX_IMAGE_PIXELS": "500000"})
     no_traceback(r)
     assert r.returncode == 2, r.stderr
-    rows = {Path(row["path"]).name: row for row in csv.DictReader(io.StringIO(r.stdout))}
+    rows = {Path(row["path"]).name: row for row in csv_rows(r.stdout)}
     assert set(rows) == {"good.png", "GOOD2.PNG", "photo.JPG", "empty.png", "text.png", "truncated.png",
                          "bomb.png", "bomb_warning.png", "blank.bmp"}
     for name in ["good.png", "GOOD2.PNG", "photo.JPG"]:
@@ -105,10 +119,20 @@ def test_bad_files_get_rows_and_exit_2(weights, tmp_path):
 
 
 def test_vanished_file_is_a_row_not_a_crash(tmp_path):
-    sys.path.insert(0, str(ROOT))
-    from vote import ImageChunks
-    part = ImageChunks([str(tmp_path / "gone.png")], 1, None)[0]
-    assert "not found" in part["status"][0] and part["images"].shape == (1, 28, 28) and part["vote"] is None
+    from ensemble.reading import Item, prepare
+    img, status = prepare(Item(str(tmp_path / "gone.png")))
+    assert "not found" in status and img.shape == (28, 28) and not img.any()
+
+
+def test_missing_path_next_to_good_ones_is_a_row_and_exit_2(weights, tmp_path):
+    digit().save(tmp_path / "good.png")
+    r = vote(tmp_path / "good.png", tmp_path / "missing.png", "--checkpoints", weights, "--format", "csv")
+    no_traceback(r)
+    assert r.returncode == 2, r.stderr
+    rows = {Path(row["path"]).name: row for row in csv_rows(r.stdout)}
+    assert rows["good.png"]["status"] == "ok"
+    assert rows["missing.png"]["status"] == "no such file" and rows["missing.png"]["prediction"] == ""
+    assert "missing.png: no such file" in r.stderr
 
 
 # ---- usage errors ---------------------------------------------------------------------------
@@ -118,13 +142,18 @@ def test_usage_errors_exit_1_with_one_line(weights, tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "x.safetensors").write_bytes(b"garbage")
     cases = [([tmp_path / "nope.png", "--weights", weights], "no such file"),
+             ([tmp_path / "nope.png", tmp_path / "nope2.png", "--weights", weights], "no such file"),
              ([tmp_path / "empty_dir", "--weights", weights], "no images found"),
              ([tmp_path / "d.png", "--weights", tmp_path / "empty_dir"], "no *.safetensors"),
-             ([tmp_path / "d.png", "--weights", tmp_path / "broken"], "x.safetensors")]
+             ([tmp_path / "d.png", "--checkpoints", tmp_path / "broken"], "x.safetensors"),
+             ([tmp_path / "d.png", "--checkpoints", weights, "--min-agreement", 4], "more than the 3 members"),
+             ([tmp_path / "d.png", "--checkpoints", weights, "--device", "cpu:5"], "--device"),
+             ([tmp_path / "d.png", "--checkpoints", weights, "--batch-size", 0], "--batch-size")]
     for args, message in cases:
         r = vote(*args)
         no_traceback(r)
-        assert r.returncode == 1 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert r.returncode == 1 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+    assert "safetensors" not in vote(tmp_path / "d.png", "--checkpoints", weights, "--device", "cpu:5").stderr
 
 
 # ---- labelled folders, outputs ---------------------------------------------------------------
@@ -147,24 +176,38 @@ def test_labelled_folder_report_and_outputs(weights, labelled, tmp_path):
     assert "ensemble accuracy: 60.00% (3/5)" in r.stdout
     assert "member accuracy:   a 60.00%, b 60.00%, c 40.00%" in r.stdout
     doc = json.loads(out.read_text())
+    assert doc["members"] == ["a", "b", "c"]
     assert [row["review"] for row in doc["images"]] == ["yes"] * 5
-    assert [row["label"] for row in doc["images"]] == ["3", "3", "3", "7", "7"]
+    assert [row["label"] for row in doc["images"]] == [3, 3, 3, 7, 7]
+    assert [row["label_name"] for row in doc["images"]] == ["3", "3", "3", "7", "7"]
+    row = doc["images"][0]
+    assert (row["prediction"], row["class_name"], row["agreement"], row["members_total"]) == (3, "3", 2, 3)
+    assert row["members"] == {"a": 3, "b": 3, "c": 7} and row["tie_break"] is False
     assert doc["labelled"]["confusion"][7][3] == 2 and doc["labelled"]["accuracy"] == pytest.approx(0.6)
     for name in ["confusion.png", "misclassified.png"]:
         with Image.open(report / name) as img:
             img.verify()
             assert img.format == "PNG"
-    pre = sorted(seen.rglob("*.png"))
-    assert len(pre) == 5 and Image.open(pre[0]).size == (28, 28)
-    assert not list(tmp_path.glob("*.tmp"))                       # the atomic write left nothing behind
+    pre = sorted(p.relative_to(seen).as_posix() for p in seen.rglob("*.png"))
+    assert pre == ["digits/3/0.png", "digits/3/1.png", "digits/3/2.png", "digits/7/0.png", "digits/7/1.png"]
+    assert Image.open(seen / pre[0]).size == (28, 28)
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 
 
-def test_table_format_and_unlabelled_file(weights, labelled):
+def test_table_shows_agreement_out_of_members(weights, labelled):
     r = vote(labelled / "3" / "0.png", "--weights", weights, "--format", "table")
     assert r.returncode == 0, r.stderr
-    header = r.stdout.splitlines()[0].split()
-    assert header[:7] == ["path", "prediction", "agreement", "confidence", "status", "review", "label"]
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:7] == ["path", "prediction", "agreement", "confidence", "status", "review", "label"]
+    assert lines[2].split()[1:3] == ["3", "2/3"]
     assert "accuracy" not in r.stdout
+
+
+def test_report_on_unlabelled_input_creates_nothing(weights, labelled, tmp_path):
+    report = tmp_path / "report"
+    r = vote(labelled / "3" / "0.png", "--checkpoints", weights, "--report", report, "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    assert "nothing to report" in r.stderr and not report.exists()
 
 
 # ---- loading the ensemble -------------------------------------------------------------------
@@ -183,7 +226,7 @@ def test_ensemble_loads_and_votes(weights):
 
 def test_optimized_members_match_plain(tmp_path):
     torch.manual_seed(0)
-    for name, (arch, args, _) in MEMBERS.items():
+    for name, (arch, args, _) in ORACLES.items():
         net = create_member(arch, **args)
         net.train()(torch.rand(16, 1, 28, 28))                       # non-trivial BN statistics
         save_member(tmp_path / f"{name}.safetensors", net.eval(), {

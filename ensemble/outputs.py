@@ -1,0 +1,213 @@
+"""What a reading run produces: rows as table/CSV/JSON, the labelled summary, report pictures,
+and the 28x28 inputs saved as PNGs. vote.py is a thin command line over these.
+
+    from ensemble.outputs import render, labelled_summary, format_summary
+    text = render("csv", readings, ens.class_names, ens.member_names, min_agreement=4)
+
+Text conventions (documented in README):
+- table: agreement as "4/5"; control characters in names (newline, tab, ...) written as
+  backslash escapes so that every row stays one line.
+- CSV: class names; a cell that starts with =, +, -, @, tab or carriage return gets a leading
+  apostrophe (OWASP's advice against formula injection in spreadsheets); CSV only.
+- JSON: class indices as numbers with their names alongside (see reading.row_record).
+- File names that are not valid UTF-8 are written back as their original bytes (Python's
+  surrogateescape, as the terminal output does); JSON escapes them as \\udcXX.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .reading import ROW_COLUMNS, Reading, review_flag, row_record
+
+FORMATS = ("table", "csv", "json")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def row_cells(r: Reading, class_names: Sequence[str], min_agreement: int | None) -> list:
+    """One table/CSV row: path, prediction, agreement, confidence, status, review, label, members."""
+    ok = r.ok
+    return ([r.path,
+             class_names[r.prediction] if ok else "",
+             r.agreement if ok else "",
+             round(r.confidence, 4) if ok else "",
+             r.status, review_flag(r, min_agreement),
+             class_names[r.label] if r.label is not None else ""]
+            + ([class_names[p] for p in r.member_predictions] if ok else [""] * _members(r)))
+
+
+def _members(r: Reading) -> int:
+    return 0 if r.member_predictions is None else len(r.member_predictions)
+
+
+def _csv_safe(cell):
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
+
+
+def _escape(text: str) -> str:
+    """Control characters as backslash escapes (a name with a newline stays on its row)."""
+    if text.isprintable() or not any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return text
+    return "".join(c.encode("unicode_escape").decode("ascii") if ord(c) < 32 or ord(c) == 127 else c
+                   for c in text)
+
+
+def render(fmt: str, readings: Sequence[Reading], class_names: Sequence[str], member_names: Sequence[str],
+           min_agreement: int | None = None, summary: dict | None = None) -> str:
+    """All rows in one of FORMATS (plus the labelled summary in JSON)."""
+    header = list(ROW_COLUMNS) + list(member_names)
+    if fmt == "json":
+        doc = {"members": list(member_names), "class_names": list(class_names),
+               "images": [row_record(r, class_names, member_names, min_agreement) for r in readings]}
+        if summary:
+            doc["labelled"] = {k: v for k, v in summary.items() if k != "misclassified"}
+            doc["labelled"]["misclassified"] = [readings[i].path for i in summary["misclassified"]]
+        return json.dumps(doc, indent=1) + "\n"
+    rows = [row_cells(r, class_names, min_agreement) for r in readings]
+    for row in rows:                                   # pad rows of unreadable inputs
+        row += [""] * (len(header) - len(row))
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(header)
+        w.writerows([[_csv_safe(c) for c in row] for row in rows])
+        return buf.getvalue()
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}; choose from {FORMATS}")
+    m = len(member_names)
+    cells = [header] + [[f"{c}/{m}" if k == 2 and c != "" else f"{c:.3f}" if isinstance(c, float)
+                         else _escape(str(c)) for k, c in enumerate(row)] for row in rows]
+    widths = [max(len(r[k]) for r in cells) for k in range(len(header))]
+    lines = ["  ".join(c.ljust(wd) for c, wd in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * wd for wd in widths))
+    return "\n".join(lines) + "\n"
+
+
+# ---- labelled folders: accuracy, confusion matrix, report images --------------------------
+def labelled_summary(readings: Sequence[Reading], class_names: Sequence[str],
+                     member_names: Sequence[str]) -> dict | None:
+    """Accuracy, per-member accuracy and confusion matrix over the readable labelled readings."""
+    from .plots import confusion_matrix
+    idx = [i for i, r in enumerate(readings) if r.label is not None and r.ok]
+    unreadable = sum(1 for r in readings if r.label is not None and not r.ok)
+    if not idx:
+        return None
+    y = np.array([readings[i].label for i in idx])                              # (n,)
+    p = np.array([readings[i].prediction for i in idx])                         # (n,)
+    mp = np.array([readings[i].member_predictions for i in idx]).T               # (M, n)
+    conf = confusion_matrix(p, y, len(class_names))                            # (C, C) rows = true
+    return {"n": len(idx), "unreadable": unreadable,
+            "correct": int((p == y).sum()), "accuracy": float((p == y).mean()),
+            "member_accuracy": {name: float((mp[m] == y).mean()) for m, name in enumerate(member_names)},
+            "class_names": list(class_names), "confusion": conf.tolist(),
+            "misclassified": [i for i in idx if readings[i].prediction != readings[i].label]}
+
+
+def format_summary(s: dict) -> str:
+    names = s["class_names"]
+    lines = [f"labelled images: {s['n']}" + (f" (+{s['unreadable']} unreadable, not counted)"
+                                            if s["unreadable"] else ""),
+             f"ensemble accuracy: {100 * s['accuracy']:.2f}% ({s['correct']}/{s['n']})",
+             "member accuracy:   " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in s["member_accuracy"].items()),
+             "confusion matrix (rows: true class, columns: predicted):"]
+    w = max(3, max(len(n) for n in names), len(str(max(max(r) for r in s["confusion"]))))
+    lines.append(" " * (w + 2) + " ".join(n.rjust(w) for n in names))
+    for name, row in zip(names, s["confusion"]):
+        lines.append(f"{name.rjust(w)}  " + " ".join((str(v) if v else ".").rjust(w) for v in row))
+    return "\n".join(lines) + "\n"
+
+
+def _font(size: int):
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:                      # Pillow < 10.1: fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def confusion_png(s: dict, path: Path) -> None:
+    from .plots import confusion_matrix_image
+    title = f"ensemble accuracy {100 * s['accuracy']:.2f}% ({s['correct']}/{s['n']})"
+    confusion_matrix_image(np.asarray(s["confusion"]), s["class_names"], title).save(path)
+
+
+def misclassified_png(s: dict, readings: Sequence[Reading], path: Path, limit: int = 200) -> None:
+    """Grid of the misclassified 28x28 inputs (3x), captioned 'true -> predicted'."""
+    import torch
+    from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
+    names, wrong = s["class_names"], s["misclassified"][:limit]
+    font, tiles = _font(12), []
+    for i in wrong:
+        r = readings[i]
+        tile = Image.new("L", (84, 100), 0)
+        tile.paste(Image.fromarray(r.image).resize((84, 84), Image.Resampling.NEAREST), (0, 0))
+        ImageDraw.Draw(tile).text((42, 92), f"{names[r.label]} -> {names[r.prediction]}",
+                                  fill=255, font=font, anchor="mm")
+        tiles.append(torch.from_numpy(np.array(tile)).expand(3, -1, -1))    # (3, 100, 84)
+    if not tiles:
+        img = Image.new("RGB", (240, 40), "white")
+        ImageDraw.Draw(img).text((10, 12), "no misclassified images", fill="black", font=font)
+    else:
+        grid = make_grid(tiles, nrow=10, padding=4, pad_value=128)             # (3, H, W)
+        img = Image.fromarray(grid.permute(1, 2, 0).numpy())
+    img.save(path)
+
+
+# ---- --save-preprocessed ------------------------------------------------------------------
+def _safe_part(name: str) -> str:
+    """A path component that cannot climb out of the target folder."""
+    name = name.replace(os.sep, "_")
+    return "_" if name in ("", ".", "..") else name
+
+
+def preprocessed_names(readings: Sequence[Reading]) -> list[Path]:
+    """Relative PNG path for every reading, unique, inside the target folder, one suffix.
+
+    A file from a folder argument keeps its place under the folder's name
+    (scans/7/a.jpg -> scans/7/a.png); a file named directly keeps its name (a.jpg -> a.png).
+    Names that would collide (x/a/1.png and y/a/1.png, a.png and a.jpg) get ~2, ~3, ...
+    """
+    used: set[str] = set()
+    out = []
+    for r in readings:
+        if r.rel:
+            top = os.path.basename(os.path.normpath(r.root))
+            if top in ("", ".", ".."):
+                top = os.path.basename(os.path.realpath(r.root)) or "root"
+            parts = [top] + r.rel.split(os.sep)
+        else:
+            parts = [os.path.basename(os.path.normpath(r.path))]
+        parts = [_safe_part(p) for p in parts]
+        parts[-1] = os.path.splitext(parts[-1])[0] or "_"
+        stem, k = os.path.join(*parts), 1
+        name = stem + ".png"
+        while name in used:
+            k += 1
+            name = f"{stem}~{k}.png"
+        used.add(name)
+        out.append(Path(name))
+    return out
+
+
+def save_preprocessed(readings: Sequence[Reading], out_dir: Path) -> int:
+    """Write every readable input's 28x28 network input under out_dir; returns how many."""
+    from PIL import Image
+    out_dir = Path(out_dir)
+    n = 0
+    for r, rel in zip(readings, preprocessed_names(readings)):
+        if r.image is None:
+            continue
+        target = out_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(r.image).save(target, format="PNG")
+        n += 1
+    return n

@@ -1,0 +1,381 @@
+"""One reading path for every entry point: find the inputs, decode, normalize, vote.
+
+`vote.py`, the HTTP API and the benchmarks call these functions; none of them decodes,
+normalizes or votes on its own.
+
+    from ensemble import Ensemble
+    from ensemble.reading import Reader, find_inputs
+    ens = Ensemble()                                     # checkpoints/, GPU if present
+    reader = Reader(ens)
+    found = find_inputs(["photo.jpg", "scans/"], ens.class_names)   # files, folders, labels
+    readings = reader.read(found.items)                  # list[Reading], in input order
+    r = reader.read_bytes(png_bytes, name="upload.png")  # an upload: never written to disk
+    r = reader.read_gray(gray)                           # an (H, W) array already in memory
+    r.prediction, r.agreement, r.confidence, r.status, r.member_predictions, r.tie_break
+
+A `Reading` never raises for a bad image: `status` is "ok" or a short reason ("empty file",
+"not an image (unrecognised format)", "no digit found", "not a regular file", ...).
+
+How the work is split: decoding and normalizing (and, on a CPU, the members themselves) run in
+DataLoader worker processes, a chunk of images at a time; each worker returns the chunk's 28x28
+images and the members' probabilities (M, K, C); the main process turns them into readings.
+Two single-threaded workers keep two cores busier than one process with two threads.
+"""
+from __future__ import annotations
+
+import math
+import os
+import stat
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+AUTO_WORKERS_MIN_ITEMS = 16     # below this a worker process costs more than it saves
+
+
+# ---- what a reading is --------------------------------------------------------------------
+@dataclass
+class Item:
+    """One input: a path found on disk (or named on the command line), or an in-memory image."""
+
+    path: str                    # as shown to the user (the argument joined with the relative part)
+    root: str = ""               # the argument it came from ("" for in-memory images)
+    rel: str = ""                # path relative to root ("" for a file named directly)
+    label: int | None = None     # true class index in a labelled folder
+    status: str | None = None    # set when the input is already known to be unusable
+    data: object = None          # bytes or an (H, W) array instead of a file (uploads, arrays)
+
+
+@dataclass
+class Reading:
+    """The ensemble's answer for one input."""
+
+    path: str
+    status: str = "ok"                       # "ok" or why the input could not be read
+    label: int | None = None                 # true class (labelled folders)
+    prediction: int | None = None            # winning class index
+    agreement: int | None = None             # members that voted for the winner
+    confidence: float | None = None          # mean probability of the winner over all members
+    member_predictions: list[int] | None = None     # (M,) each member's own class
+    tie_break: bool = False                  # the top classes tied on votes; summed confidence decided
+    probs: np.ndarray | None = None          # float32 (M, C) each member's softmax, if kept
+    image: np.ndarray | None = None          # uint8 (28, 28) what the networks saw, if kept
+    root: str = ""
+    rel: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class Found:
+    """What `find_inputs` found: the items in order, labelled roots, folder problems."""
+
+    items: list[Item]
+    labelled: list[str] = field(default_factory=list)     # folder arguments that are labelled
+    missing: list[str] = field(default_factory=list)      # arguments that do not exist
+    unreadable_dirs: list[str] = field(default_factory=list)   # sub-folders that could not be listed
+
+
+# ---- finding the inputs -------------------------------------------------------------------
+def path_problem(path: str) -> str | None:
+    """Why `path` cannot be opened as an image file, or None if it is a regular file.
+
+    Checked with stat before anything opens it: opening a FIFO would block, a device would
+    stream forever, and a dangling link or loop deserves its true name.
+    """
+    try:
+        st = os.stat(path)                          # follows symlinks
+    except FileNotFoundError:
+        return "dangling symlink" if os.path.islink(path) else "no such file"
+    except OSError as e:
+        if e.errno == 40:                           # ELOOP
+            return "symlink loop"
+        if isinstance(e, PermissionError):
+            return "permission denied"
+        return f"cannot stat ({e.strerror or e})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory"
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("FIFO" if stat.S_ISFIFO(st.st_mode) else "device" if stat.S_ISCHR(st.st_mode) or
+                stat.S_ISBLK(st.st_mode) else "socket" if stat.S_ISSOCK(st.st_mode) else "special file")
+        return f"not a regular file ({kind})"
+    return None
+
+
+def _walk(root: str, exts: frozenset, unreadable: list[str]) -> list[str]:
+    """Image files under `root`, sorted; hidden files and folders skipped; symlinked dirs not followed."""
+    found = []
+
+    def onerror(e: OSError):
+        unreadable.append(f"{e.filename}: {e.strerror or e}")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [os.path.join(dirpath, f) for f in sorted(filenames)
+                  if not f.startswith(".") and os.path.splitext(f)[1].lower() in exts]
+    return found
+
+
+def find_inputs(paths: Sequence[str], class_names: Sequence[str],
+                exts: Iterable[str] = IMAGE_EXTS) -> Found:
+    """Every image under `paths` (files and folders, recursively), de-duplicated, labelled.
+
+    A folder is labelled when every image in it sits in a sub-folder named after one of
+    `class_names` (examples/digits/3/x.png). A path that does not exist, or is a FIFO, device,
+    dangling symlink or symlink loop, becomes an item with that reason as its status, so it gets
+    a row and the run goes on. Sub-folders that cannot be listed are collected in
+    `unreadable_dirs`.
+    """
+    exts = frozenset(e.lower() for e in exts)
+    out = Found(items=[])
+    seen: set[str] = set()
+    for root in paths:
+        root = os.fsdecode(root)
+        if os.path.isdir(root):                     # follows a symlink to a folder named directly
+            found = _walk(root, exts, out.unreadable_dirs)
+            parents = [os.path.basename(os.path.dirname(os.path.relpath(f, root))) for f in found]
+            labelled = bool(found) and all(p in class_names for p in parents)
+            if labelled:
+                out.labelled.append(root)
+            for f, parent in zip(found, parents):
+                key = os.path.realpath(f)
+                if key not in seen:
+                    seen.add(key)
+                    out.items.append(Item(f, root, os.path.relpath(f, root),
+                                          list(class_names).index(parent) if labelled else None))
+            continue
+        problem = path_problem(root)
+        if problem == "no such file":
+            out.missing.append(root)
+        key = os.path.realpath(root)
+        if problem is None and key in seen:
+            continue
+        seen.add(key)
+        out.items.append(Item(root, root, "", None, problem))
+    return out
+
+
+# ---- decode + normalize + vote, chunk by chunk -------------------------------------------
+def prepare(item: Item) -> tuple[np.ndarray, str]:
+    """-> (uint8 (28, 28), "ok") or (zeros, short reason). Never raises."""
+    from .normalize import ImageError, load_gray, normalize_digit
+    if item.status is not None:
+        return np.zeros((28, 28), np.uint8), item.status
+    try:
+        if item.data is None:
+            problem = path_problem(item.path)
+            if problem is not None:
+                raise ImageError("file not found (vanished?)" if problem == "no such file" else problem)
+            gray = load_gray(item.path)
+        elif isinstance(item.data, np.ndarray):
+            gray = item.data
+        else:
+            gray = load_gray(item.data)                 # bytes / file-like: decoded in memory
+        return normalize_digit(gray), "ok"
+    except ValueError as e:                             # ImageError: a reason fit for a status column
+        status = str(e)
+    except MemoryError:
+        status = "out of memory while decoding"
+    except Exception as e:                              # anything else must not stop the run either
+        status = f"unexpected error: {type(e).__name__}: {e}"
+    return np.zeros((28, 28), np.uint8), " ".join(status.split())
+
+
+class _Chunks:
+    """Map-style dataset of chunks: k -> {"images" uint8 (B, 28, 28), "status" [B], "start" int,
+    "probs" float32 (M, B_ok, C) for the readable images when the workers vote, else None}."""
+
+    def __init__(self, items: list[Item], chunk: int, max_pixels: int | None, ensemble=None):
+        self.items, self.chunk, self.max_pixels, self.ensemble = items, chunk, max_pixels, ensemble
+
+    def __len__(self):
+        return math.ceil(len(self.items) / self.chunk)
+
+    def __getitem__(self, k):
+        start = k * self.chunk
+        part = self.items[start:start + self.chunk]
+        images = np.zeros((len(part), 28, 28), np.uint8)                     # (B, 28, 28)
+        status = []
+        for j, item in enumerate(part):
+            images[j], s = prepare(item)
+            status.append(s)
+        ok = np.array([s == "ok" for s in status], bool)
+        probs = None
+        if self.ensemble is not None and ok.any():
+            probs = self.ensemble.predict_proba(images[ok]).numpy()          # (M, B_ok, C)
+        return {"images": images, "status": status, "start": start, "probs": probs}
+
+    def worker_init(self, _worker_id):
+        set_pixel_limit(self.max_pixels)
+
+
+def set_pixel_limit(limit: int | None) -> None:
+    """Pillow's decompression-bomb limit (pixels); None keeps Pillow's default."""
+    from PIL import Image
+    if limit is not None:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def pixel_limit_from_env() -> int | None:
+    """$VOTE_MAX_IMAGE_PIXELS, validated (ValueError with a clear message)."""
+    raw = os.environ.get("VOTE_MAX_IMAGE_PIXELS")
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"VOTE_MAX_IMAGE_PIXELS must be a positive integer, got {raw!r}")
+    return value
+
+
+def max_workers(n_items: int) -> int:
+    """More worker processes than CPUs or images only costs memory and start-up time."""
+    return max(0, min(os.cpu_count() or 1, n_items))
+
+
+def _collate(x):          # chunks are already batches: keep numpy arrays as they are
+    return x
+
+
+class Reader:
+    """Reads images with an `Ensemble`: decode, MNIST-style normalization, the members' vote.
+
+    workers: decoding processes (None: auto, none for <= 16 images, else min(2, CPUs)); always
+    capped at the number of CPUs and of images. keep_images / keep_probs: keep each reading's
+    28x28 input / the members' probabilities (M, C) on the Reading.
+    """
+
+    def __init__(self, ensemble, *, workers: int | None = None, batch_size: int = 256,
+                 max_pixels: int | None = None, keep_images: bool = False, keep_probs: bool = False):
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if workers is not None and workers < 0:
+            raise ValueError("workers must be 0 or more")
+        self.ensemble, self.workers, self.batch_size = ensemble, workers, batch_size
+        self.max_pixels, self.keep_images, self.keep_probs = max_pixels, keep_images, keep_probs
+
+    def effective_workers(self, n_items: int, workers: int | None = None) -> int:
+        """Worker processes for `n_items` inputs: auto or as asked, capped by CPUs and items."""
+        workers = self.workers if workers is None else workers
+        if workers is None:
+            workers = 0 if n_items <= AUTO_WORKERS_MIN_ITEMS else min(2, os.cpu_count() or 1)
+        return min(workers, max_workers(n_items))
+
+    # ---- in-memory inputs (the HTTP API, notebooks) ---------------------------------------
+    def read_bytes(self, data: bytes, name: str = "upload") -> Reading:
+        """One encoded image held in memory (PNG/JPEG/... bytes); never touches the disk."""
+        return self.read([Item(name, data=bytes(data))], workers=0)[0]
+
+    def read_gray(self, gray, name: str = "array") -> Reading:
+        """One (H, W) grayscale array: uint8, or float in [0, 1]."""
+        return self.read([Item(name, data=np.asarray(gray))], workers=0)[0]
+
+    # ---- any items ---------------------------------------------------------------------------
+    def read(self, items: Sequence[Item], *, workers: int | None = None, progress: bool = False,
+             on_problem: Callable[[Reading], None] | None = None) -> list[Reading]:
+        """Read `items` (from `find_inputs`, or made by hand): one Reading each, in order.
+
+        progress: a tqdm bar on stderr (only on a terminal). on_problem: called with each
+        unreadable Reading as soon as it is known (vote.py prints a line).
+        """
+        from torch.utils.data import DataLoader
+        from tqdm import tqdm
+
+        items = list(items)
+        n = len(items)
+        out: list[Reading | None] = [None] * n
+        if n == 0:
+            return []
+        workers = self.effective_workers(n, workers)
+        ens = self.ensemble
+        # chunks small enough that every worker gets several, big enough to batch the members well
+        chunk = max(1, min(self.batch_size, math.ceil(n / (4 * max(1, workers)))))
+        vote_in_workers = workers > 0 and ens.device.type == "cpu"
+        if workers == 0:
+            set_pixel_limit(self.max_pixels)
+        data = _Chunks(items, chunk, self.max_pixels, ens if vote_in_workers else None)
+        loader = DataLoader(data, batch_size=None, num_workers=workers, collate_fn=_collate,
+                            worker_init_fn=data.worker_init if workers else None)
+        bar = tqdm(total=n, unit="img", file=sys.stderr, disable=None if progress else True,
+                   delay=1.0, dynamic_ncols=True)
+        try:
+            for part in loader:
+                self._finish(part, items, out, on_problem)
+                bar.update(len(part["status"]))
+        finally:
+            bar.close()
+        return out                                                       # type: ignore[return-value]
+
+    def _finish(self, part: dict, items: list[Item], out: list, on_problem) -> None:
+        """Turn one chunk's images + probabilities into Readings at their input positions."""
+        import torch
+        from .voting import vote_details
+        images, status, start, probs = part["images"], part["status"], part["start"], part["probs"]
+        ok = [k for k, s in enumerate(status) if s == "ok"]
+        if ok and probs is None:
+            probs = self.ensemble.predict_proba(images[ok]).numpy()       # (M, B_ok, C)
+        if ok:
+            vote = vote_details(torch.from_numpy(probs))
+            member = vote.member_predictions.numpy()                      # (M, B_ok)
+            counts = np.zeros((probs.shape[2], member.shape[1]), np.int64)     # (C, B_ok) votes per class
+            np.add.at(counts, (member, np.arange(member.shape[1])), 1)
+            tied = (counts == counts.max(0)).sum(0) > 1                   # (B_ok,) top classes tied
+        j = 0
+        for k, s in enumerate(status):
+            i = start + k
+            it = items[i]
+            r = Reading(it.path, s, it.label, root=it.root, rel=it.rel)
+            if s == "ok":
+                r.prediction = int(vote.prediction[j])
+                r.agreement = int(vote.agreement[j])
+                r.confidence = float(vote.confidence[j])
+                r.member_predictions = member[:, j].tolist()
+                r.tie_break = bool(tied[j])
+                if self.keep_probs:
+                    r.probs = probs[:, j].copy()                          # (M, C)
+                if self.keep_images:
+                    r.image = images[k].copy()
+                j += 1
+            elif on_problem is not None:
+                on_problem(r)
+            out[i] = r
+
+
+# ---- rows: one record per reading, shared by vote.py's outputs and the HTTP API ------------
+ROW_COLUMNS = ("path", "prediction", "agreement", "confidence", "status", "review", "label")
+
+
+def review_flag(r: Reading, min_agreement: int | None) -> str:
+    """"yes" when fewer than `min_agreement` members agree, "no" otherwise, "" when unread."""
+    if not r.ok:
+        return ""
+    return "yes" if min_agreement and r.agreement < min_agreement else "no"
+
+
+def row_record(r: Reading, class_names: Sequence[str], member_names: Sequence[str],
+               min_agreement: int | None = None, include_probs: bool = False) -> dict:
+    """The JSON record of one reading (vote.py --format json, POST /api/vote).
+
+    Class indices are numbers (`prediction`, `label`, `members`), with their names alongside
+    (`class_name`, `label_name`); `agreement` counts the members out of `members_total`.
+    """
+    name = (lambda k: None if k is None else class_names[k])
+    rec = {"path": r.path, "status": r.status,
+           "prediction": r.prediction, "class_name": name(r.prediction),
+           "agreement": r.agreement, "members_total": len(member_names),
+           "confidence": None if r.confidence is None else round(r.confidence, 4),
+           "tie_break": r.tie_break if r.ok else None,
+           "review": review_flag(r, min_agreement),
+           "label": r.label, "label_name": name(r.label),
+           "members": (dict(zip(member_names, r.member_predictions)) if r.ok else None)}
+    if include_probs:
+        rec["member_probs"] = (None if r.probs is None else
+                               {m: [round(float(p), 5) for p in row] for m, row in zip(member_names, r.probs)})
+    return rec
