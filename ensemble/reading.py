@@ -16,6 +16,12 @@ normalizes or votes on its own.
 A `Reading` never raises for a bad image: `status` is "ok" or a short reason ("empty file",
 "not an image (unrecognised format)", "no digit found", "not a regular file", ...).
 
+Modes say what one input holds: `DigitMode` (the default) reads one digit per image. A mode
+is any object with `prepare(item) -> Prepared` (runs in the workers: decode, find and normalize
+the K 28x28 images of one input; never raises) and `combine(readings, prepared, probs)` (runs
+in the main process once per chunk: fills each ok Reading from its (M, K, C) probabilities).
+`vote_into` and `vote_pooled` apply the ensemble's voting rule for them.
+
 How the work is split: decoding and normalizing (and, on a CPU, the members themselves) run in
 DataLoader worker processes, a chunk of images at a time; each worker returns the chunk's 28x28
 images and the members' probabilities (M, K, C); the main process turns them into readings.
@@ -61,10 +67,11 @@ class Reading:
     confidence: float | None = None          # mean probability of the winner over all members
     member_predictions: list[int] | None = None     # (M,) each member's own class
     tie_break: bool = False                  # the top classes tied on votes; summed confidence decided
-    probs: np.ndarray | None = None          # float32 (M, C) each member's softmax, if kept
-    image: np.ndarray | None = None          # uint8 (28, 28) what the networks saw, if kept
+    probs: np.ndarray | None = None          # float32 (M, C) each member's softmax, if kept ((M, K, C) for K images)
+    image: np.ndarray | None = None          # uint8 (28, 28) what the networks saw, if kept ((K, 28, 28))
     root: str = ""
     rel: str = ""
+    extra: dict = field(default_factory=dict)    # mode-specific results (a number's text, digits...)
 
     @property
     def ok(self) -> bool:
@@ -160,58 +167,127 @@ def find_inputs(paths: Sequence[str], class_names: Sequence[str],
     return out
 
 
-# ---- decode + normalize + vote, chunk by chunk -------------------------------------------
+# ---- modes: how an input becomes 28x28 images, and how their votes become one reading ------
+@dataclass
+class Prepared:
+    """What a worker made of one input: its network inputs and what the mode needs later."""
+
+    status: str                                   # "ok" or why the input could not be used
+    images: np.ndarray                            # uint8 (K, 28, 28); K = 0 when not ok
+    info: dict = field(default_factory=dict)      # mode-specific, picklable (boxes, frame times...)
+
+
+def decode_gray(item: Item) -> np.ndarray:
+    """The item's pixels as (H, W) grayscale: a file (checked with stat first), bytes or an array.
+
+    Raises ImageError (a ValueError) with a short reason.
+    """
+    from .normalize import ImageError, load_gray
+    if isinstance(item.data, np.ndarray):
+        return item.data
+    if item.data is not None:
+        return load_gray(item.data)                   # bytes / file-like: decoded in memory
+    problem = path_problem(item.path)
+    if problem is not None:
+        raise ImageError("file not found (vanished?)" if problem == "no such file" else problem)
+    return load_gray(item.path)
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, MemoryError):
+        return "out of memory while decoding"
+    if isinstance(e, ValueError):                     # ImageError: a reason fit for a status column
+        return " ".join(str(e).split())
+    return " ".join(f"unexpected error: {type(e).__name__}: {e}".split())
+
+
+class DigitMode:
+    """One digit per image (the default): normalize the whole image, one vote."""
+
+    name = "digit"
+
+    def prepare(self, item: Item) -> Prepared:
+        """Runs in the worker processes; never raises."""
+        from .normalize import normalize_digit
+        if item.status is not None:
+            return Prepared(item.status, np.zeros((0, 28, 28), np.uint8))
+        try:
+            return Prepared("ok", normalize_digit(decode_gray(item))[None])       # (1, 28, 28)
+        except Exception as e:                        # nothing about one image may stop the run
+            return Prepared(_reason(e), np.zeros((0, 28, 28), np.uint8))
+
+    def combine(self, readings: list["Reading"], prepared: list[Prepared], probs: list[np.ndarray]) -> None:
+        """Fill each reading from its members' probabilities (M, K, C), a chunk at a time.
+
+        Here K = 1 for every input, so the whole chunk is one vectorised vote on (M, B, C).
+        """
+        if readings:
+            vote_into(readings, np.concatenate(probs, axis=1))
+
+
+def vote_into(readings: list["Reading"], probs: np.ndarray) -> None:
+    """One vote per reading on (M, B, C) probabilities: fills prediction, agreement,
+    confidence, member_predictions and tie_break of readings[b] from probs[:, b]."""
+    import torch
+    from .voting import vote_details
+    v = vote_details(torch.from_numpy(np.ascontiguousarray(probs)))
+    member = v.member_predictions.numpy()                                    # (M, B)
+    counts = np.zeros((probs.shape[2], member.shape[1]), np.int64)           # (C, B) votes per class
+    np.add.at(counts, (member, np.arange(member.shape[1])), 1)
+    tied = (counts == counts.max(0)).sum(0) > 1                             # (B,) top classes tied
+    pred, agree, conf = v.prediction.tolist(), v.agreement.tolist(), v.confidence.tolist()
+    for b, r in enumerate(readings):
+        r.prediction, r.agreement, r.confidence = pred[b], agree[b], conf[b]
+        r.member_predictions = member[:, b].tolist()
+        r.tie_break = bool(tied[b])
+
+
+def vote_pooled(r: "Reading", probs: np.ndarray) -> None:
+    """One vote over all M*K votes of one input (members x images, e.g. video frames), same
+    rule as for one image; each member's own column is that member's vote over its K images."""
+    M, K, C = probs.shape
+    vote_into([r], probs.reshape(M * K, 1, C))
+    per_member = [Reading(r.path) for _ in range(M)]
+    for m, pm in enumerate(per_member):
+        vote_into([pm], probs[m][:, None, :])                                # (K, 1, C)
+    r.member_predictions = [pm.prediction for pm in per_member]
+
+
 def prepare(item: Item) -> tuple[np.ndarray, str]:
-    """-> (uint8 (28, 28), "ok") or (zeros, short reason). Never raises."""
-    from .normalize import ImageError, load_gray, normalize_digit
-    if item.status is not None:
-        return np.zeros((28, 28), np.uint8), item.status
-    try:
-        if item.data is None:
-            problem = path_problem(item.path)
-            if problem is not None:
-                raise ImageError("file not found (vanished?)" if problem == "no such file" else problem)
-            gray = load_gray(item.path)
-        elif isinstance(item.data, np.ndarray):
-            gray = item.data
-        else:
-            gray = load_gray(item.data)                 # bytes / file-like: decoded in memory
-        return normalize_digit(gray), "ok"
-    except ValueError as e:                             # ImageError: a reason fit for a status column
-        status = str(e)
-    except MemoryError:
-        status = "out of memory while decoding"
-    except Exception as e:                              # anything else must not stop the run either
-        status = f"unexpected error: {type(e).__name__}: {e}"
-    return np.zeros((28, 28), np.uint8), " ".join(status.split())
+    """Single-digit preparation of one input: (uint8 (28, 28), "ok") or (zeros, reason)."""
+    p = DigitMode().prepare(item)
+    return (p.images[0] if p.status == "ok" else np.zeros((28, 28), np.uint8)), p.status
 
 
 class _Chunks:
-    """Map-style dataset of chunks: k -> {"images" uint8 (B, 28, 28), "status" [B], "start" int,
-    "probs" float32 (M, B_ok, C) for the readable images when the workers vote, else None}."""
+    """Map-style dataset of chunks: k -> {"prepared": [Prepared] (B,), "start": int, "probs":
+    float32 (M, sum K, C) over the chunk's readable images when the workers vote, else None}."""
 
-    def __init__(self, items: list[Item], chunk: int, max_pixels: int | None, ensemble=None):
-        self.items, self.chunk, self.max_pixels, self.ensemble = items, chunk, max_pixels, ensemble
+    def __init__(self, items: list[Item], mode, chunk: int, max_pixels: int | None, ensemble=None):
+        self.items, self.mode, self.chunk = items, mode, chunk
+        self.max_pixels, self.ensemble = max_pixels, ensemble
 
     def __len__(self):
         return math.ceil(len(self.items) / self.chunk)
 
     def __getitem__(self, k):
         start = k * self.chunk
-        part = self.items[start:start + self.chunk]
-        images = np.zeros((len(part), 28, 28), np.uint8)                     # (B, 28, 28)
-        status = []
-        for j, item in enumerate(part):
-            images[j], s = prepare(item)
-            status.append(s)
-        ok = np.array([s == "ok" for s in status], bool)
+        prepared = [self.mode.prepare(item) for item in self.items[start:start + self.chunk]]
         probs = None
-        if self.ensemble is not None and ok.any():
-            probs = self.ensemble.predict_proba(images[ok]).numpy()          # (M, B_ok, C)
-        return {"images": images, "status": status, "start": start, "probs": probs}
+        if self.ensemble is not None:
+            probs = _predict(self.ensemble, prepared)
+        return {"prepared": prepared, "start": start, "probs": probs}
 
     def worker_init(self, _worker_id):
         set_pixel_limit(self.max_pixels)
+
+
+def _predict(ensemble, prepared: list[Prepared]) -> np.ndarray | None:
+    """The members' probabilities (M, sum K, C) for every readable input's images, in order."""
+    images = [p.images for p in prepared if p.status == "ok" and len(p.images)]
+    if not images:
+        return None
+    return ensemble.predict_proba(np.concatenate(images)).numpy()
 
 
 def set_pixel_limit(limit: int | None) -> None:
@@ -247,18 +323,21 @@ def _collate(x):          # chunks are already batches: keep numpy arrays as the
 class Reader:
     """Reads images with an `Ensemble`: decode, MNIST-style normalization, the members' vote.
 
-    workers: decoding processes (None: auto, none for <= 16 images, else min(2, CPUs)); always
-    capped at the number of CPUs and of images. keep_images / keep_probs: keep each reading's
-    28x28 input / the members' probabilities (M, C) on the Reading.
+    mode: how an input becomes 28x28 images and how their votes become one Reading (default
+    DigitMode: one digit per image). workers: decoding processes (None: auto, none for <= 16
+    images, else min(2, CPUs)); always capped at the number of CPUs and of images.
+    keep_images / keep_probs: keep each reading's 28x28 inputs (K, 28, 28) / the members'
+    probabilities (M, K, C) on the Reading (K = 1 for a single digit: .image is (28, 28)).
     """
 
-    def __init__(self, ensemble, *, workers: int | None = None, batch_size: int = 256,
+    def __init__(self, ensemble, *, mode=None, workers: int | None = None, batch_size: int = 256,
                  max_pixels: int | None = None, keep_images: bool = False, keep_probs: bool = False):
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if workers is not None and workers < 0:
             raise ValueError("workers must be 0 or more")
         self.ensemble, self.workers, self.batch_size = ensemble, workers, batch_size
+        self.mode = mode if mode is not None else DigitMode()
         self.max_pixels, self.keep_images, self.keep_probs = max_pixels, keep_images, keep_probs
 
     def effective_workers(self, n_items: int, workers: int | None = None) -> int:
@@ -300,7 +379,7 @@ class Reader:
         vote_in_workers = workers > 0 and ens.device.type == "cpu"
         if workers == 0:
             set_pixel_limit(self.max_pixels)
-        data = _Chunks(items, chunk, self.max_pixels, ens if vote_in_workers else None)
+        data = _Chunks(items, self.mode, chunk, self.max_pixels, ens if vote_in_workers else None)
         loader = DataLoader(data, batch_size=None, num_workers=workers, collate_fn=_collate,
                             worker_init_fn=data.worker_init if workers else None)
         bar = tqdm(total=n, unit="img", file=sys.stderr, disable=None if progress else True,
@@ -308,44 +387,36 @@ class Reader:
         try:
             for part in loader:
                 self._finish(part, items, out, on_problem)
-                bar.update(len(part["status"]))
+                bar.update(len(part["prepared"]))
         finally:
             bar.close()
         return out                                                       # type: ignore[return-value]
 
     def _finish(self, part: dict, items: list[Item], out: list, on_problem) -> None:
-        """Turn one chunk's images + probabilities into Readings at their input positions."""
-        import torch
-        from .voting import vote_details
-        images, status, start, probs = part["images"], part["status"], part["start"], part["probs"]
-        ok = [k for k, s in enumerate(status) if s == "ok"]
-        if ok and probs is None:
-            probs = self.ensemble.predict_proba(images[ok]).numpy()       # (M, B_ok, C)
-        if ok:
-            vote = vote_details(torch.from_numpy(probs))
-            member = vote.member_predictions.numpy()                      # (M, B_ok)
-            counts = np.zeros((probs.shape[2], member.shape[1]), np.int64)     # (C, B_ok) votes per class
-            np.add.at(counts, (member, np.arange(member.shape[1])), 1)
-            tied = (counts == counts.max(0)).sum(0) > 1                   # (B_ok,) top classes tied
-        j = 0
-        for k, s in enumerate(status):
-            i = start + k
-            it = items[i]
-            r = Reading(it.path, s, it.label, root=it.root, rel=it.rel)
-            if s == "ok":
-                r.prediction = int(vote.prediction[j])
-                r.agreement = int(vote.agreement[j])
-                r.confidence = float(vote.confidence[j])
-                r.member_predictions = member[:, j].tolist()
-                r.tie_break = bool(tied[j])
-                if self.keep_probs:
-                    r.probs = probs[:, j].copy()                          # (M, C)
-                if self.keep_images:
-                    r.image = images[k].copy()
-                j += 1
-            elif on_problem is not None:
-                on_problem(r)
-            out[i] = r
+        """Turn one chunk's prepared inputs + probabilities into Readings at their positions."""
+        prepared, start, probs = part["prepared"], part["start"], part["probs"]
+        if probs is None:
+            probs = _predict(self.ensemble, prepared)                     # (M, sum K, C) or None
+        M, C = len(self.ensemble), len(self.ensemble.class_names)
+        offset, done = 0, []                              # done: (reading, prepared, (M, K, C)) of ok inputs
+        for k, p in enumerate(prepared):
+            it = items[start + k]
+            r = out[start + k] = Reading(it.path, p.status, it.label, root=it.root, rel=it.rel)
+            if p.status == "ok":
+                K = len(p.images)                         # a mode may find nothing (K = 0): it says how
+                done.append((r, p, probs[:, offset:offset + K] if K else np.zeros((M, 0, C), np.float32)))
+                offset += K
+        if done:
+            self.mode.combine(*map(list, zip(*done)))
+        for r, p, mine in done:
+            if self.keep_probs:
+                r.probs = mine[:, 0].copy() if mine.shape[1] == 1 else mine.copy()
+            if self.keep_images:
+                r.image = p.images[0].copy() if len(p.images) == 1 else p.images.copy()
+        if on_problem is not None:
+            for r in out[start:start + len(prepared)]:
+                if not r.ok:
+                    on_problem(r)
 
 
 # ---- rows: one record per reading, shared by vote.py's outputs and the HTTP API ------------

@@ -91,3 +91,14 @@ def test_find_inputs_labels_missing_and_dedup(tmp_path):
     assert [(os.path.basename(i.path), i.label, i.status) for i in found.items] == [
         ("x.png", 3, None), ("x.png", 7, None), ("nope", None, "no such file")]
     assert found.labelled == [str(tmp_path / "lab")] and found.missing == [str(tmp_path / "nope")]
+
+
+def test_pooled_vote_counts_members_times_images():
+    from ensemble.reading import Reading, vote_pooled
+    p = np.zeros((2, 3, 10), np.float32)                   # 2 members x 3 frames
+    p[0, :, 4] = 1.0                                       # member 0: 4, 4, 4
+    p[1, 0, 9], p[1, 1, 9], p[1, 2, 4] = 1.0, 1.0, 1.0     # member 1: 9, 9, 4
+    r = Reading("clip")
+    vote_pooled(r, p)
+    assert (r.prediction, r.agreement, r.member_predictions, r.tie_break) == (4, 4, [4, 9], False)
+    assert r.confidence == pytest.approx(4 / 6)
