@@ -241,18 +241,22 @@ def test_distort_runs_on_every_training_batch_and_never_on_validation(spied_run)
         distorts = [e for e in evs if e.kind == "distort"]
         forwards = [e for e in evs if e.kind == "forward"]
         assert len(forwards) == 1
+        n_distorts, net_input, net_training = len(distorts), forwards[0].x, forwards[0].training
         if kind == "train_batch":
-            assert len(distorts) == 1, "every training batch is distorted exactly once"
+            assert n_distorts == 1, "every training batch is distorted exactly once"
             d = distorts[0]
-            assert forwards[0].training and torch.equal(forwards[0].x, d.out), "the net trains on the distorted batch"
+            assert net_training and torch.equal(net_input, d.out), "the net trains on the distorted batch"
             assert not torch.equal(d.out, d.x)
-            assert set(_key(d.x)) <= spied_run.train_keys, "training batches hold training images only"
+            foreign = len(set(_key(d.x)) - spied_run.train_keys)
+            assert foreign == 0, "training batches hold training images only"
         else:
-            assert not distorts, "a validation batch was distorted"
-            assert not forwards[0].training
-            assert set(_key(forwards[0].x)) <= spied_run.val_keys, "validation sees its own images, undistorted"
+            assert n_distorts == 0, "a validation batch was distorted"
+            assert not net_training
+            foreign = len(set(_key(net_input)) - spied_run.val_keys)
+            assert foreign == 0, "validation sees its own images, undistorted"
     val_seen = {k for kind, evs in spied_run.batches if kind == "val_batch" for k in _key(evs[-1].x)}
-    assert val_seen == spied_run.val_keys
+    missed = len(val_seen ^ spied_run.val_keys)
+    assert missed == 0, "validation saw every validation image"
 
 
 def test_a_training_run_raises_no_warnings(spied_run):
