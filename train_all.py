@@ -136,7 +136,7 @@ def train_member(cfg: dict, a) -> dict | None:
     from pytorch_lightning.loggers import TensorBoardLogger
 
     from ensemble import create_member
-    from ensemble.data import DigitsDataModule, polarity_counts
+    from ensemble.data import DigitsDataModule, polarity_counts, polarity_label
     from ensemble.export import save_member
     from ensemble.flops import count_macs, count_params
     from ensemble.module import MemberModule
@@ -195,12 +195,13 @@ def train_member(cfg: dict, a) -> dict | None:
     dev = module.device
     val_pred = predict_logits(net, dm.val_x, dev).argmax(1)
     val_errors = int((val_pred != dm.val_y).sum())
+    input_counts = polarity_counts(dm.train_x)
     meta = {"member": name, "arch": cfg["arch"], "arch_args": arch_args,
             "num_classes": dm.num_classes, "class_names": dm.class_names,
-            # MNIST is light-on-dark, and folder images went through vote.py's normalization, which
-            # always makes a light digit on black; polarity_counts is measured on the training images.
-            "input": {"size": dm.input_size, "channels": 1, "range": [0, 1], "polarity": "light-on-dark",
-                      "polarity_counts": polarity_counts(dm.train_x), "dtype": "float32"},
+            # Measured on the images the net trained on (vote.py refuses anything but light-on-dark):
+            # MNIST is, and folder images went through vote.py's normalization, which makes it so.
+            "input": {"size": dm.input_size, "channels": 1, "range": [0, 1],
+                      "polarity": polarity_label(input_counts), "polarity_counts": input_counts, "dtype": "float32"},
             "data_source": src,   # the source images: kind, measured polarity, normalization applied
             "distortion": cfg["distortion"], "train": cfg["train"], "data": cfg["data"], "seed": cfg["seed"],
             "quick": bool(a.quick), "config_file": cfg.get("config_file"),
