@@ -308,7 +308,10 @@ def test_full_train_report_labels_validation_trained_on(tmp_path, digit_folder):
 @pytest.fixture
 def fake_mnist(monkeypatch, digit_folder):
     """MNIST replaced by the rendered digits (train: 200 images, test: 40); records each split read."""
-    x, y, _ = train_all_folder(digit_folder)
+    from generators import load_image_folder
+    x, y, _ = load_image_folder(digit_folder)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    x, y = x[perm], y[perm]
     reads = []
 
     def load(split, root=None, **kw):
@@ -319,16 +322,15 @@ def fake_mnist(monkeypatch, digit_folder):
     return reads
 
 
-def train_all_folder(folder):
-    from generators import load_image_folder
-    x, y, names = load_image_folder(folder)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    return x[perm], y[perm], names
-
-
 def test_test_set_evaluated_only_when_asked_once_after_training(tmp_path, fake_mnist, monkeypatch):
-    fits = []
-    monkeypatch.setattr(pl.Trainer, "fit", lambda self, *a, _fit=pl.Trainer.fit, **k: (_fit(self, *a, **k), fits.append(list(fake_mnist)))[0])
+    reads_when_fit_ended = []
+    fit = pl.Trainer.fit
+
+    def recording_fit(self, *args, **kwargs):
+        fit(self, *args, **kwargs)
+        reads_when_fit_ended.append(list(fake_mnist))
+
+    monkeypatch.setattr(pl.Trainer, "fit", recording_fit)
     args = ["--data", "mnist", "--members", "c5_pool,nopool_k5", "--val-size", "40", "--batch-size", "32",
             "--max-steps", "2", "--no-progress", "--accelerator", "cpu", "--devices", "1", "--logdir", str(tmp_path / "runs")]
     train_all.main([*args, "--checkpoints", str(tmp_path / "a")])   # not the shipping recipe: no test
@@ -337,10 +339,10 @@ def test_test_set_evaluated_only_when_asked_once_after_training(tmp_path, fake_m
     assert rep["test_set"]["evaluated"] is False and "test_errors" not in rep["ensemble"]
     assert "indices 160-199" in rep["validation"]["description"]
     fake_mnist.clear()
-    fits.clear()
+    reads_when_fit_ended.clear()
     train_all.main([*args, "--checkpoints", str(tmp_path / "b"), "--test"])
-    assert fake_mnist.count("test") == 1 and len(fits) == 2
-    assert all("test" not in reads for reads in fits), "the test split was read before training ended"
+    assert fake_mnist.count("test") == 1 and len(reads_when_fit_ended) == 2
+    assert all("test" not in reads for reads in reads_when_fit_ended), "the test split was read before training ended"
     rep = json.loads((tmp_path / "b" / "report.json").read_text())
     assert rep["test_set"]["evaluated"] is True and "once, after all training" in rep["test_set"]["note"]
     assert rep["ensemble"]["test_n"] == 40 and "test_errors" in rep["members"]["c5_pool"]
@@ -351,6 +353,8 @@ def test_test_set_evaluated_only_when_asked_once_after_training(tmp_path, fake_m
 def test_test_default_on_only_for_the_shipping_recipe(digit_folder):
     mnist = [{"data": {"dataset": "mnist"}}]
     folder = [{"data": {"dataset": str(digit_folder)}}]
+    assert train_all.parse_args([]).checkpoints == ROOT / "checkpoints"
+    assert train_all.parse_args(["--quick"]).checkpoints == ROOT / "runs" / "quick" / "checkpoints"
     assert train_all.wants_test(train_all.parse_args([]), mnist) is True           # -> checkpoints/
     assert train_all.wants_test(train_all.parse_args(["--quick"]), mnist) is False
     assert train_all.wants_test(train_all.parse_args(["--checkpoints", "elsewhere"]), mnist) is False
