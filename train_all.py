@@ -195,6 +195,8 @@ def train_member(cfg: dict, a) -> dict | None:
     dev = module.device
     val_pred = predict_logits(net, dm.val_x, dev).argmax(1)
     val_errors = int((val_pred != dm.val_y).sum())
+    val_error = val_errors / len(dm.val_y)
+    val_key = "val" if held_out else "val_trained_on"
     input_counts = polarity_counts(dm.train_x)
     meta = {"member": name, "arch": cfg["arch"], "arch_args": arch_args,
             "num_classes": dm.num_classes, "class_names": dm.class_names,
@@ -205,15 +207,16 @@ def train_member(cfg: dict, a) -> dict | None:
             "data_source": src,   # the source images: kind, measured polarity, normalization applied
             "distortion": cfg["distortion"], "train": cfg["train"], "data": cfg["data"], "seed": cfg["seed"],
             "quick": bool(a.quick), "config_file": cfg.get("config_file"),
-            "metrics": {"val_errors": val_errors, "val_n": len(dm.val_y), "val_error": val_errors / len(dm.val_y),
+            # --full-train: the validation images were trained on; the keys say so (val_trained_on_*).
+            "metrics": {f"{val_key}_errors": val_errors, f"{val_key}_error": val_error, f"{val_key}_n": len(dm.val_y),
                         "val_held_out": held_out,
                         "epochs": trainer.current_epoch, "steps": trainer.global_step,
                         "wall_time_s": round(wall, 1), "params": params, "macs_per_image": macs,
                         "precision": precision, "hardware": hardware()}}
     save_member(weight_file, net, meta)
-    logger.log_hyperparams(module.hparams, {"hp/val_error": meta["metrics"]["val_error"]})
+    logger.log_hyperparams(module.hparams, {f"hp/{val_key}_error": val_error})
     logger.finalize("success")
-    print(f"[{name}] val error{'' if held_out else ' (trained-on)'} {100 * meta['metrics']['val_error']:.2f} % "
+    print(f"[{name}] val error{'' if held_out else ' (trained-on)'} {100 * val_error:.2f} % "
           f"({val_errors}/{len(dm.val_y)}), "
           f"{wall:.0f} s -> {weight_file}", file=sys.stderr)
     return meta

@@ -303,6 +303,7 @@ def test_full_train_report_labels_validation_trained_on(tmp_path, digit_folder):
     assert "| val error (trained-on) |" in md and "| val error |" not in md
     meta = read_metadata(tmp_path / "ck" / "c5_pool.safetensors")
     assert meta["metrics"]["val_held_out"] is False
+    assert "val_error" not in meta["metrics"] and meta["metrics"]["val_trained_on_n"] == 48
 
 
 @pytest.fixture
