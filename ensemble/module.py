@@ -1,5 +1,8 @@
 """The one LightningModule: receives a plain member net, distorts batches on the device, trains.
 
+Batches arrive as uint8 on the device; `MemberModule.prepare_batch` turns them into the network's
+input (and distorts training batches) at the top of training_step / validation_step.
+
 Metric names: train/loss, train/acc, train/aux{i}_loss, train/lr, val/loss, val/acc, val/error.
 Images: images/distorted (originals + distortions), images/val_confusion.
 """
@@ -32,12 +35,21 @@ class MemberModule(pl.LightningModule):
         self._val_preds, self._val_targets = [], []
         self._preview = None      # (10, 1, H, W) fixed validation digits for the distortion grid
 
-    # ---------------------------------------------------------------- data on the device
-    def on_after_batch_transfer(self, batch, dataloader_idx):
+    # ---------------------------------------------------------------- the batch, on the device
+    def prepare_batch(self, batch, train: bool):
+        """A batch as the DataLoader made it (already on the device) -> the network's input.
+
+        uint8 (B, H, W) images -> float (B, 1, H, W) in [0, 1]; training batches (`train=True`)
+        are distorted, fresh per sample and epoch; validation batches never are. Called at the
+        top of training_step / validation_step, the one place the batch is turned into input
+        (Lightning wants `on_after_batch_transfer` on the DataModule, not here, when both exist).
+        """
         x, y = batch                                                   # uint8 (B, H, W), (B,)
         x = x.unsqueeze(1).float().div_(255)                           # (B, 1, H, W) in [0, 1]
-        if self.trainer is not None and self.trainer.training:
-            x = distort(x, self.dcfg, self._generator(x.device))       # fresh per sample, every epoch
+        if train:
+            # The steps run under the precision plugin's autocast: keep the sampling grid fp32.
+            with torch.autocast(x.device.type, enabled=False):
+                x = distort(x, self.dcfg, self._generator(x.device))
         return x, y
 
     def _generator(self, device):
@@ -74,7 +86,7 @@ class MemberModule(pl.LightningModule):
         return total, main, aux_losses
 
     def training_step(self, batch, batch_idx):
-        x, y = batch
+        x, y = self.prepare_batch(batch, train=True)                  # (B, 1, H, W) distorted
         logits, aux = self.net(x, return_aux=True)
         total, main, aux_losses = self.compute_loss(logits, aux, y)
         acc = (logits.argmax(1) == y).float().mean()
@@ -87,7 +99,7 @@ class MemberModule(pl.LightningModule):
         return total
 
     def validation_step(self, batch, batch_idx):
-        x, y = batch
+        x, y = self.prepare_batch(batch, train=False)                 # (B, 1, H, W) as is
         logits = self.net(x)
         self.log("val/loss", F.cross_entropy(logits, y), prog_bar=True, sync_dist=True)
         pred = logits.argmax(1)

@@ -1,7 +1,11 @@
 """The training report: DIR/report.json and DIR/report.md, from the weight files themselves.
 
 Every number comes from the exported weight files (their metadata for training facts, a fresh
-CPU evaluation for errors), so `python -m ensemble.evaluate` recomputes the same errors.
+CPU evaluation for errors), so `python -m ensemble.evaluate` recomputes the same errors. What the
+validation split was comes from the members' data config; a validation split the members trained
+on (--full-train) is reported as "val_trained_on", never as "val". The test split appears only
+when it was evaluated (train_all.py --test). Reports written before these fields existed
+(checkpoints/report.json of the interim weights) still render: `report_markdown` reads both.
 """
 from __future__ import annotations
 
@@ -43,7 +47,8 @@ def software() -> dict:
 
 
 def command_line(argv=None) -> str:
-    return "python " + shlex.join(argv if argv is not None else sys.argv)
+    """The training command: sys.argv, or `train_all.py` + argv when main(argv) was called."""
+    return "python " + shlex.join(sys.argv if argv is None else ["train_all.py", *argv])
 
 
 def _hw(hw: dict) -> str:
@@ -55,8 +60,19 @@ def _pct(x):
     return "–" if x is None else f"{100 * x:.2f} %"
 
 
-def build_report(weights_dir: Path, metas: dict, splits: dict, total_wall_s: float, argv=None) -> dict:
-    """metas: {member: weight-file metadata}; splits: {"val": evaluate(...), "test": evaluate(...) or None}."""
+SPLIT_TITLES = {"val": "val error", "val_trained_on": "val error (trained-on)", "test": "test error"}
+
+
+def build_report(weights_dir: Path, metas: dict, splits: dict, total_wall_s: float, argv=None, *,
+                 validation: dict | None = None, test: dict | None = None) -> dict:
+    """metas: {member: weight-file metadata}; splits: {split: evaluate(...)} for the splits measured.
+
+    Split names: "val" (held out), "val_trained_on" (the validation images were trained on too:
+    --full-train) and "test" (only when the test set was evaluated). Each becomes the fields
+    `<split>_errors` / `<split>_error` of every member row and of the ensemble, so a trained-on
+    error can never be read as a held-out one. validation: {"split", "n", "held_out",
+    "description"}; test: {"evaluated": bool, "note": str}.
+    """
     members = {}
     for name, m in sorted(metas.items()):
         met = m.get("metrics", {})
@@ -74,33 +90,52 @@ def build_report(weights_dir: Path, metas: dict, splits: dict, total_wall_s: flo
             ens[f"{split}_errors"] = res["ensemble"]["errors"]
             ens[f"{split}_error"] = res["ensemble"]["error"]
             ens[f"{split}_n"] = res["n"]
-    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": command_line(argv),
-            "weights_dir": str(weights_dir), "total_wall_time_s": round(total_wall_s, 1),
-            "hardware": hardware(), "software": software(), "members": members, "ensemble": ens,
-            "evaluation": "errors recomputed on CPU from the exported weight files "
-                          "(python -m ensemble.evaluate); validation = last 5,000 training images",
-            # Interim: some member was not trained on a GPU (CPU stand-in weights).
-            "interim": not all(isinstance(r.get("trained_on"), dict) and r["trained_on"].get("gpus")
-                               for r in members.values())}
+    rep = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": command_line(argv),
+           "weights_dir": str(weights_dir), "total_wall_time_s": round(total_wall_s, 1),
+           "hardware": hardware(), "software": software(), "members": members, "ensemble": ens,
+           "evaluation": "errors recomputed on CPU from the exported weight files (python -m ensemble.evaluate)",
+           # Interim: some member was not trained on a GPU (CPU stand-in weights).
+           "interim": not all(isinstance(r.get("trained_on"), dict) and r["trained_on"].get("gpus")
+                              for r in members.values())}
+    if validation is not None:
+        rep["validation"] = validation
+    if test is not None:
+        rep["test_set"] = test
+    return rep
+
+
+def report_splits(rep: dict) -> list[str]:
+    """The splits a report holds, in table order. Reads reports of every version: the first ones
+    (no "validation"/"test_set" fields) had held-out "val" and, always, "test"."""
+    ens = rep.get("ensemble", {})
+    return [s for s in SPLIT_TITLES if f"{s}_errors" in ens]
 
 
 def report_markdown(rep: dict) -> str:
+    splits = report_splits(rep)
+    val = rep.get("validation")
+    test = rep.get("test_set")
     lines = ["# Ensemble training report", "",
              f"- Date: {rep['date']}", f"- Command: `{rep['command']}`",
              f"- Hardware: {_hw(rep['hardware'])}",
              f"- Software: " + ", ".join(f"{k} {v}" for k, v in rep["software"].items()),
              f"- Interim (not GPU-trained): {'yes' if rep.get('interim') else 'no'}",
-             f"- Total wall time: {rep['total_wall_time_s']:.0f} s", f"- {rep['evaluation']}", "",
-             "| member | arch | params | MACs/img | epochs | wall s | val error | test error |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             f"- Total wall time: {rep['total_wall_time_s']:.0f} s", f"- {rep['evaluation']}"]
+    if val is not None:
+        lines.append(f"- Validation: {val['description']} ({val['n']:,} images)")
+    if test is not None:
+        lines.append(f"- Test: {test['note']}")
+    head = "| member | arch | params | MACs/img | epochs | wall s | " + " | ".join(SPLIT_TITLES[s] for s in splits) + " |"
+    lines += ["", head, "|---|---|---:|---:|---:|---:|" + "---:|" * len(splits)]
     for name, r in rep["members"].items():
+        cells = [f"{_pct(r.get(f'{s}_error'))} ({r.get(f'{s}_errors', '–')})" for s in splits]
         lines.append(f"| {name} | {r['arch']} | {r['params'] or '–'} | "
                      f"{(r['macs_per_image'] or 0) / 1e6:.1f} M | {r['epochs']} | {r['wall_time_s']} | "
-                     f"{_pct(r.get('val_error'))} ({r.get('val_errors', '–')}) | "
-                     f"{_pct(r.get('test_error'))} ({r.get('test_errors', '–')}) |")
+                     + " | ".join(cells) + " |")
     e = rep["ensemble"]
-    lines.append(f"| **majority vote** | | | | | | {_pct(e.get('val_error'))} ({e.get('val_errors', '–')}) | "
-                 f"**{_pct(e.get('test_error'))}** ({e.get('test_errors', '–')}) |")
+    cells = [(f"**{_pct(e.get(f'{s}_error'))}**" if s == "test" else _pct(e.get(f"{s}_error")))
+             + f" ({e.get(f'{s}_errors', '–')})" for s in splits]
+    lines.append("| **majority vote** | | | | | | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

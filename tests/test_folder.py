@@ -82,3 +82,41 @@ def test_corrupt_image_named(tree):
 
 def test_errors_are_value_errors():
     assert issubclass(ImageFolderError, ValueError)
+
+
+# ------------------------------------------------------------------ loader=: the caller's own reader
+def test_custom_loader_replaces_decoding(tree):
+    seen = []
+
+    def loader(path):
+        seen.append(path)
+        return np.full((28, 28), len(seen), np.uint8)
+
+    images, labels, names = load_image_folder(tree, loader=loader)
+    assert len(seen) == 5 and images[:, 0, 0].tolist() == [1, 2, 3, 4, 5]
+    assert labels.tolist() == [0, 1, 1, 2, 2] and names == ["a", "b", "c_class"]
+
+
+def test_loader_errors_name_the_file(tree):
+    def loader(path):
+        if path.endswith("big.png"):
+            raise ValueError("no digit found (blank image)")
+        return np.zeros((28, 28), np.uint8)
+
+    with pytest.raises(ImageFolderError, match=r"big\.png: cannot use image \(no digit found"):
+        load_image_folder(tree, loader=loader)
+    with pytest.raises(ImageFolderError, match=r"x\.png: the loader returned uint8 \(27, 28\)"):
+        load_image_folder(tree, loader=lambda p: np.zeros((27, 28), np.uint8))
+    with pytest.raises(ValueError, match="grayscale"):
+        load_image_folder(tree, grayscale=False, loader=lambda p: None)
+
+
+def test_generators_do_not_import_ensemble():
+    """generators/ is the lower layer: no module in it imports ensemble/ at import time."""
+    import ast
+    from pathlib import Path
+    for path in sorted((Path(__file__).resolve().parent.parent / "generators").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:  # module level only (a lazy import in a function is fine)
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [n for n in names if n.split(".")[0] == "ensemble"], f"{path.name} imports {names}"

@@ -1,4 +1,9 @@
-"""The weights shipped in checkpoints/: complete, self-describing, reading digits, matching the report."""
+"""The weights shipped in checkpoints/: complete, self-describing, reading digits, matching the report.
+
+test_report_errors_are_reproduced_from_the_weights reads the real MNIST test split. Like every
+test it gets it from the suite's own cache folder (tests/conftest.py: .data/mnist/), downloaded
+there on the first run (CI included), never from the user's cache.
+"""
 import json
 from pathlib import Path
 

@@ -1,16 +1,24 @@
-"""train_all.py end to end, shrunk to a few batches on CPU: checkpoints, export, TensorBoard, resume, DDP."""
+"""train_all.py end to end, shrunk to a few batches on CPU: checkpoints, export, TensorBoard, resume, DDP,
+distortion only on training batches, folder normalization, what the report claims."""
+import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train_all
+from ensemble import module as module_mod
+from ensemble.data import load_dataset
 from ensemble.export import load_member, read_metadata
+from ensemble.normalize import load_and_normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_CLASS = 24
@@ -28,6 +36,22 @@ def digit_folder(tmp_path_factory):
             img = Image.new("L", (28, 28), 0)
             ImageDraw.Draw(img).text((7 + rng.integers(-2, 3), 2 + rng.integers(-2, 3)), str(c), fill=255, font=font)
             img.save(root / str(c) / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def dark_folder(tmp_path_factory):
+    """Dark digits on light paper, 40x52, rotated and placed off-centre: what a scanner gives."""
+    root = tmp_path_factory.mktemp("scans")
+    rng = np.random.default_rng(1)
+    font = ImageFont.load_default(size=30)
+    for c in range(10):
+        (root / str(c)).mkdir()
+        for i in range(PER_CLASS):
+            img = Image.new("L", (64, 64), 235)
+            ImageDraw.Draw(img).text((14 + rng.integers(-6, 7), 8 + rng.integers(-6, 7)), str(c), fill=20, font=font)
+            img = img.rotate(rng.uniform(-12, 12), resample=Image.Resampling.BILINEAR, fillcolor=235)
+            img.resize((40, 52), Image.Resampling.LANCZOS).save(root / str(c) / f"{i}.png")
     return root
 
 
@@ -147,3 +171,220 @@ def test_parallel_processes_then_one_report(tmp_path, digit_folder):
     assert set(rep["members"]) == {"c5_pool", "nopool_k5"}
     logs = sorted(p.name for p in (tmp_path / "runs").glob("train-*.log"))
     assert logs == ["train-c5_pool.log", "train-nopool_k5.log"]
+
+
+# ------------------------------------------------------------------ distortion: training batches only
+def _key(images):
+    """uint8 bytes of each image, for set membership: images (B, [1,] H, W) uint8 or float in [0, 1]."""
+    if images.is_floating_point():
+        images = (images * 255).round().to(torch.uint8)
+    return [bytes(im.flatten().tolist()) for im in images.cpu()]
+
+
+@pytest.fixture(scope="module")
+def spied_run(tmp_path_factory, dark_folder):
+    """One real train_all run on the scanned folder (2 epochs of 12 batches, validation after each)
+    with a spy on the module's `distort`, the net's inputs and the batch boundaries recorded, and
+    every warning recorded (as on a machine with many cores, where Lightning has more to say)."""
+    from pytorch_lightning.trainer.connectors import data_connector
+
+    tmp = tmp_path_factory.mktemp("spied")
+    events = []
+    real = module_mod.distort
+
+    def spy(x, *args, **kwargs):
+        out = real(x, *args, **kwargs)
+        events.append(SimpleNamespace(kind="distort", x=x.detach().clone(), out=out.detach().clone()))
+        return out
+
+    class Watch(pl.Callback):
+        def on_fit_start(self, trainer, pl_module):
+            pl_module.net.register_forward_pre_hook(lambda m, args: events.append(
+                SimpleNamespace(kind="forward", training=m.training, x=args[0].detach().clone())))
+
+        def on_train_batch_end(self, *args):
+            events.append(SimpleNamespace(kind="train_batch"))
+
+        def on_validation_batch_end(self, *args):
+            events.append(SimpleNamespace(kind="val_batch"))
+
+        def on_fit_end(self, *args):
+            events.append(SimpleNamespace(kind="fit_end"))
+
+    init = pl.Trainer.__init__
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # train_all installs the documented third-party filters over this
+        mp.setattr(module_mod, "distort", spy)
+        mp.setattr(pl.Trainer, "__init__", lambda self, *a, callbacks=(), **k: init(
+            self, *a, callbacks=[*callbacks, Watch()], **k))
+        mp.setattr(data_connector, "suggested_max_num_workers", lambda n: 15)  # a 16-core machine
+        train(tmp, dark_folder, "--no-report", "--epochs", "2")
+    batches, current = [], []
+    for e in events:  # group what happened by the batch it belongs to (a batch ends with *_batch)
+        if e.kind == "fit_end":
+            break
+        if e.kind in ("train_batch", "val_batch"):
+            batches.append((e.kind, current))
+            current = []
+        else:
+            current.append(e)
+    ds = load_dataset(str(dark_folder))
+    return SimpleNamespace(tmp=tmp, batches=batches, data=ds, warnings=caught,
+                           train_keys=set(_key(ds.train_x[:-48])), val_keys=set(_key(ds.train_x[-48:])))
+
+
+def test_distort_runs_on_every_training_batch_and_never_on_validation(spied_run):
+    kinds = [k for k, _ in spied_run.batches]
+    assert kinds.count("train_batch") == 2 * (10 * PER_CLASS - 48) // 16 and kinds.count("val_batch") == 2
+    assert len(spied_run.train_keys) + len(spied_run.val_keys) == 10 * PER_CLASS  # all images distinct
+    for kind, evs in spied_run.batches:
+        distorts = [e for e in evs if e.kind == "distort"]
+        forwards = [e for e in evs if e.kind == "forward"]
+        assert len(forwards) == 1
+        n_distorts, net_input, net_training = len(distorts), forwards[0].x, forwards[0].training
+        if kind == "train_batch":
+            assert n_distorts == 1, "every training batch is distorted exactly once"
+            d = distorts[0]
+            assert net_training and torch.equal(net_input, d.out), "the net trains on the distorted batch"
+            assert not torch.equal(d.out, d.x)
+            foreign = len(set(_key(d.x)) - spied_run.train_keys)
+            assert foreign == 0, "training batches hold training images only"
+        else:
+            assert n_distorts == 0, "a validation batch was distorted"
+            assert not net_training
+            foreign = len(set(_key(net_input)) - spied_run.val_keys)
+            assert foreign == 0, "validation sees its own images, undistorted"
+    val_seen = {k for kind, evs in spied_run.batches if kind == "val_batch" for k in _key(evs[-1].x)}
+    missed = len(val_seen ^ spied_run.val_keys)
+    assert missed == 0, "validation saw every validation image"
+
+
+def test_a_training_run_raises_no_warnings(spied_run):
+    """Nothing from our design warns; third-party notes are filtered in ensemble/third_party.py only."""
+    assert [f"{w.category.__name__}: {w.message}" for w in spied_run.warnings] == []
+
+
+def test_folder_training_is_normalized_like_vote_and_says_so(spied_run, dark_folder):
+    """Dark-on-light 40x52 scans: the members train on exactly what vote.py feeds them."""
+    files = sorted(dark_folder.rglob("*.png"))
+    seen = set(_key(spied_run.data.train_x))
+    assert seen == set(_key(torch.from_numpy(np.stack([load_and_normalize(f) for f in files]))))
+    meta = read_metadata(spied_run.tmp / "ck" / "c5_pool.safetensors")
+    src = meta["data_source"]
+    assert src["kind"] == "image folder" and src["polarity"] == "dark-on-light"
+    assert src["polarity_counts"] == {"light-on-dark": 0, "dark-on-light": 10 * PER_CLASS}
+    assert "normalize" in src["normalized"]
+    assert meta["input"]["polarity"] == "light-on-dark"
+    assert meta["input"]["polarity_counts"]["dark-on-light"] == 0
+    assert meta["metrics"]["val_held_out"] is True
+
+
+# ------------------------------------------------------------------ what the report claims
+def test_report_describes_the_split_from_the_config(tmp_path, digit_folder):
+    train(tmp_path, digit_folder, "--max-steps", "2", "--val-size", "40")
+    rep = json.loads((tmp_path / "ck" / "report.json").read_text())
+    v = rep["validation"]
+    assert v["held_out"] is True and v["n"] == 40 and v["split"] == "val"
+    assert "last 40 images" in v["description"] and "held out" in v["description"]
+    assert "5,000" not in json.dumps(rep) and rep["test_set"]["evaluated"] is False
+    assert not [k for k in rep["ensemble"] if k.startswith("test")]
+    md = (tmp_path / "ck" / "report.md").read_text()
+    assert "last 40 images" in md and "test error" not in md and "not evaluated" in md
+
+
+def test_full_train_report_labels_validation_trained_on(tmp_path, digit_folder):
+    train(tmp_path, digit_folder, "--max-steps", "2", "--full-train")
+    rep = json.loads((tmp_path / "ck" / "report.json").read_text())
+    assert rep["validation"]["held_out"] is False and rep["validation"]["split"] == "val_trained_on"
+    assert "TRAINED ON" in rep["validation"]["description"]
+    for row in [rep["ensemble"], *rep["members"].values()]:
+        assert "val_error" not in row and "val_errors" not in row and "val_trained_on_errors" in row
+    md = (tmp_path / "ck" / "report.md").read_text()
+    assert "| val error (trained-on) |" in md and "| val error |" not in md
+    meta = read_metadata(tmp_path / "ck" / "c5_pool.safetensors")
+    assert meta["metrics"]["val_held_out"] is False
+    assert "val_error" not in meta["metrics"] and meta["metrics"]["val_trained_on_n"] == 48
+
+
+@pytest.fixture
+def fake_mnist(monkeypatch, digit_folder):
+    """MNIST replaced by the rendered digits (train: 200 images, test: 40); records each split read."""
+    from generators import load_image_folder
+    x, y, _ = load_image_folder(digit_folder)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    x, y = x[perm], y[perm]
+    reads = []
+
+    def load(split, root=None, **kw):
+        reads.append(split)
+        return (x[:200], y[:200]) if split == "train" else (x[200:], y[200:])
+
+    monkeypatch.setattr("ensemble.data.load_mnist", load)
+    return reads
+
+
+def test_test_set_evaluated_only_when_asked_once_after_training(tmp_path, fake_mnist, monkeypatch):
+    reads_when_fit_ended = []
+    fit = pl.Trainer.fit
+
+    def recording_fit(self, *args, **kwargs):
+        fit(self, *args, **kwargs)
+        reads_when_fit_ended.append(list(fake_mnist))
+
+    monkeypatch.setattr(pl.Trainer, "fit", recording_fit)
+    args = ["--data", "mnist", "--members", "c5_pool,nopool_k5", "--val-size", "40", "--batch-size", "32",
+            "--max-steps", "2", "--no-progress", "--accelerator", "cpu", "--devices", "1", "--logdir", str(tmp_path / "runs")]
+    train_all.main([*args, "--checkpoints", str(tmp_path / "a")])   # not the shipping recipe: no test
+    assert "test" not in fake_mnist
+    rep = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert rep["test_set"]["evaluated"] is False and "test_errors" not in rep["ensemble"]
+    assert "indices 160-199" in rep["validation"]["description"]
+    fake_mnist.clear()
+    reads_when_fit_ended.clear()
+    train_all.main([*args, "--checkpoints", str(tmp_path / "b"), "--test"])
+    assert fake_mnist.count("test") == 1 and len(reads_when_fit_ended) == 2
+    assert all("test" not in reads for reads in reads_when_fit_ended), "the test split was read before training ended"
+    rep = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert rep["test_set"]["evaluated"] is True and "once, after all training" in rep["test_set"]["note"]
+    assert rep["ensemble"]["test_n"] == 40 and "test_errors" in rep["members"]["c5_pool"]
+    md = (tmp_path / "b" / "report.md").read_text()
+    assert "test error" in md and "once, after all training" in md
+
+
+def test_test_default_on_only_for_the_shipping_recipe(digit_folder):
+    mnist = [{"data": {"dataset": "mnist"}}]
+    folder = [{"data": {"dataset": str(digit_folder)}}]
+    assert train_all.parse_args([]).checkpoints == ROOT / "checkpoints"
+    assert train_all.parse_args(["--quick"]).checkpoints == ROOT / "runs" / "quick" / "checkpoints"
+    assert train_all.wants_test(train_all.parse_args([]), mnist) is True           # -> checkpoints/
+    assert train_all.wants_test(train_all.parse_args(["--quick"]), mnist) is False
+    assert train_all.wants_test(train_all.parse_args(["--checkpoints", "elsewhere"]), mnist) is False
+    assert train_all.wants_test(train_all.parse_args(["--no-test"]), mnist) is False
+    assert train_all.wants_test(train_all.parse_args(["--no-report"]), mnist) is False
+    assert train_all.wants_test(train_all.parse_args(["--quick", "--test"]), mnist) is True
+    assert train_all.wants_test(train_all.parse_args([]), folder) is False
+    with pytest.raises(SystemExit, match="--test evaluates MNIST"):
+        train_all.wants_test(train_all.parse_args(["--test"]), folder)
+
+
+# ------------------------------------------------------------------ the command line
+def test_help_is_complete_and_needs_neither_torch_nor_lightning():
+    code = ("import sys, contextlib, io, train_all\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    try: train_all.parse_args(['--help'])\n"
+            "    except SystemExit: pass\n"
+            "heavy = sorted(m for m in ('torch', 'pytorch_lightning', 'ensemble') if m in sys.modules)\n"
+            "print(heavy); print(out.getvalue())")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    heavy, text = r.stdout.split("\n", 1)
+    assert heavy == "[]", f"--help imported {heavy}"
+    assert "examples:" in text and "runs/quick/" in text and "python train_all.py --quick" in text
+    parser = train_all.build_parser()
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings} has no help text"
+    opts = {o: a for a in parser._actions for o in a.option_strings}
+    assert opts["--checkpoints"].metavar == "DIR"
+    for flag in ("--resume", "--overwrite"):
+        assert "DIR" in opts[flag].help, flag
+    assert "runs/quick/" in opts["--quick"].help
