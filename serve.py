@@ -7,13 +7,13 @@
 The API is documented at /docs. It reads images exactly as vote.py does (ensemble/reading.py):
 the same decoding, MNIST-style normalization and vote. Limits: --max-file-mb per file,
 --max-files per request; the decompression-bomb limit is Pillow's, or $VOTE_MAX_IMAGE_PIXELS.
-Uploads stay in memory; nothing a client sends is written to disk. Exit status: 0 after
-Ctrl-C / SIGTERM, 1 on a usage error (bad weights, port in use).
+Uploads stay in memory; nothing a client sends is written to disk. Exit status: 1 on a usage
+error (bad weights, port in use); after Ctrl-C or SIGTERM, 130 or 143 (in-flight requests are
+finished first).
 """
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 
 
@@ -38,20 +38,17 @@ def parse_args(argv):
     return args
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Bind before loading anything heavy, so a busy port fails fast with a clear message."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, _, _, _, addr = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(addr)
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:           # Ctrl-C (uvicorn re-raises it after a graceful shutdown)
+        print("serve.py: stopped", file=sys.stderr)
+        return 130
+
+
+def _main(args) -> int:
+    from web.server import bind, config, url_of
     try:
         sock = bind(args.host, args.port)
     except OSError as e:
@@ -71,16 +68,13 @@ def main(argv=None) -> int:
         return 1
     app = create_app(ens, max_file_bytes=int(args.max_file_mb * 2**20), max_files=args.max_files,
                      max_pixels=max_pixels)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"serve.py: {len(ens)} members on {ens.device}; open http://{shown}:{port}/ "
-          f"(API docs: http://{shown}:{port}/docs); Ctrl-C to stop", file=sys.stderr, flush=True)
-    if host in ("0.0.0.0", "::"):
+    url = url_of(sock)
+    print(f"serve.py: {len(ens)} members on {ens.device}; open {url}/ (API docs: {url}/docs); "
+          "Ctrl-C to stop", file=sys.stderr, flush=True)
+    if sock.getsockname()[0] in ("0.0.0.0", "::"):
         print("serve.py: listening on every network interface: other machines can reach it "
               "(use this machine's address)", file=sys.stderr)
-    config = uvicorn.Config(app, log_level="warning", access_log=args.access_log,
-                            timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(config(app, args.access_log)).run(sockets=[sock])
     return 0
 
 

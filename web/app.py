@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -48,6 +49,14 @@ MAX_FILE_BYTES = 10 * 2**20
 MAX_FILES = 100
 MAX_JSON_BYTES = 16 * 2**20          # bodies of the JSON endpoints (a base64 image of 10 MiB fits)
 log = logging.getLogger("digit_ensemble.web")
+# The page loads nothing but its own files (no CDN, no inline script) and talks only to this server.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
+                               "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 _VOTE_BODY = {"content": {
     "multipart/form-data": {"schema": {"type": "object", "properties": {"files": {
@@ -112,24 +121,31 @@ class BodyLimit:
         for k, v in scope.get("headers", ()):
             if k == b"content-length" and v.isdigit() and int(v) > self.limit:
                 return await JSONResponse({"detail": detail}, 413)(scope, receive, send)
-        seen, started = 0, False
+        seen, started, over = 0, False, False
 
         async def limited_receive():
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    over = True
                     raise _TooLarge()
             return message
 
-        async def tracking_send(message):
+        async def guarded_send(message):
+            # the app may catch the refusal (FastAPI turns body errors into a 400): answer 413 anyway
             nonlocal started
+            if over:
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await JSONResponse({"detail": detail}, 413)(scope, receive, send)
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
             if not started:
                 await JSONResponse({"detail": detail}, 413)(scope, receive, send)
@@ -198,6 +214,13 @@ def create_app(ensemble=None, *, weights=None, device: str = "auto", max_file_by
     @app.exception_handler(UploadError)
     async def upload_error(_request, e: UploadError):
         return JSONResponse({"detail": e.detail}, e.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request, e: RequestValidationError):
+        # one line per problem; never echoes the (possibly binary) input back
+        parts = [f"{'.'.join(str(x) for x in err.get('loc', ()) if x != 'body') or 'body'}: {err.get('msg', 'invalid')}"
+                 for err in e.errors()]
+        return JSONResponse({"detail": "; ".join(parts)[:2000] or "invalid request"}, 422)
 
     @app.exception_handler(Exception)
     async def unexpected(request, e: Exception):          # a bug, never the client's fault: log it
@@ -307,7 +330,7 @@ def create_app(ensemble=None, *, weights=None, device: str = "auto", max_file_by
     # ---- the page -----------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
     def index():
-        return FileResponse(STATIC / "index.html")
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
