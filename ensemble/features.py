@@ -86,6 +86,8 @@ def feature_grid(maps: np.ndarray, scale: int = 2, columns: int | None = None):
     top = float(maps.max()) or 1.0
     rgb = torch.from_numpy(colorize(maps / top)).permute(0, 3, 1, 2)              # (C, 3, H, W)
     rgb = rgb.repeat_interleave(scale, 2).repeat_interleave(scale, 3)            # nearest upscale
-    columns = columns or min(C, max(4, math.ceil(math.sqrt(C * 2))))             # wider than tall
+    if columns is None:                       # about twice as wide as tall, full rows where possible
+        c0 = max(1, min(C, math.ceil(math.sqrt(2 * C))))
+        columns = next((c for c in range(c0, min(C, 2 * c0) + 1) if C % c == 0), c0)
     grid = make_grid(rgb, nrow=columns, padding=2, pad_value=255)               # (3, H', W')
     return Image.fromarray(grid.permute(1, 2, 0).numpy())

@@ -20,7 +20,7 @@ function tieSentence(row, classNames) {
   }
   const list = names.length === 2 ? `${names[0]} and ${names[1]}` : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
   return `The members split ${split}: ${list} got ${top} vote${top === 1 ? "" : "s"} each. ` +
-    `The tie was broken by the probabilities summed over all five members, which are highest ` +
+    `The tie was broken by the probabilities summed over all ${row.members_total} members, which are highest ` +
     `for ${classNames[row.prediction]}${sums}.`;
 }
 
