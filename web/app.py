@@ -59,8 +59,8 @@ PAGE_HEADERS = {
 }
 
 _VOTE_BODY = {"content": {
-    "multipart/form-data": {"schema": {"type": "object", "properties": {"files": {
-        "type": "array", "items": {"type": "string", "format": "binary"},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["files"], "properties": {"files": {
+        "type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1,
         "description": "one or more images (PNG, JPEG, BMP, GIF, TIFF, WebP); any part with a "
                        "filename counts, whatever its field name"}}}},
     "image/png": {"schema": {"type": "string", "format": "binary"}},

@@ -85,7 +85,7 @@ class DistortionSpec(BaseModel):
 
 
 class DistortRequest(BaseModel):
-    image: str = Field(max_length=MAX_IMAGE_B64, description="an image as base64 (any format; e.g. a "
+    image: str = Field(min_length=1, max_length=MAX_IMAGE_B64, description="an image as base64 (any format; e.g. a "
                        "row's image_png); it is normalized like an upload first")
     config: dict[str, float] = Field(default_factory=dict, description="DistortionConfig fields; "
                                      "missing ones take their defaults")
@@ -109,8 +109,8 @@ class DistortResponse(BaseModel):
 
 
 class FeaturesRequest(BaseModel):
-    image: str = Field(max_length=MAX_IMAGE_B64, description="an image as base64 (e.g. a row's image_png)")
-    member: str
+    image: str = Field(min_length=1, max_length=MAX_IMAGE_B64, description="an image as base64 (e.g. a row's image_png)")
+    member: str = Field(min_length=1, description="a member name (GET /api/members)")
     layers: int = Field(2, ge=1, le=4, description="how many of the first convolution layers")
 
 
@@ -124,6 +124,6 @@ class FeatureLayer(BaseModel):
 
 
 class FeaturesResponse(BaseModel):
-    member: str
+    member: str = Field(min_length=1, description="a member name (GET /api/members)")
     image_png: str
     layers: list[FeatureLayer]
