@@ -29,12 +29,14 @@ def parse_args(argv):
     ap.add_argument("--device", default="auto", help="auto (default: the GPU if there is one), cpu, cuda, cuda:N")
     ap.add_argument("--max-file-mb", type=float, default=10, metavar="MB", help="per uploaded file (default 10 MiB)")
     ap.add_argument("--max-files", type=int, default=100, metavar="N", help="files per request (default 100)")
+    ap.add_argument("--max-batch", type=int, default=256, metavar="N",
+                    help="inputs of concurrent requests voted on in one forward pass (default 256; 1: no batching)")
     ap.add_argument("--access-log", action="store_true", help="print one line per request")
     args = ap.parse_args(argv)
     if not 0 <= args.port <= 65535:
         ap.error("--port must be 0..65535")
-    if args.max_file_mb <= 0 or args.max_files < 1:
-        ap.error("--max-file-mb and --max-files must be positive")
+    if args.max_file_mb <= 0 or args.max_files < 1 or args.max_batch < 1:
+        ap.error("--max-file-mb, --max-files and --max-batch must be positive")
     return args
 
 
@@ -67,7 +69,7 @@ def _main(args) -> int:
         print(f"serve.py: error: {e}", file=sys.stderr)
         return 1
     app = create_app(ens, max_file_bytes=int(args.max_file_mb * 2**20), max_files=args.max_files,
-                     max_pixels=max_pixels)
+                     max_pixels=max_pixels, max_batch=args.max_batch)
     url = url_of(sock)
     print(f"serve.py: {len(ens)} members on {ens.device}; open {url}/ (API docs: {url}/docs); "
           "Ctrl-C to stop", file=sys.stderr, flush=True)

@@ -2,6 +2,7 @@
 
     python benchmarks/serve.py                        # starts serve.py on a free 127.0.0.1 port
     python benchmarks/serve.py --requests 2000 --clients 16 --multipart
+    python benchmarks/serve.py --max-batch 1          # the same without batching, for comparison
     python benchmarks/serve.py --url http://127.0.0.1:8000    # a server already running (loopback only)
 
 Each request is one MNIST test digit as a 28x28 PNG, sent as the raw body of POST /api/vote
@@ -50,7 +51,8 @@ def pngs(n: int) -> tuple[list[bytes], np.ndarray]:
 
 
 def start_server(args) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, str(ROOT / "serve.py"), "--port", "0", "--device", args.device]
+    cmd = [sys.executable, str(ROOT / "serve.py"), "--port", "0", "--device", args.device,
+           "--max-batch", str(args.max_batch)]
     if args.weights:
         cmd += ["--weights", args.weights]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
@@ -169,6 +171,7 @@ def main(argv=None) -> int:
     ap.add_argument("--url", help="a running server on loopback (default: start serve.py)")
     ap.add_argument("--weights", help="weights folder for the server started here")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--max-batch", type=int, default=256, help="serve.py --max-batch (1: no batching)")
     args = ap.parse_args(argv)
     if args.requests < 1 or args.clients < 1:
         ap.error("--requests and --clients must be positive")
