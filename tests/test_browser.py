@@ -128,6 +128,24 @@ def test_drawn_digit_is_read(page, digit):
     page.wait_for_selector("[data-testid=sample]", timeout=20_000)
 
 
+def test_the_vote_follows_the_pen_during_a_stroke(page):
+    """A long stroke without a pause still gets answers (at most 400 ms apart), not only at its end.
+    The page's clock is Playwright's fake one: time moves only by run_for, whatever the load."""
+    page.clock.install()
+    page.clock.pause_at(int(time.time() * 1000) + 60_000)    # from here on, time moves only by run_for
+    box = page.locator("#pad").bounding_box()
+    x = box["x"] + 0.5 * box["width"]
+    page.mouse.move(x, box["y"] + 0.15 * box["height"])
+    page.mouse.down()
+    for k in range(12):                                      # 12 moves, 50 ms apart: never 150 ms quiet
+        page.mouse.move(x, box["y"] + (0.15 + 0.7 * k / 11) * box["height"])
+        page.clock.run_for(50)
+    expect(page.get_by_test_id("prediction")).to_be_visible(timeout=10_000)   # answered mid-stroke
+    page.mouse.up()
+    page.clock.run_for(200)
+    expect_prediction(page, "1")
+
+
 def test_undo_and_clear(page):
     draw(page, STROKES["1"])
     expect_prediction(page, '1', 20_000)

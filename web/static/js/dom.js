@@ -17,11 +17,19 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// Call fn at most once per `ms` of quiet.
-export function debounce(fn, ms) {
+// Call fn once things have been quiet for `ms`; with `maxWait`, also at least every `maxWait` ms
+// while calls keep coming (the vote follows the pen during a long stroke, not only after it).
+export function debounce(fn, ms, maxWait = Infinity) {
   let timer = null;
+  let first = null;                 // when the current burst of calls began
   return (...args) => {
+    const now = performance.now();
+    if (first === null) first = now;
     clearTimeout(timer);
-    timer = setTimeout(() => fn(...args), ms);
+    const wait = Math.max(0, Math.min(ms, first + maxWait - now));
+    timer = setTimeout(() => {
+      first = null;
+      fn(...args);
+    }, wait);
   };
 }

@@ -66,7 +66,7 @@ const pad = new DrawingPad($("pad"), {
     voteDrawingSoon();
   },
 });
-const voteDrawingSoon = debounce(voteDrawing, 150);
+const voteDrawingSoon = debounce(voteDrawing, 150, 400);     // quiet 150 ms, or every 400 ms while drawing
 
 async function voteDrawing() {
   if (pad.isEmpty) return;
