@@ -3,6 +3,7 @@
 #
 #   ./quickstart.sh          # setup (first run: downloads PyTorch, a few GB) + python vote.py examples/
 #   ./quickstart.sh test     # setup + the test suite (what CI runs)
+#   ./quickstart.sh serve    # setup + the page and HTTP API on http://127.0.0.1:8000 (serve.py --help)
 #
 # Needs only Python >= 3.10 with venv (python3 on PATH, or PYTHON=/path/to/python).
 set -euo pipefail
@@ -29,5 +30,6 @@ fi
 case "${1:-demo}" in
     demo) exec .venv/bin/python vote.py examples/ ;;
     test) exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/ ;;
-    *) echo "usage: ./quickstart.sh [demo|test]" >&2; exit 1 ;;
+    serve) shift; exec .venv/bin/python serve.py "$@" ;;
+    *) echo "usage: ./quickstart.sh [demo|test|serve [serve.py options]]" >&2; exit 1 ;;
 esac

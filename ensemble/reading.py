@@ -356,6 +356,28 @@ class Reader:
         """One (H, W) grayscale array: uint8, or float in [0, 1]."""
         return self.read([Item(name, data=np.asarray(gray))], workers=0)[0]
 
+    # ---- in two steps: prepare (any thread), then vote (one forward pass for all) ----------
+    def prepare(self, items: Sequence[Item]) -> list[Prepared]:
+        """Decode and normalize `items` in the calling thread (the mode's `prepare`); never raises.
+
+        With `vote_prepared` this splits `read` in two, so that a server can prepare each
+        request in its own thread and vote on many requests' inputs in one forward pass
+        (`ensemble.batching.Batcher`).
+        """
+        set_pixel_limit(self.max_pixels)
+        return [self.mode.prepare(item) for item in items]
+
+    def vote_prepared(self, items: Sequence[Item], prepared: Sequence[Prepared]) -> list[Reading]:
+        """One forward pass over every readable input of `prepared` (from `prepare`), then the
+        mode's vote: one Reading per item, in order, exactly as `read` would give."""
+        items, prepared = list(items), list(prepared)
+        if len(items) != len(prepared):
+            raise ValueError(f"{len(items)} items but {len(prepared)} prepared inputs")
+        out: list[Reading | None] = [None] * len(items)
+        if items:
+            self._finish({"prepared": prepared, "start": 0, "probs": None}, items, out, None)
+        return out                                                       # type: ignore[return-value]
+
     # ---- any items ---------------------------------------------------------------------------
     def read(self, items: Sequence[Item], *, workers: int | None = None, progress: bool = False,
              on_problem: Callable[[Reading], None] | None = None) -> list[Reading]:

@@ -1,0 +1,274 @@
+"""The page in a real browser: Playwright driving Debian's chromium, against the shipped weights.
+
+Draw digits with mouse moves and read the shown prediction; upload files (picker and drag and
+drop) and see the rows; feed Chromium's fake camera a y4m video of a digit and take a snapshot.
+Without chromium (or playwright) these tests are skipped, except under CI=true, where a missing
+browser is a failure (.ci/run installs chromium with apt-get).
+"""
+import base64
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "digits"
+
+
+def _need_browser():
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        reason = "playwright is not installed (pip install -e '.[dev]')"
+    else:
+        from web.browser import chromium_path
+        if chromium_path() is not None:
+            return
+        reason = "no chromium (apt-get install chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
+def expect(*a, **k):
+    from playwright.sync_api import expect as _expect
+    return _expect(*a, **k)
+
+
+@pytest.fixture(scope="module")
+def url():
+    _need_browser()
+    from ensemble import Ensemble
+    from web import create_app
+    from web.server import serve_in_thread
+    with serve_in_thread(create_app(Ensemble(device="cpu"))) as u:
+        yield u
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    from web.browser import launch
+    b = launch(playwright)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    """A fresh page that may only talk to our server: any other request fails the test."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    outside, errors = [], []
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url)
+               else (outside.append(route.request.url), route.abort()))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(url + "/")
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    yield page
+    context.close()
+    assert not outside, f"the page reached outside the server: {outside}"
+    assert not errors, f"errors in the page: {errors}"
+
+
+# ---- drawing ----------------------------------------------------------------------------------------
+STROKES = {   # each digit as strokes of (x, y) points in pad fractions
+    "7": [[(0.28, 0.22), (0.72, 0.22), (0.45, 0.82)]],
+    "1": [[(0.52, 0.18), (0.50, 0.84)]],
+    "0": [[(0.5 + 0.2 * np.sin(t), 0.5 - 0.3 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 40)]],
+    "4": [[(0.60, 0.82), (0.60, 0.18), (0.28, 0.60), (0.76, 0.60)]],
+}
+
+
+def draw(page, strokes):
+    box = page.locator("#pad").bounding_box()
+    at = lambda p: (box["x"] + p[0] * box["width"], box["y"] + p[1] * box["height"])   # noqa: E731
+    for stroke in strokes:
+        page.mouse.move(*at(stroke[0]))
+        page.mouse.down()
+        for p in stroke[1:]:
+            page.mouse.move(*at(p), steps=8)
+        page.mouse.up()
+
+
+def shown(page) -> str:
+    return page.locator("[data-testid=prediction]").inner_text()
+
+
+def expect_prediction(page, digit: str, timeout: int = 20_000) -> None:
+    # (the page's Content-Security-Policy forbids eval, so no wait_for_function: locators poll)
+    expect(page.get_by_test_id("prediction")).to_have_text(digit, timeout=timeout)
+
+
+def poll(condition, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("digit", ["7", "1", "0", "4"])
+def test_drawn_digit_is_read(page, digit):
+    draw(page, STROKES[digit])
+    expect_prediction(page, digit, 20_000)
+    assert "members vote" in page.locator("[data-testid=agreement]").inner_text()
+    assert page.locator(".member").count() == 5
+    page.wait_for_selector("[data-testid=feature-layer]", timeout=20_000)   # the inside views follow
+    page.wait_for_selector("[data-testid=sample]", timeout=20_000)
+
+
+def test_the_vote_follows_the_pen_during_a_stroke(page):
+    """A long stroke without a pause still gets answers (at most 400 ms apart), not only at its end.
+    The page's clock is Playwright's fake one: time moves only by run_for, whatever the load."""
+    page.clock.install()
+    page.clock.pause_at(int(time.time() * 1000) + 60_000)    # from here on, time moves only by run_for
+    box = page.locator("#pad").bounding_box()
+    x = box["x"] + 0.5 * box["width"]
+    page.mouse.move(x, box["y"] + 0.15 * box["height"])
+    page.mouse.down()
+    for k in range(12):                                      # 12 moves, 50 ms apart: never 150 ms quiet
+        page.mouse.move(x, box["y"] + (0.15 + 0.7 * k / 11) * box["height"])
+        page.clock.run_for(50)
+    expect(page.get_by_test_id("prediction")).to_be_visible(timeout=10_000)   # answered mid-stroke
+    page.mouse.up()
+    page.clock.run_for(200)
+    expect_prediction(page, "1")
+
+
+def test_undo_and_clear(page):
+    draw(page, STROKES["1"])
+    expect_prediction(page, '1', 20_000)
+    draw(page, [[(0.2, 0.5), (0.8, 0.5)]])                   # a cross stroke: not a 1 any more
+    expect(page.get_by_test_id("prediction")).not_to_have_text("1", timeout=20_000)
+    page.click("#undo")
+    expect_prediction(page, '1', 20_000)
+    page.click("#clear")
+    page.wait_for_selector("#result .placeholder", timeout=10_000)
+    assert page.locator("#undo").is_disabled() and page.locator("#clear").is_disabled()
+
+
+# ---- upload ------------------------------------------------------------------------------------------
+def test_upload_gives_rows(page, tmp_path):
+    junk = tmp_path / "notes.png"
+    junk.write_bytes(b"this is not an image")
+    seven, three = EXAMPLES / "7" / "font_7.jpg", EXAMPLES / "3" / "mnist_0018.png"
+    page.click("#tab-btn-upload")
+    page.set_input_files("#file-input", [str(seven), str(three), str(junk)])
+    rows = page.locator("[data-testid=upload-row]")
+    rows.nth(2).wait_for(timeout=20_000)
+    assert rows.count() == 3
+    assert [rows.nth(i).locator("td.vote").inner_text() for i in range(3)] == ["7", "3", "–"]
+    assert "not an image" in rows.nth(2).inner_text()
+    assert shown(page) == "7"                                # the first row is shown in detail
+    rows.nth(1).click()
+    expect_prediction(page, '3', 10_000)
+
+
+def test_drag_and_drop(page):
+    data = base64.b64encode((EXAMPLES / "3" / "mnist_0018.png").read_bytes()).decode()
+    page.click("#tab-btn-upload")
+    dt = page.evaluate_handle("""(b64) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+        return dt; }""", data)
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": dt})
+    expect_prediction(page, '3', 20_000)
+    assert "dropped.png" in page.locator("#result").inner_text()
+
+
+# ---- camera: Chromium's fake capture device plays a y4m of a digit ------------------------------------
+def write_y4m(path: Path, gray: np.ndarray, frames: int = 3) -> None:
+    """A YUV4MPEG2 file (4:2:0) showing `gray` (H, W), neutral colour."""
+    h, w = gray.shape
+    chroma = np.full((h // 2) * (w // 2), 128, np.uint8).tobytes()
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(b"FRAME\n" + gray.astype(np.uint8).tobytes() + chroma + chroma)
+
+
+def digit_on_paper(src: Path, size=(640, 480), digit_px=260) -> np.ndarray:
+    """An MNIST digit as dark ink on light paper, as a webcam would see a sheet held up to it."""
+    ink = Image.open(src).convert("L").resize((digit_px, digit_px), Image.Resampling.BICUBIC)
+    paper = Image.new("L", size, 205)
+    paper.paste(Image.fromarray((205 - np.asarray(ink, np.float32) * 0.75).astype(np.uint8)),
+                ((size[0] - digit_px) // 2, (size[1] - digit_px) // 2))
+    return np.asarray(paper)
+
+
+def test_camera_snapshot_is_read(playwright, url, tmp_path):
+    from web.browser import launch
+    video = tmp_path / "digit.y4m"
+    write_y4m(video, digit_on_paper(EXAMPLES / "3" / "mnist_0018.png"))
+    b = launch(playwright, ["--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}",
+                            "--use-fake-ui-for-media-stream"])
+    try:
+        page = b.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        page.click("#tab-btn-camera")
+        page.click("#cam-start")
+        poll(lambda: page.evaluate("document.getElementById('video').videoWidth") > 0, 20)
+        page.click("#cam-snap")
+        expect_prediction(page, '3', 20_000)
+        assert "camera snapshot" in page.locator("#result").inner_text()
+        page.click("#tab-btn-draw")                              # leaving the tab turns the camera off
+        assert page.evaluate("document.getElementById('video').srcObject") is None
+    finally:
+        b.close()
+
+
+# ---- the API docs work offline -----------------------------------------------------------------------------
+def test_docs_render_without_a_cdn(browser, url):
+    page = browser.new_page()
+    outside = []
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url)
+               else (outside.append(route.request.url), route.abort()))
+    page.goto(url + "/docs")
+    page.locator(".opblock-summary-path", has_text="/api/vote").first.wait_for(timeout=30_000)
+    assert "digit-ensemble" in page.locator(".info").inner_text()
+    assert not outside, outside
+    page.close()
+
+
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    import web.browser
+    monkeypatch.setattr(web.browser, "chromium_path", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="cannot run under CI"):
+        _need_browser()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _need_browser()
+
+
+def test_tie_break_is_explained(browser, tmp_path):
+    """Two stand-in members that always disagree (3 vs 7): the page says the tie-break decided."""
+    from ensemble import Ensemble
+    from standins import save_oracles
+    from web import create_app
+    from web.server import serve_in_thread
+    folder = save_oracles(tmp_path)
+    (folder / "b.safetensors").unlink()
+    with serve_in_thread(create_app(Ensemble(folder, device="cpu"))) as u:
+        page = browser.new_page()
+        page.goto(u + "/")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        draw(page, STROKES["1"])
+        note = page.get_by_test_id("tie")
+        expect(note).to_contain_text("split 1–1", timeout=20_000)
+        assert "3 and 7" in note.inner_text() and "tie was broken" in note.inner_text()
+        assert page.get_by_test_id("agreement").inner_text().startswith("1 of 2")
+        page.close()

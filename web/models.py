@@ -1,0 +1,129 @@
+"""The HTTP API's JSON shapes (pydantic), so that /docs documents every field.
+
+A vote row has exactly the fields of `vote.py --format json` (`ensemble.reading.row_record`);
+`member_probs` and `image_png` are added only when asked for (?probs=true, ?image=true).
+"""
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+MAX_IMAGE_B64 = 14 * 2**20          # base64 of a 10 MiB image
+
+
+class Row(BaseModel):
+    path: str = Field(description="the uploaded file's name (a label: never opened), or ?name= for a raw body")
+    status: str = Field(description='"ok", or why the image could not be used (e.g. "not an image '
+                                    '(unrecognised format)", "no digit found (blank image)")')
+    prediction: int | None = Field(description="winning class index (null when status is not ok)")
+    class_name: str | None = Field(description="the winning class's name")
+    agreement: int | None = Field(description="members that voted for the winner")
+    members_total: int = Field(description="members in the ensemble (agreement is out of this)")
+    confidence: float | None = Field(description="the winner's mean probability over all members, 0..1")
+    tie_break: bool | None = Field(description="the top classes tied on votes and summed confidence decided")
+    review: str = Field(description='"yes" when agreement < ?min_agreement, "no" otherwise, "" when unread')
+    label: int | None = Field(description="true class (always null for uploads)")
+    label_name: str | None = None
+    members: dict[str, int] | None = Field(description="each member's own prediction")
+    member_probs: dict[str, list[float]] | None = Field(
+        None, description="only with ?probs=true: each member's probabilities over the classes")
+    image_png: str | None = Field(
+        None, description="only with ?image=true: the 28x28 image the networks saw, base64 PNG")
+
+
+class VoteResponse(BaseModel):
+    members: list[str] = Field(description="member names, in the order of the per-member fields")
+    class_names: list[str]
+    images: list[Row] = Field(description="one row per uploaded image, in upload order")
+
+
+class Error(BaseModel):
+    detail: str = Field(description="what was wrong with the request, in one line")
+
+
+class Member(BaseModel):
+    name: str
+    arch: str = Field(description="architecture in the member registry (convpool, nopool, msn)")
+    arch_args: dict
+    parameters: int = Field(description="trainable parameters")
+    file: str = Field(description="weight file name")
+    distortion: dict | None = Field(description="the distortion it was trained with (DistortionConfig)")
+    train: dict | None = Field(description="training settings")
+    metrics: dict | None = Field(description="training metrics recorded in the weight file (validation error, ...)")
+
+
+class MembersResponse(BaseModel):
+    class_names: list[str]
+    input: dict = Field(description='what the networks take, e.g. {"size": 28, "channels": 1, ...}')
+    device: str
+    members: list[Member]
+
+
+class Health(BaseModel):
+    status: str = "ok"
+    members: int
+    device: str
+    forward_passes: int = Field(description="forward passes run by the batcher since start")
+    images_voted: int = Field(description="inputs voted on since start (/ forward_passes = mean batch)")
+    max_file_bytes: int = Field(description="upload limit per file")
+    max_files: int = Field(description="upload limit: files per request")
+
+
+class DistortionField(BaseModel):
+    name: str
+    label: str
+    help: str = Field(description="from DistortionConfig's docstring")
+    default: float
+    min: float
+    max: float
+    step: float
+    integer: bool
+
+
+class DistortionSpec(BaseModel):
+    fields: list[DistortionField] = Field(description="generators.DistortionConfig's fields and bounds")
+    members: dict[str, dict] = Field(description="each member's training distortion")
+
+
+class DistortRequest(BaseModel):
+    image: str = Field(min_length=1, max_length=MAX_IMAGE_B64, description="an image as base64 (any format; e.g. a "
+                       "row's image_png); it is normalized like an upload first")
+    config: dict[str, float] = Field(default_factory=dict, description="DistortionConfig fields; "
+                                     "missing ones take their defaults")
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    count: int = Field(16, ge=1, le=64)
+
+
+class DistortedSample(BaseModel):
+    png: str = Field(description="28x28 distorted image, base64 PNG")
+    prediction: int
+    class_name: str
+    agreement: int
+
+
+class DistortResponse(BaseModel):
+    config: dict[str, float]
+    seed: int
+    image_png: str = Field(description="the 28x28 image before distortion")
+    grid_png: str = Field(description="all samples in one picture (torchvision make_grid), base64 PNG")
+    samples: list[DistortedSample]
+
+
+class FeaturesRequest(BaseModel):
+    image: str = Field(min_length=1, max_length=MAX_IMAGE_B64, description="an image as base64 (e.g. a row's image_png)")
+    member: str = Field(min_length=1, description="a member name (GET /api/members)")
+    layers: int = Field(2, ge=1, le=4, description="how many of the first convolution layers")
+
+
+class FeatureLayer(BaseModel):
+    name: str = Field(description="conv1, conv2, ... in the order the forward pass runs them")
+    module: str = Field(description="the layer's place in the network")
+    kernel: list[int]
+    channels: int
+    size: list[int] = Field(description="height, width of each map")
+    png: str = Field(description="one tile per channel, shared scale (dark: weak, yellow: strong), base64 PNG")
+
+
+class FeaturesResponse(BaseModel):
+    member: str = Field(min_length=1, description="a member name (GET /api/members)")
+    image_png: str
+    layers: list[FeatureLayer]
