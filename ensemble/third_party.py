@@ -23,9 +23,9 @@ FILTERS: list[tuple[str, type[Warning], str]] = [
     # (The category is Lightning's PossibleUserWarning, a UserWarning subclass.)
     (r"The '(train|val)_dataloader' does not have many workers", UserWarning,
      r"pytorch_lightning\.trainer\.connectors\.data_connector"),
-    # Starlette's TestClient (the API tests) announces its own move away from httpx; FastAPI's
-    # documented TestClient is what the tests should use until FastAPI itself follows.
-    (r"Using `httpx` with `starlette.testclient` is deprecated", UserWarning, r"starlette\.testclient"),
+    # FastAPI's TestClient (the API tests) re-exports Starlette's, which announces its own move
+    # away from httpx (a StarletteDeprecationWarning, a UserWarning subclass) when imported.
+    (r"Using `httpx` with `starlette.testclient` is deprecated", UserWarning, r"fastapi\.testclient"),
 ]
 
 
