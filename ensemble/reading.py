@@ -479,7 +479,11 @@ def row_record(r: Reading, class_names: Sequence[str], member_names: Sequence[st
            "review": review_flag(r, min_agreement),
            "label": r.label, "label_name": name(r.label),
            "members": (dict(zip(member_names, r.member_predictions)) if r.ok else None)}
+    rec.update(r.extra.get("record", {}))           # mode-specific fields (a clip's frames span)
     if include_probs:
-        rec["member_probs"] = (None if r.probs is None else
-                               {m: [round(float(p), 5) for p in row] for m, row in zip(member_names, r.probs)})
+        probs = r.probs
+        if probs is not None and probs.ndim == 3:      # (M, K, C): the mean over the images voted on
+            probs = probs[:, r.extra.get("voted_cols", slice(None))].mean(1)
+        rec["member_probs"] = (None if probs is None else
+                               {m: [round(float(p), 5) for p in row] for m, row in zip(member_names, probs)})
     return rec

@@ -432,7 +432,7 @@ def prepare_clip(item, max_frames: int = MAX_FRAMES, timeline: bool = False,
             "read_cols": [cols[i] for i in read], "still": still,
             "span": (float(clip.times[read[0]]), float(clip.times[read[-1]])),
             "decoded": clip.decoded, "sampled": len(clip.frames), "duration": clip.duration,
-            "change": choice.change.round(4).tolist()}
+            "change": choice.change.astype(np.float64).round(4).tolist()}
     if timeline:
         info["frame_cols"] = [cols.get(i, -1) for i in range(len(clip.frames))]
         info["frame_status"] = ["ok" if i in cols else norm(i) for i in range(len(clip.frames))]
@@ -447,11 +447,15 @@ def combine_clip(r, p, probs: np.ndarray) -> None:
     info = p.info
     vote_pooled(r, probs[:, info["read_cols"]])
     t0, t1 = info["span"]
-    r.extra["columns"] = {"frames": _span_text(t0, t1, info["still"])}
+    span = _span_text(t0, t1, info["still"])
+    r.extra["columns"] = {"frames": span}                                  # table/CSV column
+    r.extra["voted_cols"] = info["read_cols"]
     r.extra["video"] = {"start_s": round(t0, 3), "end_s": round(t1, 3), "still": info["still"],
                         "frames_read": len(info["read"]), "frames_sampled": info["sampled"],
                         "frames_decoded": info["decoded"],
-                        "duration_s": None if info["duration"] is None else round(info["duration"], 3)}
+                        "duration_s": None if info["duration"] is None else round(info["duration"], 3),
+                        "votes": r.extra["votes"], "votes_total": r.extra["votes_total"]}
+    r.extra["record"] = {"frames": span, "video": r.extra["video"]}           # JSON fields
     if "frame_cols" not in info:
         return
     cols = [c for c in info["frame_cols"] if c >= 0]
