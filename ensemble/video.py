@@ -16,9 +16,9 @@ members have voted):
    refused before a frame is decoded, as image bombs are. Clips longer than 16 x max_frames
    frames are sampled by seeking instead of decoding every frame.
 2. choose: each kept frame is shrunk to ~96 px, divided by its median (the paper: lighting
-   drift cancels) and blurred (camera shake and paper texture fade); a frame is *still* when it
-   differs from both neighbours by less than STILL_CHANGE at every pixel. Runs of still frames
-   lasting >= MIN_STILL_S are the candidates; the LAST one in which a digit is found is read.
+   drift cancels) and blurred (camera shake and paper texture fade); consecutive frames that
+   differ by less than STILL_CHANGE at every pixel form a still run. Runs lasting
+   >= MIN_STILL_S are the candidates; the LAST one in which a digit is found is read.
    So a hand or pen passing over the paper at the end (moving: not still) does not decide the
    answer; the finished drawing before (or after) it does. If no frame is ever still, the last
    frames are read and the span says so.
@@ -179,6 +179,8 @@ def _decode_av(src, max_frames: int, max_side: int, max_pixels: int | None) -> C
         container = av.open(src, mode="r", metadata_errors="ignore")
     except av.error.InvalidDataError:
         raise VideoError("not a video (unrecognised or truncated container)") from None
+    except av.error.EOFError:                  # the headers end before any frame
+        raise VideoError("no frames (empty or truncated video)") from None
     except (av.FFmpegError, OSError) as e:
         raise VideoError(f"corrupt or truncated video ({_av_reason(e)})") from None
     with container:
@@ -228,6 +230,17 @@ def _gray(frame, max_side: int, max_pixels: int | None) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(g, round(rot / 90))) if round(rot / 90) % 4 else g
 
 
+def _frames(container, stream):
+    """The stream's decoded frames; an end-of-file error at the end is just the end."""
+    import av
+    it = container.decode(stream)
+    while True:
+        try:
+            yield next(it)
+        except (StopIteration, av.error.EOFError):
+            return
+
+
 def _frame_time(frame, n: int, rate: float | None) -> float:
     t = frame.time
     return float(t) if t is not None else n / (rate or 30.0)
@@ -245,7 +258,7 @@ def _sample_in_order(container, stream, max_frames, max_side, duration, rate, ex
         targets = span * np.arange(max_frames - 1) / max(1, max_frames - 1)
         tol = 0.5 / rate
     kept, stride, t0, k, decoded, last = [], 1, None, 0, 0, None
-    for frame in container.decode(stream):
+    for frame in _frames(container, stream):
         t = _frame_time(frame, decoded, rate)
         t0 = t if t0 is None else t0
         decoded += 1
@@ -274,24 +287,33 @@ def _sample_in_order(container, stream, max_frames, max_side, duration, rate, ex
 
 
 def _sample_by_seeking(container, stream, max_frames, max_side, duration, rate, max_pixels):
-    """Long clips: seek to each of max_frames times and decode forward to it (at most a few
-    seconds of frames per seek), so the work does not grow with the clip's length."""
+    """Long clips: for each of max_frames times, seek (to the key frame before it) when it lies
+    more than a second ahead, and decode forward to it; the work then grows with the number of
+    samples times the key-frame spacing, not with the clip's length. A stream whose key frames
+    are too sparse for this (a seek lands behind where we were) is decoded on without seeking."""
     tb = stream.time_base
     start = stream.start_time or 0
     targets = (duration - 1 / rate) * np.arange(max_frames) / max(1, max_frames - 1)
-    per_seek = max(1, int(4 * rate))
-    kept, decoded = [], 0
+    kept, decoded, pos, seeking, frames = [], 0, -math.inf, True, None
     for target in targets:
-        container.seek(start + int(target / tb), stream=stream, backward=True)
-        frame_t, got = None, None
-        for n, frame in enumerate(container.decode(stream)):
+        jumped = frames is None or (seeking and target - pos > 1.0)
+        if jumped:
+            container.seek(start + int(target / tb), stream=stream, backward=True)
+            frames = _frames(container, stream)
+        got = None
+        for frame in frames:
             decoded += 1
             t = _frame_time(frame, decoded, rate) - float(start * tb)
-            got, frame_t = frame, t
-            if t >= target - 0.5 / rate or n + 1 >= per_seek:
+            if jumped and t <= pos:            # the key frame lies behind us: seeking does not pay
+                seeking = False
+            jumped = False
+            pos, got = t, frame
+            if t >= target - 0.5 / rate:
                 break
-        if got is not None and (not kept or frame_t > kept[-1][0]):
-            kept.append((frame_t, _gray(got, max_side, max_pixels)))
+        if got is None:                        # the stream ended early
+            break
+        if not kept or pos > kept[-1][0]:
+            kept.append((pos, _gray(got, max_side, max_pixels)))
     return kept, decoded
 
 
@@ -308,11 +330,18 @@ def _decode_pillow(src, max_frames: int, max_side: int) -> Clip:
                 pick = set(np.round(np.linspace(0, n - 1, min(n, max_frames))).astype(int).tolist())
                 kept, t = [], 0.0
                 for i, frame in enumerate(ImageSequence.Iterator(img)):
+                    frame.load()                  # WebP sets this frame's duration on load
+                    shown = max(frame.info.get("duration", 100) or 100, 10) / 1000   # browsers: >= 10 ms
                     if i in pick:
-                        g = _to_gray(frame.copy(), max_side)           # float32 (H, W)
-                        kept.append((t, np.rint(g * 255).astype(np.uint8)))
-                    t += max(frame.info.get("duration", 100) or 100, 10) / 1000  # browsers: >= 10 ms
+                        g = np.rint(_to_gray(frame.copy(), max_side) * 255).astype(np.uint8)   # (H, W)
+                        kept.append((t, g))
+                        if shown >= MIN_STILL_S:  # one frame shown long (encoders merge repeats):
+                            kept.append((t + shown - 0.01, g))    # still from its start to its end
+                    t += shown
                 size = img.size
+                if len(kept) > max_frames:
+                    idx = np.unique(np.round(np.linspace(0, len(kept) - 1, max_frames)).astype(int))
+                    kept = [kept[i] for i in idx]
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise VideoError(f"animation too large, refused as a decompression bomb ({str(e).split('. ')[0]})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -321,7 +350,7 @@ def _decode_pillow(src, max_frames: int, max_side: int) -> Clip:
         raise VideoError("no frames (empty animation)")
     if len({a.shape for _, a in kept}) > 1:
         raise VideoError("corrupt animation (frames of different sizes)")
-    return Clip(np.stack([a for _, a in kept]), np.array([tt for tt, _ in kept]), t, n, size)
+    return Clip(np.stack([a for _, a in kept]), np.array([tt for tt, _ in kept], np.float64), t, n, size)
 
 
 # ---- where is the drawing finished and still? ---------------------------------------------
@@ -333,7 +362,9 @@ def frame_changes(frames: np.ndarray) -> np.ndarray:
     f = max(1, math.ceil(max(h, w) / STILL_SIDE))
     hh, ww = h // f * f, w // f * f
     small = frames[:, :hh, :ww].reshape(n, hh // f, f, ww // f, f).mean((2, 4), dtype=np.float32)
-    paper = np.maximum(np.median(small.reshape(n, -1), axis=1), 8.0)             # (N,) lighting
+    # (N,) the paper's brightness: changes are relative to it, so a dimming light cancels; the
+    # floor keeps a dark background (light ink on black) from amplifying the codec's noise
+    paper = np.maximum(np.median(small.reshape(n, -1), axis=1), 64.0)
     small = ndi.gaussian_filter(small / paper[:, None, None], (0, STILL_SIGMA, STILL_SIGMA))
     change = np.zeros(n, np.float32)
     if n > 1:
@@ -345,18 +376,16 @@ def choose_still(frames: np.ndarray, times: np.ndarray) -> Choice:
     """The candidate still runs and the frames to read from the last one (see the module doc)."""
     n = len(frames)
     change = frame_changes(frames)
-    nxt = np.append(change[1:], change[-1] if n > 1 else 0)
-    still = np.maximum(change if n > 1 else 0, nxt) < STILL_CHANGE          # (N,)
-    still[0] = nxt[0] < STILL_CHANGE
-    runs, i = [], 0
-    while i < n:
-        if still[i]:
-            j = i
-            while j + 1 < n and still[j + 1]:
+    like = change[1:] < STILL_CHANGE                  # (N-1,) frame i is like frame i + 1
+    runs, i = ([(0, 0)] if n == 1 else []), 0
+    while i < n - 1:                                  # chains of like frames: frames i .. j
+        if like[i]:
+            j = i + 1
+            while j < n - 1 and like[j]:
                 j += 1
             if times[j] - times[i] >= min(MIN_STILL_S, 0.5 * (times[-1] - times[0])):
                 runs.append((i, j))
-            i = j + 1
+            i = j
         else:
             i += 1
     if runs:
