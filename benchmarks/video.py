@@ -204,12 +204,21 @@ def make_speed(job) -> None:
 
 
 # ---- reading ----------------------------------------------------------------------------------
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the DataLoader workers)."""
+    import resource
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def read_folder(reader, folder: Path, class_names):
+    """Readings, wall seconds, CPU seconds (wall is inflated when other work shares the cores;
+    2 / (CPU s per clip) is what 2 otherwise idle cores would do, less the start-up)."""
     from ensemble.reading import find_inputs
     found = find_inputs([str(folder)], class_names)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _cpu()
     readings = reader.read(found.items)
-    return readings, time.perf_counter() - t
+    return readings, time.perf_counter() - t, _cpu() - c
 
 
 def accuracy(readings) -> float:
@@ -252,14 +261,15 @@ def main(argv=None) -> int:
     ens = Ensemble(args.weights, device="cpu")
     reader = Reader(ens, mode=DigitMode(), workers=args.workers)
     plans = {i: json.loads((root / "plans" / f"{i:05d}.json").read_text()) for i in range(args.n)}
-    print(f"| condition | res | codec | clips | clip acc | final-frame PNG acc | diff | span ok | clips/s | decoded frames/s |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| condition | res | codec | clips | clip acc | final-frame PNG acc | diff | span ok | "
+          f"clips/s (wall) | decoded frames/s (wall) | CPU ms/clip |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for cond in args.conditions.split(","):
         for res in args.resolutions.split(","):
-            pngs, _ = read_folder(reader, root / cond / res / "png", ens.class_names)
+            pngs, _, _ = read_folder(reader, root / cond / res / "png", ens.class_names)
             png_acc = accuracy(pngs)
             for ext in CODECS:
-                rs, secs = read_folder(reader, root / cond / res / ext, ens.class_names)
+                rs, secs, cpu = read_folder(reader, root / cond / res / ext, ens.class_names)
                 acc = accuracy(rs)
                 decoded = sum(r.extra.get("video", {}).get("frames_decoded", 0) for r in rs)
                 ok_span = 0
@@ -269,17 +279,18 @@ def main(argv=None) -> int:
                     ok_span += r.ok and r.extra["video"]["start_s"] >= clear - 1e-6
                 print(f"| {cond} | {res} | {ext} | {len(rs)} | {acc:.2f} % | {png_acc:.2f} % | "
                       f"{acc - png_acc:+.2f} | {100 * ok_span / len(rs):.0f} % | {len(rs) / secs:.1f} | "
-                      f"{decoded / secs:.0f} |", flush=True)
+                      f"{decoded / secs:.0f} | {1000 * cpu / len(rs):.0f} |", flush=True)
                 for r in rs:
                     if not (r.ok and r.prediction == r.label):
                         print(f"  miss {r.path}: {r.status} pred={r.prediction} label={r.label} "
                               f"{r.extra.get('columns', {}).get('frames', '')}", file=sys.stderr)
     for ext in CODECS:
-        rs, secs = read_folder(reader, root / "speed3s" / ext, ens.class_names)
+        rs, secs, cpu = read_folder(reader, root / "speed3s" / ext, ens.class_names)
         decoded = sum(r.extra.get("video", {}).get("frames_decoded", 0) for r in rs)
-        print(f"speed 3 s 480p clean {ext}: {len(rs)} clips in {secs:.2f} s = {len(rs) / secs:.1f} clips/s, "
-              f"{decoded / secs:.0f} decoded frames/s, accuracy {accuracy(rs):.2f} % "
-              f"({args.workers} workers)")
+        print(f"speed, 3 s 480p clean {ext}: {len(rs)} clips in {secs:.2f} s wall = {len(rs) / secs:.1f} clips/s, "
+              f"{decoded / secs:.0f} decoded frames/s; CPU {1000 * cpu / len(rs):.0f} ms/clip -> "
+              f"{2 * len(rs) / cpu:.1f} clips/s, {2 * decoded / cpu:.0f} decoded frames/s on 2 idle cores; "
+              f"accuracy {accuracy(rs):.2f} % ({args.workers} workers; load average {os.getloadavg()[0]:.1f})")
     return 0
 
 

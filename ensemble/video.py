@@ -46,7 +46,8 @@ MAX_FRAMES = 64              # frames kept per clip, sampled over its length
 SEEK_AFTER = 16              # longer than SEEK_AFTER x max_frames frames: seek, don't decode all
 STILL_SIDE = 96              # still-detection works on frames this big (longest side)
 STILL_SIGMA = 1.0            # px at STILL_SIDE: shake and paper texture blur away
-STILL_CHANGE = 0.08          # max change (relative to the paper's brightness) of a still frame
+STILL_CHANGE = 0.10          # max change (relative to the paper's brightness) of a still frame:
+                             # on val clips still frames stay <= 0.08 (camera shake), a hand >= 0.3
 MIN_STILL_S = 0.2            # a still run lasts at least this long (unless the clip is shorter)
 READ_FRAMES = 3              # frames read from the chosen run (its last ones) ...
 READ_S = 0.3                 # ... all within its last READ_S seconds
