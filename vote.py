@@ -243,7 +243,7 @@ def _main(args) -> int:
         if len(found.missing) == len(args.paths):
             raise UsageError(f"{' '.join(found.missing)}: no such file or folder")
         if not found.items:
-            raise UsageError(f"no images or videos found in {' '.join(args.paths)} "
+            raise UsageError(f"no images found in {' '.join(args.paths)} "
                              f"(looked for {' '.join(sorted(INPUT_EXTS))})")
         check_destinations(args, ens, found.items)
     except UsageError as e:
