@@ -53,7 +53,8 @@ READ_FRAMES = 3              # frames read from the chosen run (its last ones) .
 READ_S = 0.3                 # ... all within its last READ_S seconds
 
 # container signatures, for inputs that are not named by a video extension (uploads, no suffix)
-_MAGIC = ((4, b"ftyp"), (0, b"\x1a\x45\xdf\xa3"), (0, b"YUV4MPEG2"))   # ISO-BMFF, Matroska/WebM, y4m
+_MAGIC = ((4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"wide"),       # ISO-BMFF / QuickTime
+          (0, b"\x1a\x45\xdf\xa3"), (0, b"YUV4MPEG2"))                     # Matroska/WebM, y4m
 
 
 class VideoError(ValueError):
@@ -191,6 +192,9 @@ def _decode_av(src, max_frames: int, max_side: int, max_pixels: int | None) -> C
         tb = stream.time_base
         duration = (float(stream.duration * tb) if stream.duration and tb else
                     container.duration / 1e6 if container.duration else None)
+        # the container's duration may be another stream's (a longer audio track): only the
+        # video stream's own, or a lone stream's, can prove the file truncated
+        sure = bool(stream.duration and tb) or len(container.streams) == 1
         rate = float(stream.average_rate or stream.guessed_rate or 0) or None
         expected = stream.frames or (round(duration * rate) if duration and rate else 0)
         try:
@@ -211,7 +215,7 @@ def _decode_av(src, max_frames: int, max_side: int, max_pixels: int | None) -> C
     times = np.array([t for t, _ in kept], np.float64)
     times -= times[0]
     last = times[-1] + (1 / rate if rate else 0)
-    if duration and decoded and len(kept) and last < 0.9 * duration - 0.2:
+    if sure and duration and last < 0.9 * duration - 0.2:
         raise VideoError(f"truncated video (frames end at {last:.2f} s of {duration:.2f} s declared)")
     return Clip(np.stack([a for _, a in kept]), times, duration, decoded, (w, h))
 
