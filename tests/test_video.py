@@ -276,3 +276,21 @@ def test_images_only_keep_their_columns(ink, tmp_path, capsys):
     Image.fromarray(ink_digits()[2]).save(tmp_path / "a.png")
     vote.main([str(tmp_path / "a.png"), "--weights", str(weights), "--format", "csv"])
     assert "frames" not in capsys.readouterr().out.splitlines()[0]
+
+
+def test_cli_flags_are_checked_and_documented(ink, tmp_path, capsys):
+    _, weights = ink
+    with pytest.raises(SystemExit) as e:
+        vote.parse_args([str(tmp_path), "--max-frames", "0"])
+    assert e.value.code == 1 and "--max-frames" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        vote.parse_args([str(tmp_path), "--output", str(tmp_path / "x.csv"), "--timeline", str(tmp_path / "x.csv")])
+    assert e.value.code == 1
+    with pytest.raises(SystemExit):
+        vote.parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert "--max-frames" in text and "default 64" in text and "--timeline" in text
+    # a timeline must not overwrite an input
+    clip = write_clip(tmp_path / "c.mp4", drawing(2))
+    assert vote.main([clip, "--weights", str(weights), "--timeline", clip]) == 1
+    assert os.path.getsize(clip) > 0
