@@ -171,16 +171,19 @@ def encode(frames: list[np.ndarray], path: Path, codec: str, options: dict) -> N
 
 
 def make_one(job) -> None:
-    """Every condition x resolution x codec of one digit (one worker task)."""
-    root, i, digit, label, seed = job
+    """The chosen conditions x resolutions x codecs of one digit (one worker task)."""
+    root, i, digit, label, seed, conds, resolutions, codecs = job
     p = plan(seed)
-    for cond in CONDITIONS:
-        for res, wh in RESOLUTIONS.items():
+    for cond in conds:
+        for res in resolutions:
+            wh = RESOLUTIONS[res]
             png = root / cond / res / "png" / str(label) / f"{i:05d}.png"
-            if png.exists():
+            if png.exists() and all((root / cond / res / ext / str(label) / f"{i:05d}.{ext}").exists()
+                                    for ext in codecs):
                 continue
             frames = list(render(digit, p, cond, wh))
-            for ext, (codec, opts) in CODECS.items():
+            for ext in codecs:
+                codec, opts = CODECS[ext]
                 out = root / cond / res / ext / str(label) / f"{i:05d}.{ext}"
                 out.parent.mkdir(parents=True, exist_ok=True)
                 encode(frames, out, codec, opts)
@@ -192,7 +195,7 @@ def make_one(job) -> None:
 
 
 def make_speed(job) -> None:
-    root, i, digit, label, seed = job
+    root, i, digit, label, seed = job[:5]
     p = plan(seed)
     p["duration"], p["draw_end"] = 3.0, p["start"] + 1.5
     frames = list(render(digit, p, "clean", RESOLUTIONS["480p"]))
@@ -211,13 +214,15 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def read_folder(reader, folder: Path, class_names):
+def read_folder(reader, folder: Path, class_names, wanted=None):
     """Readings, wall seconds, CPU seconds (wall is inflated when other work shares the cores;
     2 / (CPU s per clip) is what 2 otherwise idle cores would do, less the start-up)."""
     from ensemble.reading import find_inputs
-    found = find_inputs([str(folder)], class_names)
+    items = find_inputs([str(folder)], class_names).items
+    if wanted is not None:                   # the digits asked for (the cache may hold more)
+        items = [it for it in items if Path(it.path).stem in wanted]
     t, c = time.perf_counter(), _cpu()
-    readings = reader.read(found.items)
+    readings = reader.read(items)
     return readings, time.perf_counter() - t, _cpu() - c
 
 
@@ -233,6 +238,8 @@ def main(argv=None) -> int:
     ap.add_argument("--speed-n", type=int, default=40, help="3 s 480p clips for the speed workload")
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
     ap.add_argument("--resolutions", default=",".join(RESOLUTIONS))
+    ap.add_argument("--codecs", default=",".join(CODECS))
+    ap.add_argument("--first", type=int, default=0, help="first digit index of the split (default 0)")
     ap.add_argument("--weights", help="weights folder (default checkpoints/)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", default=os.path.expanduser("~/.cache/digit-ensemble/bench/video"))
@@ -250,7 +257,15 @@ def main(argv=None) -> int:
         x, y = load_mnist("test", verbose=False)
     x, y = np.asarray(x), np.asarray(y)
     root = Path(args.cache) / args.split
-    jobs = [(root, i, x[i], int(y[i]), 1000 * (args.split == "test") + i) for i in range(args.n)]
+    conds, resolutions, codecs = (args.conditions.split(","), args.resolutions.split(","),
+                                  args.codecs.split(","))
+    for name, chosen, known in (("condition", conds, CONDITIONS), ("resolution", resolutions, RESOLUTIONS),
+                                ("codec", codecs, CODECS)):
+        if not set(chosen) <= set(known):
+            ap.error(f"unknown {name} in {chosen}; choose from {list(known)}")
+    index = range(args.first, args.first + args.n)
+    jobs = [(root, i, x[i], int(y[i]), 1000 * (args.split == "test") + i, conds, resolutions, codecs)
+            for i in index]
     t = time.perf_counter()
     with Pool(args.workers) as pool:
         pool.map(make_one, jobs, chunksize=1)
@@ -260,16 +275,17 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     ens = Ensemble(args.weights, device="cpu")
     reader = Reader(ens, mode=DigitMode(), workers=args.workers)
-    plans = {i: json.loads((root / "plans" / f"{i:05d}.json").read_text()) for i in range(args.n)}
+    plans = {i: json.loads((root / "plans" / f"{i:05d}.json").read_text()) for i in index}
     print(f"| condition | res | codec | clips | clip acc | final-frame PNG acc | diff | span ok | "
           f"clips/s (wall) | decoded frames/s (wall) | CPU ms/clip |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for cond in args.conditions.split(","):
-        for res in args.resolutions.split(","):
-            pngs, _, _ = read_folder(reader, root / cond / res / "png", ens.class_names)
+    wanted = {f"{i:05d}" for i in index}
+    for cond in conds:
+        for res in resolutions:
+            pngs, _, _ = read_folder(reader, root / cond / res / "png", ens.class_names, wanted)
             png_acc = accuracy(pngs)
-            for ext in CODECS:
-                rs, secs, cpu = read_folder(reader, root / cond / res / ext, ens.class_names)
+            for ext in codecs:
+                rs, secs, cpu = read_folder(reader, root / cond / res / ext, ens.class_names, wanted)
                 acc = accuracy(rs)
                 decoded = sum(r.extra.get("video", {}).get("frames_decoded", 0) for r in rs)
                 ok_span = 0
@@ -284,8 +300,11 @@ def main(argv=None) -> int:
                     if not (r.ok and r.prediction == r.label):
                         print(f"  miss {r.path}: {r.status} pred={r.prediction} label={r.label} "
                               f"{r.extra.get('columns', {}).get('frames', '')}", file=sys.stderr)
-    for ext in CODECS:
-        rs, secs, cpu = read_folder(reader, root / "speed3s" / ext, ens.class_names)
+    for ext in codecs:
+        if not args.speed_n:
+            break
+        rs, secs, cpu = read_folder(reader, root / "speed3s" / ext, ens.class_names,
+                                    {f"{i:05d}" for i in index[:args.speed_n]})
         decoded = sum(r.extra.get("video", {}).get("frames_decoded", 0) for r in rs)
         print(f"speed, 3 s 480p clean {ext}: {len(rs)} clips in {secs:.2f} s wall = {len(rs) / secs:.1f} clips/s, "
               f"{decoded / secs:.0f} decoded frames/s; CPU {1000 * cpu / len(rs):.0f} ms/clip -> "
