@@ -1,6 +1,7 @@
 """Video input benchmark: clips of MNIST digits being written, read like vote.py reads them.
 
-    python benchmarks/video.py --split val --n 40        # tuning (validation digits 55,000-59,999)
+    python benchmarks/video.py --split val --n 30 --speed-n 10 --resolutions 480p   # tuning, on
+    python benchmarks/video.py --split val --n 30 --speed-n 10 --resolutions 480p --still-stats
     python benchmarks/video.py --split test --n 100      # the table in benchmarks/RESULTS.md
 
 Each clip shows one MNIST digit being written on paper: the ink appears progressively along the
@@ -206,6 +207,33 @@ def make_speed(job) -> None:
             encode(frames, out, codec, opts)
 
 
+# ---- tuning the still-frame threshold (validation clips only) ---------------------------------
+def still_stats(root: Path, conds, resolutions, codecs, index) -> None:
+    """Per condition: the largest frame-to-frame change once the page is finished and clear
+    (must stay under ensemble.video.STILL_CHANGE) and the changes while the pen or hand moves."""
+    from ensemble.video import STILL_CHANGE, decode_clip, frame_changes
+    print(f"still-frame changes (threshold STILL_CHANGE = {STILL_CHANGE})")
+    for cond in conds:
+        for res in resolutions:
+            still_max, moving = [], []
+            for ext in codecs:
+                for path in sorted((root / cond / res / ext).glob(f"*/*.{ext}")):
+                    i = int(path.stem)
+                    if i not in index:
+                        continue
+                    p = json.loads((root / "plans" / f"{i:05d}.json").read_text())
+                    clip = decode_clip(str(path))
+                    ch, t = frame_changes(clip.frames), clip.times
+                    clear = p["draw_end"] + (p["exit"] if cond in ("hand", "all") else 0)
+                    after = ch[t > clear + 0.12]            # one sample after the last motion
+                    if len(after):
+                        still_max.append(after.max())
+                    moving += ch[(t > p["start"] + 0.1) & (t < clear - 0.05)].tolist()
+            print(f"  {cond} {res}: finished+still max change p50 {np.median(still_max):.3f} "
+                  f"max {np.max(still_max):.3f} | while moving: p10 {np.percentile(moving, 10):.3f} "
+                  f"p50 {np.median(moving):.3f} ({len(still_max)} clips)")
+
+
 # ---- reading ----------------------------------------------------------------------------------
 def _cpu() -> float:
     """CPU seconds of this process and its finished children (the DataLoader workers)."""
@@ -243,7 +271,11 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", help="weights folder (default checkpoints/)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", default=os.path.expanduser("~/.cache/digit-ensemble/bench/video"))
+    ap.add_argument("--still-stats", action="store_true",
+                    help="print the frame-change statistics used to tune the still threshold (val only)")
     args = ap.parse_args(argv)
+    if args.still_stats and args.split != "val":
+        ap.error("--still-stats is for tuning: validation clips only (--split val)")
 
     import torch
 
@@ -272,6 +304,9 @@ def main(argv=None) -> int:
         pool.map(make_speed, [(root / "speed3s",) + j[1:] for j in jobs[:args.speed_n]], chunksize=1)
     print(f"clips ready in {time.perf_counter() - t:.0f} s under {root}", file=sys.stderr)
 
+    if args.still_stats:
+        still_stats(root, conds, resolutions, codecs, set(index))
+        return 0
     torch.set_num_threads(1)
     ens = Ensemble(args.weights, device="cpu")
     reader = Reader(ens, mode=DigitMode(), workers=args.workers)
