@@ -245,9 +245,9 @@ class DigitMode:
         Images (K = 1) are one vectorised vote on (M, B, C); clips vote over members x frames.
         """
         from .video import combine_clip
-        still = [k for k, p in enumerate(prepared) if not p.info.get("video")]
-        if still:
-            vote_into([readings[k] for k in still], np.concatenate([probs[k] for k in still], axis=1))
+        images = [k for k, p in enumerate(prepared) if not p.info.get("video")]
+        if images:
+            vote_into([readings[k] for k in images], np.concatenate([probs[k] for k in images], axis=1))
         for r, p, pr in zip(readings, prepared, probs):
             if p.info.get("video"):
                 combine_clip(r, p, pr)
