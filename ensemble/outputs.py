@@ -163,8 +163,8 @@ def misclassified_png(s: dict, readings: Sequence[Reading], path: Path, limit: i
     for i in wrong:
         r = readings[i]
         tile = Image.new("L", (84, 100), 0)
-        tile.paste(Image.fromarray(_strip(r.image)[:, -28:]).resize((84, 84), Image.Resampling.NEAREST),
-                   (0, 0))                                # several inputs (a clip): the last one
+        img = r.image if r.image.ndim == 2 else r.image[r.extra.get("voted_cols", [-1])[-1]]   # a clip: a frame read
+        tile.paste(Image.fromarray(img).resize((84, 84), Image.Resampling.NEAREST), (0, 0))
         ImageDraw.Draw(tile).text((42, 92), f"{names[r.label]} -> {names[r.prediction]}",
                                   fill=255, font=font, anchor="mm")
         tiles.append(torch.from_numpy(np.array(tile)).expand(3, -1, -1))    # (3, 100, 84)
