@@ -242,6 +242,7 @@ def test_labelled_folder_of_clips_with_timeline_and_report(ink, tmp_path, capsys
         (lab / str(k)).mkdir(parents=True)
         write_clip(lab / str(k) / f"c{k}{ext}", drawing(k))
     Image.fromarray(ink_digits()[5]).save(lab / "1" / "photo.png")           # an image among them: wrong label
+    write_clip(lab / "1" / "wrong.mp4", with_hand(drawing(2)))             # a clip in the wrong folder
     out = tmp_path / "rows.json"
     code = vote.main([str(lab), "--weights", str(weights), "--output", str(out),
                       "--timeline", str(tmp_path / "t.json"), "--report", str(tmp_path / "rep")])
@@ -249,9 +250,12 @@ def test_labelled_folder_of_clips_with_timeline_and_report(ink, tmp_path, capsys
     doc = json.loads(out.read_text())
     rows = {os.path.basename(r["path"]): r for r in doc["images"]}
     assert {k: (v["prediction"], v["label"]) for k, v in rows.items()} == {
-        "c1.mp4": (1, 1), "c3.webm": (3, 3), "c6.mkv": (6, 6), "photo.png": (5, 1)}
+        "c1.mp4": (1, 1), "c3.webm": (3, 3), "c6.mkv": (6, 6), "photo.png": (5, 1), "wrong.mp4": (2, 1)}
     assert rows["c3.webm"]["frames"].startswith("frames ") and "frames" not in rows["photo.png"]
-    assert doc["labelled"]["correct"] == 3 and doc["labelled"]["n"] == 4
+    assert doc["labelled"]["correct"] == 3 and doc["labelled"]["n"] == 5
+    grid = np.asarray(Image.open(tmp_path / "rep" / "misclassified.png").convert("L"))
+    tile = grid[4:4 + 84:3, 92:92 + 84:3].astype(int)                      # the clip's tile (2nd), at 28x28
+    assert np.abs(tile - ink_digits()[2]).max() <= 3                        # a frame read, not the hand
     tl = json.loads((tmp_path / "t.json").read_text())["frames"]
     mine = [f for f in tl if f["path"].endswith("c3.webm")]
     assert len(mine) == len(drawing(3)) and [f["time_s"] for f in mine] == sorted(f["time_s"] for f in mine)
