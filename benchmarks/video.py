@@ -2,7 +2,8 @@
 
     python benchmarks/video.py --split val --n 30 --speed-n 10 --resolutions 480p   # tuning, on
     python benchmarks/video.py --split val --n 30 --speed-n 10 --resolutions 480p --still-stats
-    python benchmarks/video.py --split test --n 100      # the table in benchmarks/RESULTS.md
+    python benchmarks/video.py --split test --n 50 --speed-n 40    # the tables in benchmarks/RESULTS.md
+    python benchmarks/video.py --split test --first 50 --n 250 --speed-n 0 --conditions clean,hand,all --resolutions 480p
 
 Each clip shows one MNIST digit being written on paper: the ink appears progressively along the
 stroke (pixels in order of their distance from the stroke's start, measured inside the ink) while
