@@ -80,8 +80,8 @@ def timeline_png(readings: Sequence[Reading], class_names: Sequence[str], path, 
         y0 = top + row * strip
         frames = r.extra["timeline"]
         end = max(f["time_s"] for f in frames) or 1.0
-        x_of = (lambda t: left + 8 + (W - left - 24) * t / end)
-        bw = max(2, (W - left - 24) / max(1, len(frames)) - 1)
+        x_of = (lambda t: left + 8 + (W - left - 64) * t / end)           # room for the end time
+        bw = max(2, (W - left - 64) / max(1, len(frames)) - 1)
         v = r.extra.get("video", {})
         base = y0 + strip - 16
         if "start_s" in v:                     # the frames read: shaded behind, a bar beneath
@@ -96,9 +96,9 @@ def timeline_png(readings: Sequence[Reading], class_names: Sequence[str], path, 
                 continue
             h = (strip - 22) * (f["confidence"] or 0)
             d.rectangle([x - bw / 2, base - h, x + bw / 2, base], fill=PALETTE[f["prediction"] % len(PALETTE)])
-        d.line([left + 4, base + 1, W - 12, base + 1], fill="#666666")
+        d.line([left + 4, base + 1, x_of(end) + bw, base + 1], fill="#666666")
         d.text((left + 4, base + 3), "0 s", fill="#444444", font=small, anchor="ra")
-        d.text((W - 12, base + 3), f"{end:.1f} s", fill="#444444", font=small, anchor="ra")
+        d.text((x_of(end) + bw + 4, base + 1), f"{end:.1f} s", fill="#444444", font=small, anchor="lm")
         name = r.path if len(r.path) <= 28 else "…" + r.path[-27:]
         answer = class_names[r.prediction] if r.ok else r.status[:24]
         d.text((8, y0 + 10), name, fill="black", font=font)
