@@ -1,15 +1,25 @@
-"""Let the ensemble vote on image files: one row per image, prediction + how sure it is.
+"""Let the ensemble vote on image and video files: one row per input, prediction + how sure it is.
 
     python vote.py photo.jpg scans/                      # files and folders (searched recursively)
     python vote.py examples/digits                       # labelled folder: + accuracy, confusion matrix
     python vote.py examples/digits --report out/         # + out/confusion.png, out/misclassified.png
     python vote.py scans/ --format csv --output votes.csv --min-agreement 4
     python vote.py scans/ --save-preprocessed seen/      # the 28x28 images the networks saw
+    python vote.py clip.mp4 --timeline t.csv --report out/   # a video: + each frame's reading
 
 Images: .png .jpg .jpeg .bmp .gif .tif .tiff .webp in any letter case; other files in
 folders are ignored, as are hidden files and folders. A file named explicitly is always tried.
 Each image is normalized the way MNIST was made and every member votes; the reading itself
 lives in the package (ensemble/reading.py), shared with the HTTP API and the benchmarks.
+
+Videos: .mp4 .webm .mov .mkv .avi .m4v and animated GIF/WebP (decoded with PyAV/Pillow; no
+system FFmpeg needed) hold one digit being written. At most --max-frames frames (default 64)
+are decoded per clip, sampled evenly over it and shrunk at decode time; the last frames in
+which the drawing is finished and still (a hand passing over it at the end is not) are read,
+and one vote is taken over members x frames with the same rule as for images. The `frames`
+column says which time span was read (e.g. "frames 2.40–2.97 s"). --timeline FILE writes
+every sampled frame's reading (time, prediction, agreement, confidence) as CSV (JSON for a
+.json name); --report DIR also draws it as timeline.png.
 
 Output columns: path, prediction, agreement (members voting for it: 4/5 in the table),
 confidence (mean probability of the winner over all members, 0..1), status ("ok" or why the
@@ -63,8 +73,8 @@ class _Parser(argparse.ArgumentParser):
 def parse_args(argv):
     ap = _Parser(prog="vote.py", description=__doc__.splitlines()[0],
                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                 epilog="\n".join(__doc__.splitlines()[2:8]))
-    ap.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders")
+                 epilog="\n".join(__doc__.splitlines()[2:9]))
+    ap.add_argument("paths", nargs="+", metavar="PATH", help="image/video files and/or folders")
     ap.add_argument("--checkpoints", "--weights", dest="checkpoints", metavar="DIR",
                     help="folder of *.safetensors weight files (default: checkpoints/); "
                          "--weights is an alias")
@@ -77,7 +87,13 @@ def parse_args(argv):
     ap.add_argument("--workers", type=int, metavar="N",
                     help="processes decoding + normalizing images (default: min(2, CPUs), none for "
                          "<= 16 images); at most the number of CPUs and of images")
-    ap.add_argument("--report", metavar="DIR", help="labelled folders: save confusion.png, misclassified.png")
+    ap.add_argument("--report", metavar="DIR", help="labelled folders: save confusion.png, misclassified.png; "
+                    "videos: timeline.png")
+    ap.add_argument("--max-frames", type=int, default=64, metavar="N",
+                    help="videos: decode at most N frames per clip, sampled evenly over it (default 64)")
+    ap.add_argument("--timeline", metavar="FILE",
+                    help="videos: write each sampled frame's reading (time_s, prediction, agreement, "
+                         "confidence, status) as CSV, or JSON for a .json name")
     ap.add_argument("--save-preprocessed", metavar="DIR", help="save the 28x28 network inputs as PNGs")
     ap.add_argument("--device", default="auto", help="auto (default: the GPU if there is one), cpu, cuda, cuda:N")
     args = ap.parse_args(argv)
@@ -85,6 +101,12 @@ def parse_args(argv):
         ap.error("--batch-size must be at least 1")
     if args.workers is not None and args.workers < 0:
         ap.error("--workers must be 0 or more")
+    if args.max_frames < 1:
+        ap.error("--max-frames must be at least 1")
+    if args.output and args.timeline and os.path.realpath(args.output) == os.path.realpath(args.timeline):
+        ap.error("--output and --timeline name the same file")
+    if args.timeline and not Path(args.timeline).resolve().parent.is_dir():
+        ap.error(f"--timeline {args.timeline}: folder {Path(args.timeline).parent} does not exist")
     if args.min_agreement is not None and args.min_agreement < 0:
         ap.error("--min-agreement must be 0 or more")
     if args.format is None:
@@ -127,11 +149,12 @@ def check_destinations(args, ens, items) -> None:
     from ensemble.reading import Reading
     inputs = {os.path.realpath(it.path) for it in items if it.status is None}
     protected = inputs | {os.path.realpath(f) for f in ens.files}
+    for flag, dest in (("--output", args.output), ("--timeline", args.timeline)):
+        if dest and os.path.realpath(dest) in protected:
+            raise UsageError(f"{flag} {dest} is one of the input images or weight files; "
+                             "refusing to overwrite it")
     if args.output:
         out = os.path.realpath(args.output)
-        if out in protected:
-            raise UsageError(f"--output {args.output} is one of the input images or weight files; "
-                             "refusing to overwrite it")
         for flag, folder in (("--save-preprocessed", args.save_preprocessed), ("--report", args.report)):
             if folder and _inside(out, folder):
                 raise UsageError(f"--output {args.output} lies inside {flag} {folder}")
@@ -143,7 +166,7 @@ def check_destinations(args, ens, items) -> None:
                 raise UsageError(f"--save-preprocessed {args.save_preprocessed} would overwrite the input "
                                  f"{target}; choose a folder outside the inputs")
     if args.report:
-        for name in ("confusion.png", "misclassified.png"):
+        for name in ("confusion.png", "misclassified.png", "timeline.png"):
             if os.path.realpath(os.path.join(args.report, name)) in protected:
                 raise UsageError(f"--report {args.report} would overwrite the input {name}")
 
@@ -164,15 +187,29 @@ def write_outputs(args, ens, readings, summary: dict | None) -> None:
         dest = sys.stdout if args.format == "table" or args.output else sys.stderr
         print(("\n" if dest is sys.stdout and not args.output else "") + format_summary(summary),
               file=dest, end="")
+    from ensemble.timeline import render_timeline, timeline_png, with_timeline
+    if args.timeline:
+        fmt = "json" if Path(args.timeline).suffix.lower() == ".json" else "csv"
+        write_atomic(args.timeline, render_timeline(fmt, readings, ens.class_names), errors="surrogateescape")
+        if not with_timeline(readings):
+            print("vote.py: --timeline: no readable video among the inputs; the timeline is empty",
+                  file=sys.stderr)
     if args.report:
-        if summary:
+        clips = with_timeline(readings)
+        if summary or clips:
             report = Path(args.report)
             report.mkdir(parents=True, exist_ok=True)
-            confusion_png(summary, report / "confusion.png")
-            misclassified_png(summary, readings, report / "misclassified.png")
-            print(f"vote.py: report written to {report}/ (confusion.png, misclassified.png)", file=sys.stderr)
+            names = []
+            if summary:
+                confusion_png(summary, report / "confusion.png")
+                misclassified_png(summary, readings, report / "misclassified.png")
+                names += ["confusion.png", "misclassified.png"]
+            if clips:
+                timeline_png(readings, ens.class_names, report / "timeline.png")
+                names.append("timeline.png")
+            print(f"vote.py: report written to {report}/ ({', '.join(names)})", file=sys.stderr)
         else:
-            print(f"vote.py: --report: no labelled folder among the inputs, nothing to report; "
+            print(f"vote.py: --report: no labelled folder or video among the inputs, nothing to report; "
                   f"{args.report} not created", file=sys.stderr)
     if args.save_preprocessed:
         n = save_preprocessed(readings, Path(args.save_preprocessed))
@@ -195,7 +232,7 @@ def main(argv=None) -> int:
 def _main(args) -> int:
     from tqdm import tqdm
 
-    from ensemble.reading import IMAGE_EXTS, Reader, find_inputs, pixel_limit_from_env
+    from ensemble.reading import INPUT_EXTS, DigitMode, Reader, find_inputs, pixel_limit_from_env
     try:
         try:
             max_pixels = pixel_limit_from_env()
@@ -207,7 +244,7 @@ def _main(args) -> int:
             raise UsageError(f"{' '.join(found.missing)}: no such file or folder")
         if not found.items:
             raise UsageError(f"no images found in {' '.join(args.paths)} "
-                             f"(looked for {' '.join(sorted(IMAGE_EXTS))})")
+                             f"(looked for {' '.join(sorted(INPUT_EXTS))})")
         check_destinations(args, ens, found.items)
     except UsageError as e:
         print(f"vote.py: error: {e}", file=sys.stderr)
@@ -216,7 +253,8 @@ def _main(args) -> int:
     def problem(r):
         tqdm.write(f"vote.py: skipped {r.path}: {r.status}", file=sys.stderr)
 
-    reader = Reader(ens, workers=args.workers, batch_size=args.batch_size, max_pixels=max_pixels,
+    mode = DigitMode(max_frames=args.max_frames, timeline=bool(args.timeline or args.report))
+    reader = Reader(ens, mode=mode, workers=args.workers, batch_size=args.batch_size, max_pixels=max_pixels,
                     keep_images=bool(args.report or args.save_preprocessed))
     readings = reader.read(found.items, progress=True, on_problem=problem)
     for d in found.unreadable_dirs:

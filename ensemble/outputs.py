@@ -30,16 +30,29 @@ FORMATS = ("table", "csv", "json")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def row_cells(r: Reading, class_names: Sequence[str], min_agreement: int | None) -> list:
-    """One table/CSV row: path, prediction, agreement, confidence, status, review, label, members."""
+def row_cells(r: Reading, class_names: Sequence[str], min_agreement: int | None,
+              extra: Sequence[str] = ()) -> list:
+    """One table/CSV row: path, prediction, agreement, confidence, status, review, label,
+    the `extra` columns (mode-specific, e.g. a clip's `frames` span), members."""
     ok = r.ok
+    mine = r.extra.get("columns", {})
     return ([r.path,
              class_names[r.prediction] if ok else "",
              r.agreement if ok else "",
              round(r.confidence, 4) if ok else "",
              r.status, review_flag(r, min_agreement),
              class_names[r.label] if r.label is not None else ""]
+            + [mine.get(k, "") for k in extra]
             + ([class_names[p] for p in r.member_predictions] if ok else [""] * _members(r)))
+
+
+def extra_columns(readings: Sequence[Reading]) -> list[str]:
+    """Columns that some readings add after `label` (Reading.extra["columns"]: a clip's
+    `frames` span), in first-seen order; none when every input is a plain image."""
+    cols: list[str] = []
+    for r in readings:
+        cols += [k for k in r.extra.get("columns", {}) if k not in cols]
+    return cols
 
 
 def _members(r: Reading) -> int:
@@ -63,7 +76,8 @@ def _escape(text: str) -> str:
 def render(fmt: str, readings: Sequence[Reading], class_names: Sequence[str], member_names: Sequence[str],
            min_agreement: int | None = None, summary: dict | None = None) -> str:
     """All rows in one of FORMATS (plus the labelled summary in JSON)."""
-    header = list(ROW_COLUMNS) + list(member_names)
+    extra = extra_columns(readings)
+    header = list(ROW_COLUMNS) + extra + list(member_names)
     if fmt == "json":
         doc = {"members": list(member_names), "class_names": list(class_names),
                "images": [row_record(r, class_names, member_names, min_agreement) for r in readings]}
@@ -71,7 +85,7 @@ def render(fmt: str, readings: Sequence[Reading], class_names: Sequence[str], me
             doc["labelled"] = {k: v for k, v in summary.items() if k != "misclassified"}
             doc["labelled"]["misclassified"] = [readings[i].path for i in summary["misclassified"]]
         return json.dumps(doc, indent=1) + "\n"
-    rows = [row_cells(r, class_names, min_agreement) for r in readings]
+    rows = [row_cells(r, class_names, min_agreement, extra) for r in readings]
     for row in rows:                                   # pad rows of unreadable inputs
         row += [""] * (len(header) - len(row))
     if fmt == "csv":
@@ -149,7 +163,8 @@ def misclassified_png(s: dict, readings: Sequence[Reading], path: Path, limit: i
     for i in wrong:
         r = readings[i]
         tile = Image.new("L", (84, 100), 0)
-        tile.paste(Image.fromarray(r.image).resize((84, 84), Image.Resampling.NEAREST), (0, 0))
+        img = r.image if r.image.ndim == 2 else r.image[r.extra.get("voted_cols", [-1])[-1]]   # a clip: a frame read
+        tile.paste(Image.fromarray(img).resize((84, 84), Image.Resampling.NEAREST), (0, 0))
         ImageDraw.Draw(tile).text((42, 92), f"{names[r.label]} -> {names[r.prediction]}",
                                   fill=255, font=font, anchor="mm")
         tiles.append(torch.from_numpy(np.array(tile)).expand(3, -1, -1))    # (3, 100, 84)
@@ -163,6 +178,11 @@ def misclassified_png(s: dict, readings: Sequence[Reading], path: Path, limit: i
 
 
 # ---- --save-preprocessed ------------------------------------------------------------------
+def _strip(image: np.ndarray) -> np.ndarray:
+    """(28, 28) as it is; (K, 28, 28) (a clip's frames) side by side, in order: (28, 28 K)."""
+    return image if image.ndim == 2 else np.concatenate(list(image), axis=1)
+
+
 def _safe_part(name: str) -> str:
     """A path component that cannot climb out of the target folder."""
     name = name.replace(os.sep, "_")
@@ -199,7 +219,8 @@ def preprocessed_names(readings: Sequence[Reading]) -> list[Path]:
 
 
 def save_preprocessed(readings: Sequence[Reading], out_dir: Path) -> int:
-    """Write every readable input's 28x28 network input under out_dir; returns how many."""
+    """Write every readable input's 28x28 network input under out_dir (a clip's read frames
+    side by side in one PNG); returns how many files."""
     from PIL import Image
     out_dir = Path(out_dir)
     n = 0
@@ -208,6 +229,6 @@ def save_preprocessed(readings: Sequence[Reading], out_dir: Path) -> int:
             continue
         target = out_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(r.image).save(target, format="PNG")
+        Image.fromarray(_strip(r.image)).save(target, format="PNG")
         n += 1
     return n

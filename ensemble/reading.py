@@ -39,6 +39,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+VIDEO_EXTS = frozenset({".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v"})   # + animated GIF/WebP
+INPUT_EXTS = IMAGE_EXTS | VIDEO_EXTS
 AUTO_WORKERS_MIN_ITEMS = 16     # below this a worker process costs more than it saves
 
 
@@ -129,8 +131,8 @@ def _walk(root: str, exts: frozenset, unreadable: list[str]) -> list[str]:
 
 
 def find_inputs(paths: Sequence[str], class_names: Sequence[str],
-                exts: Iterable[str] = IMAGE_EXTS) -> Found:
-    """Every image under `paths` (files and folders, recursively), de-duplicated, labelled.
+                exts: Iterable[str] = INPUT_EXTS) -> Found:
+    """Every image or video under `paths` (files and folders, recursively), de-duplicated, labelled.
 
     A folder is labelled when every image in it sits in a sub-folder named after one of
     `class_names` (examples/digits/3/x.png). A path that does not exist, or is a FIFO, device,
@@ -187,10 +189,16 @@ def decode_gray(item: Item) -> np.ndarray:
         return item.data
     if item.data is not None:
         return load_gray(item.data)                   # bytes / file-like: decoded in memory
-    problem = path_problem(item.path)
+    check_path(item)
+    return load_gray(item.path)
+
+
+def check_path(item: Item) -> None:
+    """Raise ImageError if the item's file cannot be opened as a regular file (FIFO, device...)."""
+    from .normalize import ImageError
+    problem = None if item.data is not None else path_problem(item.path)
     if problem is not None:
         raise ImageError("file not found (vanished?)" if problem == "no such file" else problem)
-    return load_gray(item.path)
 
 
 def _reason(e: BaseException) -> str:
@@ -202,16 +210,31 @@ def _reason(e: BaseException) -> str:
 
 
 class DigitMode:
-    """One digit per image (the default): normalize the whole image, one vote."""
+    """One digit per image (the default): normalize the whole image, one vote.
+
+    A video (or animated GIF/WebP) is one digit being written: the finished, still frames are
+    read (at most `max_frames` decoded per clip) and voted on together (ensemble/video.py);
+    `timeline` also reads every sampled frame, for Reading.extra["timeline"].
+    """
 
     name = "digit"
+
+    def __init__(self, max_frames: int | None = None, timeline: bool = False):
+        from .video import MAX_FRAMES
+        if max_frames is not None and max_frames < 1:
+            raise ValueError("max_frames must be at least 1")
+        self.max_frames, self.timeline = max_frames or MAX_FRAMES, timeline
 
     def prepare(self, item: Item) -> Prepared:
         """Runs in the worker processes; never raises."""
         from .normalize import normalize_digit
+        from .video import is_video, prepare_clip
         if item.status is not None:
             return Prepared(item.status, np.zeros((0, 28, 28), np.uint8))
         try:
+            check_path(item)                          # before anything opens it (FIFOs block)
+            if is_video(item):                        # K frames, info["video"]
+                return prepare_clip(item, self.max_frames, self.timeline)
             return Prepared("ok", normalize_digit(decode_gray(item))[None])       # (1, 28, 28)
         except Exception as e:                        # nothing about one image may stop the run
             return Prepared(_reason(e), np.zeros((0, 28, 28), np.uint8))
@@ -219,10 +242,15 @@ class DigitMode:
     def combine(self, readings: list["Reading"], prepared: list[Prepared], probs: list[np.ndarray]) -> None:
         """Fill each reading from its members' probabilities (M, K, C), a chunk at a time.
 
-        Here K = 1 for every input, so the whole chunk is one vectorised vote on (M, B, C).
+        Images (K = 1) are one vectorised vote on (M, B, C); clips vote over members x frames.
         """
-        if readings:
-            vote_into(readings, np.concatenate(probs, axis=1))
+        from .video import combine_clip
+        images = [k for k, p in enumerate(prepared) if not p.info.get("video")]
+        if images:
+            vote_into([readings[k] for k in images], np.concatenate([probs[k] for k in images], axis=1))
+        for r, p, pr in zip(readings, prepared, probs):
+            if p.info.get("video"):
+                combine_clip(r, p, pr)
 
 
 def vote_into(readings: list["Reading"], probs: np.ndarray) -> None:
@@ -244,13 +272,18 @@ def vote_into(readings: list["Reading"], probs: np.ndarray) -> None:
 
 def vote_pooled(r: "Reading", probs: np.ndarray) -> None:
     """One vote over all M*K votes of one input (members x images, e.g. video frames), same
-    rule as for one image; each member's own column is that member's vote over its K images."""
+    rule as for one image; each member's own column is that member's vote over its K images.
+
+    `agreement` counts members (as for one image, out of M): those whose own vote over their
+    K images is the winner; `confidence` is the winner's mean probability over all M*K."""
     M, K, C = probs.shape
     vote_into([r], probs.reshape(M * K, 1, C))
     per_member = [Reading(r.path) for _ in range(M)]
     for m, pm in enumerate(per_member):
         vote_into([pm], probs[m][:, None, :])                                # (K, 1, C)
     r.member_predictions = [pm.prediction for pm in per_member]
+    r.extra["votes"], r.extra["votes_total"] = r.agreement, M * K       # the pooled count
+    r.agreement = sum(p == r.prediction for p in r.member_predictions)
 
 
 def prepare(item: Item) -> tuple[np.ndarray, str]:
@@ -468,7 +501,11 @@ def row_record(r: Reading, class_names: Sequence[str], member_names: Sequence[st
            "review": review_flag(r, min_agreement),
            "label": r.label, "label_name": name(r.label),
            "members": (dict(zip(member_names, r.member_predictions)) if r.ok else None)}
+    rec.update(r.extra.get("record", {}))           # mode-specific fields (a clip's frames span)
     if include_probs:
-        rec["member_probs"] = (None if r.probs is None else
-                               {m: [round(float(p), 5) for p in row] for m, row in zip(member_names, r.probs)})
+        probs = r.probs
+        if probs is not None and probs.ndim == 3:      # (M, K, C): the mean over the images voted on
+            probs = probs[:, r.extra.get("voted_cols", slice(None))].mean(1)
+        rec["member_probs"] = (None if probs is None else
+                               {m: [round(float(p), 5) for p in row] for m, row in zip(member_names, probs)})
     return rec

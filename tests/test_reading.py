@@ -100,5 +100,7 @@ def test_pooled_vote_counts_members_times_images():
     p[1, 0, 9], p[1, 1, 9], p[1, 2, 4] = 1.0, 1.0, 1.0     # member 1: 9, 9, 4
     r = Reading("clip")
     vote_pooled(r, p)
-    assert (r.prediction, r.agreement, r.member_predictions, r.tie_break) == (4, 4, [4, 9], False)
+    # agreement counts members (as in a row for one image: "1/2"); the pooled votes are kept too
+    assert (r.prediction, r.agreement, r.member_predictions, r.tie_break) == (4, 1, [4, 9], False)
+    assert (r.extra["votes"], r.extra["votes_total"]) == (4, 6)
     assert r.confidence == pytest.approx(4 / 6)
