@@ -324,7 +324,11 @@ def _predict(ensemble, prepared: list[Prepared]) -> np.ndarray | None:
 
 
 def set_pixel_limit(limit: int | None) -> None:
-    """Pillow's decompression-bomb limit (pixels); None keeps Pillow's default."""
+    """Pillow's decompression-bomb limit (pixels); None keeps Pillow's default.
+
+    The limit is process-wide (Pillow's design): worker processes set it at start; reading in
+    the calling process (workers=0, a server's threads) sets it for that whole process.
+    """
     from PIL import Image
     if limit is not None:
         Image.MAX_IMAGE_PIXELS = limit

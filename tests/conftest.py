@@ -28,3 +28,16 @@ def pytest_configure(config):
 
 def pytest_report_header(config):
     return f"MNIST cache of this test run: {TEST_MNIST_CACHE}"
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore_pillow_pixel_limit():
+    """Pillow's decompression-bomb limit is process-wide (Reader(max_pixels=...) sets it when it
+    decodes in the calling process, as a server does): no test may leak its limit into the next."""
+    from PIL import Image
+    limit = Image.MAX_IMAGE_PIXELS
+    yield
+    Image.MAX_IMAGE_PIXELS = limit
