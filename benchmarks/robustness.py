@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))
 
 CANVAS = 280                 # the pen families are drawn at 10x MNIST's resolution
+PAD = 40                     # drawn with this margin first, so that a bold pen stays on the canvas
 UP = 5                       # skeletons are found at 5x (140 px): strokes ~11 px wide, cheap to thin
 MNIST_PEN = (0.09, 0.13)     # the pen widths of "mnist_pen" (fraction of the digit's height)
 FAMILIES = {                 # name -> one-line description (the table's second column)
@@ -86,14 +87,15 @@ def skeletons(digits: np.ndarray) -> np.ndarray:
 
 
 def draw(skel: np.ndarray, pen: np.ndarray) -> np.ndarray:
-    """Skeletons (N, 140, 140) redrawn at CANVAS px with a round pen `pen` (N,) px wide -> ink (N, H, W).
+    """Skeletons (N, 140, 140) redrawn at 2x with a round pen `pen` (N,) px wide -> ink (N, 360, 360).
 
-    Ink is in [0, 1] (light on dark, anti-aliased edges), same framing as the MNIST digit.
+    Ink is in [0, 1] (light on dark, anti-aliased edges); the MNIST framing plus 40 px on each
+    side, so that even a very bold pen stays on the canvas.
     """
     k = CANVAS // (28 * UP)                                                  # 2: 140 -> 280
-    out = np.empty((len(skel), CANVAS, CANVAS), np.float32)
+    out = np.empty((len(skel), CANVAS + 2 * PAD, CANVAS + 2 * PAD), np.float32)
     for i, s in enumerate(skel):
-        big = s.repeat(k, 0).repeat(k, 1)                                    # (280, 280), blocks of k px
+        big = np.pad(s.repeat(k, 0).repeat(k, 1), PAD)                       # (360, 360), blocks of k px
         dist = ndi.distance_transform_edt(~big)                              # px to the centre line
         # the block line is ~k px wide already; the pen adds the rest on each side
         out[i] = np.clip((pen[i] - k) / 2 + 1 - dist, 0, 1)
@@ -110,16 +112,35 @@ def _heights(digits: np.ndarray) -> np.ndarray:
 
 def pen_ink(digits: np.ndarray, frac: tuple[float, float], rng: np.random.Generator,
             shift: int = 20) -> np.ndarray:
-    """Redraw `digits` with a pen frac[0]..frac[1] of the digit's height wide: ink (N, 280, 280)."""
+    """Redraw `digits` with a pen frac[0]..frac[1] of the digit's height wide: ink (N, 280, 280).
+
+    The digit keeps MNIST's framing, moved by up to `shift` px, but never closer than 4 px to
+    the edge (a digit too big for that is scaled down to fit).
+    """
     pen = rng.uniform(*frac, len(digits)) * _heights(digits)                 # (N,) px
-    ink = draw(skeletons(digits), pen)
-    for i in range(len(ink)):                  # not always centred, but never off the canvas
-        rows, cols = np.flatnonzero(ink[i].any(1)), np.flatnonzero(ink[i].any(0))
-        lo = np.array([rows[0], cols[0]]) - 4                                # room above / left
-        hi = CANVAS - 5 - np.array([rows[-1], cols[-1]])                     # room below / right
-        d = [rng.integers(-min(shift, a), min(shift, b) + 1) if a >= 0 and b >= 0 else 0 for a, b in zip(lo, hi)]
-        ink[i] = np.roll(ink[i], tuple(d), (0, 1))
-    return ink
+    big = draw(skeletons(digits), pen)                                       # (N, 360, 360)
+    out = np.empty((len(digits), CANVAS, CANVAS), np.float32)
+    for i, ink in enumerate(big):
+        rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+        extent = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+        if extent > CANVAS - 8:                                              # too big: shrink to fit
+            img = Image.fromarray(ink, "F")
+            size = round(ink.shape[0] * (CANVAS - 8) / extent)
+            ink = np.asarray(img.resize((size, size), Image.Resampling.LANCZOS)).clip(0, 1)
+            rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+        top_left = []
+        for lo_ink, hi_ink in ((rows[0], rows[-1]), (cols[0], cols[-1])):
+            centre = (ink.shape[0] - CANVAS) // 2                            # MNIST framing
+            lo, hi = hi_ink + 5 - CANVAS, lo_ink - 4                          # window starts keeping a margin
+            start = int(np.clip(centre + rng.integers(-shift, shift + 1), lo, hi))
+            top_left.append(start)
+        y, x = top_left
+        window = np.zeros((CANVAS, CANVAS), np.float32)
+        ys, xs = max(0, y), max(0, x)
+        part = ink[ys:y + CANVAS, xs:x + CANVAS]
+        window[ys - y:ys - y + part.shape[0], xs - x:xs - x + part.shape[1]] = part
+        out[i] = window
+    return out
 
 
 # ---- families -----------------------------------------------------------------------------
