@@ -45,6 +45,9 @@ THUMB = 32                  # background is estimated on a thumbnail this big
 MIN_CONTRAST = 0.08         # ink must differ from the paper by ~20 grey levels
 MIN_SIDE = 64               # smaller images (8x8 thumbnails...) are first scaled up to this
 WIDE = 0.5                  # paper window for strokes wider than 15 % of the image, x its side
+HYSTERESIS = 0.5           # fainter ink (down to this x the threshold) joined to the digit is digit
+STRETCH_LOW = 0.25         # the contrast stretch starts at this x the threshold
+GROW_MARGIN = 0.1          # how far (x the digit's size) fainter strokes may reach out
 PAPER_QUANTILE = 0.25      # the paper's own texture: this quantile of the contrast map
 SHADOW_AREA = 0.3           # a wide dark region touching the border and this big is a shadow
 # stroke width in px of the 20 px box. MNIST's (validation digits, median of twice the
@@ -302,7 +305,6 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
 def _digit_crop(ink: np.ndarray) -> np.ndarray:
     """Find the digit among noise/specks/shadows; return its contrast-stretched bounding box."""
     h, w = ink.shape
-    sample = _sample(ink)
     smooth = ndi.gaussian_filter(ink, 1.0)                # salt noise and JPEG ringing fade out
     # robust std of the pixel noise, from what the blur removed: strokes are smooth, so this
     # holds however much of the image the digit covers
@@ -333,10 +335,19 @@ def _digit_crop(ink: np.ndarray) -> np.ndarray:
             keep.append(i)
             y0, y1 = min(y0, b[0].start), max(y1, b[0].stop)
             x0, x1 = min(x0, b[1].start), max(x1, b[1].stop)
-    mask = np.isin(labels[y0:y1, x0:x1], idx[keep])       # (h', w') kept strokes
+    # hysteresis: fainter ink joined to the kept strokes is stroke too (a blurred or low-resolution
+    # digit is faint where its pen was thin), within a margin around the box found so far
+    m = int(GROW_MARGIN * max(y1 - y0, x1 - x0))
+    y0, y1, x0, x1 = max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m)
+    strong = np.isin(labels[y0:y1, x0:x1], idx[keep])     # (h', w') kept strokes
+    weak, _ = ndi.label(smooth[y0:y1, x0:x1] > HYSTERESIS * t, structure=np.ones((3, 3)))
+    mask = np.isin(weak, np.unique(weak[strong]))         # strong is part of weak
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    y0, y1, x0, x1 = y0 + rows[0], y0 + rows[-1] + 1, x0 + cols[0], x0 + cols[-1] + 1
+    mask = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     region = ndi.binary_dilation(mask, iterations=2)      # their anti-aliased rims too
     crop = ink[y0:y1, x0:x1]
-    lo, hi = 0.5 * t, float(np.quantile(crop[mask], 0.9))
+    lo, hi = STRETCH_LOW * t, float(np.quantile(crop[mask], 0.9))
     return np.clip((crop - lo) / max(hi - lo, 1e-6), 0, 1) * region
 
 
@@ -352,10 +363,11 @@ def _stroke_width(mask: np.ndarray) -> float:
 def _pen(crop: np.ndarray) -> np.ndarray:
     """Bring the pen toward MNIST's (1.55..3.66 px in the final 20 px box, median 2.25).
 
-    Hairlines are thickened to TARGET_STROKE; bold strokes are redrawn along their centre line
-    with a THIN_STROKE pen, which keeps every stroke whole (an erosion would cut a stroke where
-    the pen was lighter). Works on a copy scaled to 4x the final box, where widths can be
-    measured; returns `crop` itself when the pen is already MNIST-like.
+    Hairlines are thickened to TARGET_STROKE. Bold strokes are eroded to THIN_STROKE, and their
+    centre line is redrawn with a THIN_STROKE pen on top: the erosion keeps the shape of blobs
+    (a bold 8 whose loops closed), the centre line keeps every stroke whole where the erosion
+    alone would cut it (where the pen was lighter). Works on a copy scaled to 4x the final box,
+    where widths can be measured; returns `crop` itself when the pen is already MNIST-like.
     """
     h, w = crop.shape
     s = 4 * BOX / max(h, w)
@@ -365,7 +377,11 @@ def _pen(crop: np.ndarray) -> np.ndarray:
     width = _stroke_width(mask) / 4                                      # at final scale
     if width > MAX_STROKE:
         r = math.ceil(2 * THIN_STROKE)                                   # room for the new pen
-        ink = redraw(thin(np.pad(mask, r)), 4 * THIN_STROKE)             # (h'+2r, w'+2r)
+        work = np.pad(work, r)                                           # (h'+2r, w'+2r)
+        e = round(4 * (width - THIN_STROKE) / 2)                         # erode each side, in 4x px
+        yy, xx = np.mgrid[-e:e + 1, -e:e + 1]
+        ink = np.maximum(redraw(thin(work > 0.5), 4 * THIN_STROKE),      # every stroke, whole
+                         ndi.grey_erosion(work, footprint=yy ** 2 + xx ** 2 <= e * e))   # + blobs' shape
         rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
         return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]           # the new pen's own box
     if width >= MIN_STROKE:
