@@ -13,12 +13,13 @@ vote.py reads a file: `ensemble.normalize.load_and_normalize` + `Ensemble.predic
 
 Families (pen widths are fractions of the digit's height; MNIST's own pen is ~0.11):
   mnist28     the digit itself as a 28x28 PNG (must read exactly as `python -m ensemble.evaluate`)
-  mnist_pen   redrawn at 280x280 along its skeleton with an MNIST-like pen, black on white
+  mnist_pen   redrawn at 280x280 along its skeleton (Zhang-Suen) with a round pen as wide as its
+              own strokes, black on white: what the other pens are compared with
   hairline    pen 0.015-0.03                    bold        pen 1/6 (a bold marker)
   very_bold   pen 0.25-0.30                     brush       white brush on black, pen 0.10-0.25
   transparent black strokes on a transparent RGBA canvas, pen 0.10-0.25
-  photo       a blurred phone photo: dark ink on unevenly lit grainy paper, 640x480 JPEG
-  lowres8/10/12/16   the digit reduced to an 8/10/12/16 px square (area average, like a scanner
+  photo       a blurred phone photo (own pen): dark ink on unevenly lit grainy paper, 640x480 JPEG
+  lowres8/10/12/16   the digit (own pen) reduced to an 8/10/12/16 px square (area average, like a scanner
               or a thumbnail), 8-bit, then scaled back up to 112 px (bicubic), black on white
   uci8x8      other writers' digits: scikit-learn's bundled UCI optical digits, 8x8 levels 0-16,
               as 8x8 PNGs, black on white (val: the first 897 of the 1,797, test: the other 900)
@@ -52,10 +53,10 @@ sys.path.insert(0, str(ROOT / "examples"))
 CANVAS = 280                 # the pen families are drawn at 10x MNIST's resolution
 PAD = 40                     # drawn with this margin first, so that a bold pen stays on the canvas
 UP = 5                       # skeletons are found at 5x (140 px): strokes ~11 px wide, cheap to thin
-MNIST_PEN = (0.09, 0.13)     # the pen widths of "mnist_pen" (fraction of the digit's height)
+MNIST_PEN = None             # "mnist_pen", "photo", "lowres*": each digit redrawn with its own pen
 FAMILIES = {                 # name -> one-line description (the table's second column)
     "mnist28": "MNIST 28x28 PNG (as is)",
-    "mnist_pen": "MNIST pen, 280 px, black on white",
+    "mnist_pen": "own pen, 280 px, black on white",
     "hairline": "hairline pen 0.015-0.03",
     "bold": "bold marker, pen 1/6",
     "very_bold": "very bold, pen 0.25-0.30",
@@ -76,14 +77,29 @@ FONT_NAMES = ["DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "DejaVu
 
 
 # ---- drawing a digit with another pen -----------------------------------------------------
-def skeletons(digits: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) MNIST digits -> bool (N, 28*UP, 28*UP) centre lines of their strokes."""
+def _masks(digits: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) MNIST digits -> bool (N, 28*UP, 28*UP): their ink, bilinearly upscaled."""
     import torch
     x = torch.from_numpy(digits.astype(np.float32) / 255)[:, None]           # (N, 1, 28, 28)
     big = torch.nn.functional.interpolate(x, scale_factor=UP, mode="bilinear", align_corners=False)
-    mask = big[:, 0].numpy() > 0.4                                           # (N, 140, 140)
+    return big[:, 0].numpy() > 0.4                                           # (N, 140, 140)
+
+
+def skeletons(digits: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) MNIST digits -> bool (N, 28*UP, 28*UP) centre lines of their strokes."""
     from ensemble.skeleton import thin
-    return thin(mask)
+    return thin(_masks(digits))
+
+
+def own_pens(digits: np.ndarray) -> np.ndarray:
+    """Each digit's own pen width at CANVAS scale, (N,) px: twice the median distance to the
+    background along the ridges of its ink (the normalization measures MNIST's pen the same way)."""
+    pens = []
+    for m in _masks(digits):
+        dist = ndi.distance_transform_edt(m)
+        ridge = m & (dist >= ndi.maximum_filter(dist, 3))
+        pens.append(2 * float(np.median(dist[ridge])) * CANVAS / (28 * UP))
+    return np.array(pens)
 
 
 def draw(skel: np.ndarray, pen: np.ndarray) -> np.ndarray:
@@ -110,14 +126,18 @@ def _heights(digits: np.ndarray) -> np.ndarray:
     return np.maximum(bottom - top, 4) * (CANVAS / 28)
 
 
-def pen_ink(digits: np.ndarray, frac: tuple[float, float], rng: np.random.Generator,
+def pen_ink(digits: np.ndarray, frac: tuple[float, float] | None, rng: np.random.Generator,
             shift: int = 20) -> np.ndarray:
-    """Redraw `digits` with a pen frac[0]..frac[1] of the digit's height wide: ink (N, 280, 280).
+    """Redraw `digits` with a pen frac[0]..frac[1] of the digit's height wide (None: each with
+    its own pen): ink (N, 280, 280).
 
     The digit keeps MNIST's framing, moved by up to `shift` px, but never closer than 4 px to
     the edge (a digit too big for that is scaled down to fit).
     """
-    pen = rng.uniform(*frac, len(digits)) * _heights(digits)                 # (N,) px
+    if frac is None:                                                         # the digit's own pen
+        pen = own_pens(digits)
+    else:
+        pen = rng.uniform(*frac, len(digits)) * _heights(digits)             # (N,) px
     big = draw(skeletons(digits), pen)                                       # (N, 360, 360)
     out = np.empty((len(digits), CANVAS, CANVAS), np.float32)
     for i, ink in enumerate(big):

@@ -2,10 +2,10 @@
 
 40 validation digits (MNIST training images 55,000-59,999, which no member trained on) per
 family, rendered with a fixed seed and read through vote.py's path with the shipped weights.
-The floors sit under what the normalization reads today (all 40 of each, 36 at 8 px)
+The floors sit under what the normalization reads today (all 40 of each, 35 at 8 px)
 and above what the old one read, which turned a bold stroke into its hollow outline and lost
 the faint strokes of small digits: bold 37, very bold 9, brush 33, transparent 33, 12 px 36,
-8 px 29 of 40 (measured by planting the old ensemble/normalize.py back).
+8 px 31 of 40 (measured by planting the old ensemble/normalize.py back).
 """
 import sys
 from pathlib import Path
