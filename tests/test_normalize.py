@@ -135,3 +135,95 @@ def test_sheet_on_dark_table_and_hard_shadow():
         out = normalize_digit(img)
         check_mnist_like(out)
         assert np.corrcoef(out.ravel(), clean.ravel())[0, 1] > 0.9
+
+
+# ---- pens, polarity, centring, tiny inputs (issue 9) ------------------------------------------
+def out_stroke_width(out):
+    """Stroke width of a 28x28 result in px, measured as the normalization measures pens."""
+    from ensemble.normalize import _stroke_width
+    big = np.asarray(Image.fromarray(out).resize((112, 112), Image.Resampling.BILINEAR))
+    return _stroke_width(big > 127) / 4
+
+
+def reference():
+    return normalize_digit(255 - np.asarray(draw_digit(width=14)))      # light on dark, MNIST-like pen
+
+
+@pytest.mark.parametrize("width", [2, 8, 14, 24, 36, 48])
+def test_every_pen_width_becomes_an_mnist_pen(width):
+    """Hairline to ~40 % of the digit's height: a whole digit with MNIST's pen, never an outline."""
+    big = draw_digit(size=240, box=(60, 30, 170, 200), width=width)      # digit 170 px high
+    out = normalize_digit(np.asarray(big))
+    check_mnist_like(out)
+    assert 1.2 <= out_stroke_width(out) <= 3.7                          # MNIST: 1.55 .. 3.66
+    assert np.corrcoef(out.ravel(), reference().ravel())[0, 1] > 0.75
+
+
+@pytest.mark.parametrize("width", [4, 14, 40])
+def test_polarity_dark_on_light_equals_light_on_dark(width):
+    dark = np.asarray(draw_digit(width=width))                           # black ink, white paper
+    a, b = normalize_digit(dark), normalize_digit(255 - dark)
+    check_mnist_like(a)
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.98
+
+
+@pytest.mark.parametrize("ink", [0, 255])
+def test_polarity_of_a_bold_digit_that_covers_most_of_its_canvas(ink):
+    """More ink than paper around the digit (a median of the neighbourhood is ink): the border
+    still says which is paper."""
+    from ensemble.normalize import _dark_ink
+    img = np.asarray(draw_digit(size=160, box=(10, 5, 150, 155), width=40, ink=ink, paper=255 - ink))
+    assert _dark_ink(img.astype(np.float32) / 255) == (ink == 0)
+
+
+def test_polarity_of_light_ink_on_unevenly_lit_dark_board():
+    rng = np.random.default_rng(4)
+    board = 1 - uneven(draw_digit(), rng)                                # chalk on a blackboard
+    assert np.corrcoef(normalize_digit(board).ravel(), reference().ravel())[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("box", [(10, 10, 80, 140), (120, 60, 190, 190), (60, 5, 130, 135)])
+def test_centring_does_not_depend_on_where_the_digit_was(box):
+    out = normalize_digit(255 - np.asarray(draw_digit(box=box)))
+    check_mnist_like(out)                                                # mass at (14, 14)
+    assert np.corrcoef(out.ravel(), reference().ravel())[0, 1] > 0.97
+
+
+def test_centring_is_by_mass_not_by_box():
+    """A top-heavy glyph (a 7): centre of mass on (14, 14), so its box sits low, as in MNIST."""
+    img = Image.new("L", (200, 200), 0)
+    d = ImageDraw.Draw(img)
+    d.rectangle((50, 30, 150, 52), fill=255)                             # heavy bar
+    d.line([(150, 45), (100, 170)], fill=255, width=12)                   # thinner stem
+    out = normalize_digit(np.asarray(img))
+    cy, cx = ndi.center_of_mass(out.astype(float))
+    assert np.hypot(cy - 14, cx - 14) <= 1.0
+    rows = np.flatnonzero(out.any(1))
+    assert (rows[0] + rows[-1]) / 2 > 14.5                               # box centre below the middle
+
+
+def test_wide_digit_fits_its_width_into_20_px():
+    img = Image.new("L", (200, 120), 255)
+    ImageDraw.Draw(img).line([(20, 60), (180, 60)], fill=0, width=12)     # a dash, wider than high
+    ImageDraw.Draw(img).line([(20, 40), (20, 80)], fill=0, width=12)
+    out = normalize_digit(np.asarray(img))
+    cols = np.flatnonzero(out.any(0))
+    assert cols[-1] - cols[0] + 1 == 20
+
+
+@pytest.mark.parametrize("side", [8, 12, 16])
+def test_tiny_inputs(side):
+    """A digit as small as 8x8 (thumbnails, the UCI digits) is scaled up and read whole."""
+    small = draw_digit(size=200, box=(40, 20, 160, 180), width=22).resize((side, side), Image.Resampling.BOX)
+    out = normalize_digit(np.asarray(small))
+    check_mnist_like(out)
+    assert np.corrcoef(out.ravel(), reference().ravel())[0, 1] > 0.7
+
+
+def test_mnist_digits_pass_through_byte_for_byte():
+    """Every MNIST test digit: the shortcut returns its exact bytes (so vote.py scores the test
+    PNGs exactly as `python -m ensemble.evaluate` does)."""
+    from generators import load_mnist
+    x, _ = load_mnist("test")
+    x = x.numpy()
+    assert all(np.array_equal(normalize_digit(d), d) for d in x)
