@@ -7,17 +7,23 @@ and scans:
 
 1. decode with Pillow: EXIF orientation applied, grayscale (RGB, palette, CMYK, 16-bit),
    transparent canvases composited on white (or their alpha used as ink when the ink
-   colour is invisible on white), huge photos reduced to <= 384 px on the fly;
+   colour is invisible on white), huge photos reduced to <= 384 px on the fly; tiny images
+   (8x8 digits, thumbnails) scaled up to >= 64 px with a margin of paper;
 2. a sheet of paper photographed on a darker table is cropped to the sheet;
-3. polarity: against a median-filtered estimate of the paper, whichever side has the heavier
-   tail is the ink, so dark ink on light paper becomes MNIST's light-on-dark;
-   the ink's contrast is then measured against a grey closing of the page (follows uneven
-   lighting and keeps hard shadow edges), relative to the local paper brightness;
+3. polarity: the image border is paper, so whichever end of the grey range it is near is
+   the paper's (where the border is undecided, the heavier tail against a median-filtered
+   estimate of the paper is the ink), so dark ink on light paper becomes MNIST's
+   light-on-dark; the ink's contrast is then measured against a grey closing of the page
+   (follows uneven lighting and keeps hard shadow edges), relative to the local paper
+   brightness; strokes too wide for that window (bold markers, blurred low-resolution
+   digits) are measured against a window of half the image instead, so they stay whole;
 4. Otsu threshold, connected components (scipy.ndimage): keep the heaviest non-border
-   component and the sizeable pieces close to it (broken strokes), drop specks;
-5. crop, stretch the contrast (stroke cores white, background black), thicken hairline
-   strokes to MNIST's pen width, fit into 20 px, paste into 28x28 so the centre of mass
-   lands on pixel (14, 14) as in MNIST.
+   component and the sizeable pieces close to it (broken strokes), drop specks; fainter ink
+   joined to them is kept too (hysteresis);
+5. crop, stretch the contrast (stroke cores white, background black), bring the pen to
+   MNIST's width (hairlines thickened; bold strokes thinned, their centre line redrawn so
+   none breaks), fit into 20 px, paste into 28x28 so the centre of mass lands on pixel
+   (14, 14) as in MNIST.
 
 Images that already are MNIST-style (28x28, light digit on a dark border) are returned
 unchanged, byte for byte. Results are uint8 (28, 28) arrays -- divide by 255 for the
