@@ -103,11 +103,80 @@ def test_unreadable_files_give_short_reasons(tmp_path):
     buf = io.BytesIO()
     draw_digit().save(buf, "PNG")
     (tmp_path / "cut.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
-    reasons = {"empty.png": "empty file", "text.png": "not an image", "cut.png": "truncated",
-               "gone.png": "not found"}
+    (tmp_path / "folder.png").mkdir()
+    reasons = {"empty.png": r"empty file", "text.png": r"not an image \(unrecognised format\)",
+               "cut.png": r"corrupt or truncated image \(.+\)", "gone.png": r"file not found \(vanished\?\)",
+               "folder.png": r"is a directory"}
     for name, reason in reasons.items():
-        with pytest.raises(ImageError, match=reason):
+        with pytest.raises(ImageError, match=f"^{reason}$"):          # the whole status text
             load_gray(tmp_path / name)
+
+
+def test_decompression_bomb_is_refused_with_a_short_reason(tmp_path, monkeypatch):
+    Image.new("L", (200, 200), 255).save(tmp_path / "big.png")
+    for limit in (10_000, 30_000):            # over 2x the limit: an error; over 1x: a warning
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+        with pytest.raises(ImageError, match=r"^image too large, refused as a decompression bomb \([^.]+\)$"):
+            load_gray(tmp_path / "big.png")
+
+
+def test_first_sentence_of_an_error():
+    from ensemble.normalize import _first_sentence
+    assert _first_sentence(ValueError("Bad header. More text.")) == "Bad header"
+    assert _first_sentence(ValueError("ends with a dot.")) == "ends with a dot"
+    assert _first_sentence(ValueError("  padded  ")) == "padded"
+    assert _first_sentence(ValueError("")) == "ValueError"
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBA", "P-transparency"])
+def test_transparent_modes_composite_on_white(mode, tmp_path):
+    """Black strokes on a fully transparent canvas, in every mode Pillow has for alpha."""
+    rgba = draw_digit(mode="RGBA", ink=(0, 0, 0, 255), paper=(0, 0, 0, 0))
+    if mode == "P-transparency":                                      # a GIF-style palette image
+        alpha = np.asarray(rgba)[..., 3]
+        pal = np.where(alpha > 127, 1, 0).astype(np.uint8)            # index 1 = ink, 0 = transparent
+        img = Image.fromarray(pal, "P")
+        img.putpalette([0, 0, 0, 0, 0, 0] + [0] * 762)
+        img.save(tmp_path / "t.png", transparency=0)
+    else:
+        img = rgba.convert(mode)
+        img.save(tmp_path / "t.png")
+    g = load_gray(tmp_path / "t.png")
+    assert g.dtype == np.float32 and g.shape == (200, 200)
+    assert g[0, 0] == 1.0 and g.min() == 0.0                          # white paper, black ink
+    check_mnist_like(normalize_digit(g))
+
+
+def test_white_ink_on_transparent_canvas_uses_the_alpha(tmp_path):
+    draw_digit(mode="RGBA", ink=(255, 255, 255, 255), paper=(255, 255, 255, 0)).save(tmp_path / "w.png")
+    g = load_gray(tmp_path / "w.png")
+    assert g[0, 0] == 1.0 and g.min() == 0.0                          # 1 - alpha: ink dark on white
+
+
+@pytest.mark.parametrize("kind", ["I;16", "I", "F-unit", "F-255"])
+def test_high_depth_modes_scale_to_unit_range(kind, tmp_path):
+    g8 = 255 - np.asarray(draw_digit())                                # (200, 200) light on dark
+    if kind == "I;16":
+        img = Image.fromarray(g8.astype(np.uint16) * 257)
+    elif kind == "I":
+        img = Image.fromarray(g8.astype(np.int32) * 257, "I")
+    elif kind == "F-unit":
+        img = Image.fromarray(g8.astype(np.float32) / 255, "F")
+    else:
+        img = Image.fromarray(g8.astype(np.float32), "F")
+    path = tmp_path / ("a.png" if kind == "I;16" else "a.tif")
+    img.save(path)
+    g = load_gray(path)
+    assert g.dtype == np.float32 and np.allclose(g, g8 / 255, atol=1 / 255)
+
+
+def test_large_images_are_reduced_to_the_working_size(tmp_path):
+    draw_digit(size=1000, box=(300, 200, 650, 850), width=60).save(tmp_path / "big.png")
+    draw_digit(size=1000, box=(300, 200, 650, 850), width=60).convert("RGB").save(tmp_path / "big.jpg")
+    for name in ("big.png", "big.jpg"):
+        g = load_gray(tmp_path / name)
+        assert g.shape == (384, 384) and g.dtype == np.float32 and 0 <= g.min() < 0.1 and g.max() > 0.9
+    assert load_gray(tmp_path / "big.png", max_side=100).shape == (100, 100)
 
 
 def test_bad_array_shape_is_a_clear_error():
