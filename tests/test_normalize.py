@@ -296,3 +296,53 @@ def test_mnist_digits_pass_through_byte_for_byte():
     x, _ = load_mnist("test")
     x = x.numpy()
     assert all(np.array_equal(normalize_digit(d), d) for d in x)
+
+
+# ---- the small pieces, exactly (mutation testing showed what the end-to-end tests leave open) -
+def test_is_mnist_style_boundaries():
+    from ensemble.normalize import is_mnist_style
+    g = np.zeros((28, 28), np.float32)
+    g[8:20, 12:16] = 1.0                                                 # a light "1" off the border
+    assert is_mnist_style(g)
+    assert not is_mnist_style(np.pad(g, 1))                              # 30x30 is not MNIST's size
+    assert not is_mnist_style(g * 0.5)                                   # no pixel above 0.5: too faint
+    h = g.copy()
+    h[:, :] = 0.1                                                        # median exactly 0.1: not dark
+    h[8:20, 12:16] = 1.0
+    assert not is_mnist_style(h)
+    for edge in (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1]):  # any one side bright
+        b = g.copy()
+        b[edge] = 1.0
+        assert not is_mnist_style(b), edge
+    b = g.copy()
+    b[0, :10] = 1.0                                                      # 10 of 108 border pixels:
+    assert is_mnist_style(b)                                             # < 10 %, still MNIST-style
+    b[0, :11] = 0.5                                                      # exactly 0.5 is not bright
+    assert is_mnist_style(b)
+
+
+def test_otsu_splits_two_clusters_between_them():
+    from ensemble.normalize import _otsu
+    values = np.concatenate([np.full(700, 0.2), np.full(300, 0.8)]).astype(np.float32)
+    t = _otsu(values)
+    assert 0.2 < t < 0.8
+    assert abs(_otsu(values * 2) - 2 * t) < 0.01                         # follows the range
+    values = np.concatenate([np.full(500, 0.1), np.full(500, 0.3)]).astype(np.float32)
+    assert 0.1 < _otsu(values) < 0.3
+    assert _otsu(np.zeros(10, np.float32)) == pytest.approx(1 / 256)     # blank: first bin edge
+
+
+def test_upscale_small_keeps_values_and_adds_a_margin_of_paper():
+    from ensemble.normalize import MIN_SIDE, _upscale_small
+    g = np.ones((8, 6), np.float32)
+    g[2:6, 2:4] = 0.0                                                    # dark digit, white paper
+    big = _upscale_small(g)
+    f = 8                                                                # ceil(64 / 8)
+    assert big.shape == (8 * f + 4 * f, 6 * f + 4 * f)                   # 2 f px of paper each side
+    assert big.min() >= 0 and big.max() <= 1
+    assert np.all(big[:2 * f] == 1.0) and np.all(big[:, :2 * f] == 1.0)  # the margin is paper
+    assert big[2 * f + 4 * f, 2 * f + 3 * f] < 0.1                       # the digit, scaled up
+    inv = _upscale_small(1 - g)
+    assert np.all(inv[:2 * f] == 0.0)                                    # dark paper: dark margin
+    same = np.ones((MIN_SIDE, 10), np.float32)
+    assert _upscale_small(same) is same                                  # big enough: untouched
