@@ -346,3 +346,28 @@ def test_upscale_small_keeps_values_and_adds_a_margin_of_paper():
     assert np.all(inv[:2 * f] == 0.0)                                    # dark paper: dark margin
     same = np.ones((MIN_SIDE, 10), np.float32)
     assert _upscale_small(same) is same                                  # big enough: untouched
+
+
+def test_pen_thins_a_bold_bar_to_mnist_width_in_a_tight_box():
+    from ensemble.normalize import THIN_STROKE, _pen
+    crop = np.zeros((30, 100), np.float32)
+    crop[5:25] = 1.0                                                     # a 20 px bar: 4 px of 20 when fitted
+    ink = _pen(crop)                                                     # at 4x the final box
+    assert ink.dtype == np.float32 and 0 <= ink.min() and ink.max() == 1
+    assert ink[0].any() and ink[-1].any() and ink[:, 0].any() and ink[:, -1].any()   # tight box
+    thick = int((ink[:, ink.shape[1] // 2] >= 0.5).sum())               # rows of ink mid-bar
+    assert 4 * THIN_STROKE - 1.5 <= thick <= 4 * THIN_STROKE + 1.5      # ~9 px: 2.25 px at 20 px
+    assert ink.shape[0] <= thick + 3 and ink.shape[1] >= 70             # the bar stays a bar
+    assert (ink[:, 10:-10] >= 0.5).sum(0).min() >= thick - 1            # even along its length
+
+
+def test_pen_thickens_a_hairline_and_leaves_an_mnist_pen_alone():
+    from ensemble.normalize import _pen
+    hair = np.zeros((40, 100), np.float32)
+    hair[20] = 1.0                                                       # 1 px of 100: 0.2 px at 20
+    ink = _pen(hair)
+    mid = ink[:, ink.shape[1] // 2]
+    assert 6 <= (mid >= 0.5).sum() <= 10 and ink.shape[1] > 80          # ~2 px at the final scale
+    mnist = np.zeros((40, 100), np.float32)
+    mnist[15:26] = 1.0                                                   # 11 px of 100: 2.2 px at 20
+    assert _pen(mnist) is mnist

@@ -64,10 +64,11 @@ def test_renderer_is_seeded_and_keeps_labels():
 
 
 def test_pen_width_is_what_the_family_says():
-    """The renderer's pens: the stroke of 'bold' is ~1/6 of the digit's height, hairline ~2 %."""
+    """The renderer's pens: the stroke of 'bold' is ~1/6 of the digit's height, hairline ~2 %,
+    mnist_pen the digit's own (MNIST: 1.55..3.66 px of a 20 px box)."""
     from ensemble.normalize import _stroke_width
     digits, labels = robustness.split_digits("val", 8, seed=0)
-    for family, lo, hi in (("hairline", 0.01, 0.04), ("mnist_pen", 0.08, 0.14), ("bold", 0.14, 0.19),
+    for family, lo, hi in (("hairline", 0.01, 0.04), ("mnist_pen", 0.08, 0.18), ("bold", 0.14, 0.19),
                            ("very_bold", 0.22, 0.32)):
         ratios = []
         for img in robustness.render_family(family, digits, labels, seed=0):
