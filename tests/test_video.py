@@ -102,8 +102,8 @@ def test_a_hand_passing_over_at_the_end_does_not_decide(ink, tmp_path):
     r, = read(ens, [write_clip(tmp_path / "four.mp4", frames)])
     assert (r.status, r.prediction) == ("ok", 4)
     assert span(r)[1] < hand_from
-    # what the last frame alone says (a different answer): the test can fail
-    assert Reader(ens).read_gray(frames[-1]).prediction != 4
+    # what the hand frames alone say (different answers): the test can fail
+    assert any(Reader(ens).read_gray(f).prediction != 4 for f in frames[-4:])
 
 
 def test_still_clip_and_one_frame_clip(ink, tmp_path):

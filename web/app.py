@@ -172,7 +172,7 @@ class Service:
         """A base64 image from a JSON body -> the 28x28 the networks see (normalized like an upload)."""
         from ensemble.reading import Item
         try:
-            data = base64.b64decode(b64.split(",", 1)[1] if b64.startswith("data:") else b64, validate=True)
+            data = base64.b64decode(b64.partition(",")[2] if b64.startswith("data:") else b64, validate=True)
         except (binascii.Error, ValueError):
             raise HTTPException(422, "image: not valid base64") from None
         if len(data) > self.max_file_bytes:
