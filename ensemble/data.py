@@ -1,7 +1,8 @@
 """LightningDataModule over MNIST (or any labelled image folder) with a held-out validation split.
 
 Batches are uint8 (B, H, W) + int64 (B,): 4x fewer bytes to move than float. The LightningModule
-converts and distorts them after they reach the device (`on_after_batch_transfer`).
+converts and distorts them after they reach the device (`on_after_batch_transfer`). Training
+batches also carry each image's dataset index (B,): it keys the image's distortion.
 """
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ class DigitsDataModule(pl.LightningDataModule):
         return int(self.train_x.shape[-1])
 
     def _loader(self, x, y, train):
-        return DataLoader(TensorDataset(x, y), batch_size=self.batch_size if train else 1000,
+        ds = TensorDataset(x, y, torch.arange(len(x))) if train else TensorDataset(x, y)  # train: + index
+        return DataLoader(ds, batch_size=self.batch_size if train else 1000,
                           shuffle=train, drop_last=train, num_workers=self.num_workers,
                           pin_memory=torch.cuda.is_available(),
                           persistent_workers=self.num_workers > 0)

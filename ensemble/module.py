@@ -27,34 +27,23 @@ class MemberModule(pl.LightningModule):
         self.dcfg = DistortionConfig.from_dict(cfg.get("distortion"))
         self.tcfg = cfg["train"]
         self.save_hyperparameters({"member": cfg["name"], "arch": cfg["arch"], **_flat(cfg)}, logger=False)
-        self._gen = None          # device-side torch.Generator for the distortions, made lazily
-        self._gen_state = None    # restored from a checkpoint on --resume
         self._val_preds, self._val_targets = [], []
         self._preview = None      # (10, 1, H, W) fixed validation digits for the distortion grid
 
     # ---------------------------------------------------------------- data on the device
     def on_after_batch_transfer(self, batch, dataloader_idx):
-        x, y = batch                                                   # uint8 (B, H, W), (B,)
+        x, y, *index = batch                                           # uint8 (B, H, W), (B,)[, (B,)]
         x = x.unsqueeze(1).float().div_(255)                           # (B, 1, H, W) in [0, 1]
         if self.trainer is not None and self.trainer.training:
-            x = distort(x, self.dcfg, self._generator(x.device))       # fresh per sample, every epoch
+            if not index:
+                raise ValueError("training batches must carry the dataset indices: (images, labels, index)")
+            x = self.distort_batch(x, index[0])                        # fresh per sample, every epoch
         return x, y
 
-    def _generator(self, device):
-        if self._gen is None or self._gen.device != device:
-            self._gen = torch.Generator(device=device)
-            self._gen.manual_seed(int(self.cfg.get("seed", 0)) * 1000 + self.global_rank)
-            if self._gen_state is not None:
-                self._gen.set_state(self._gen_state.cpu() if device.type == "cpu" else self._gen_state)
-                self._gen_state = None
-        return self._gen
-
-    def on_save_checkpoint(self, checkpoint):
-        if self._gen is not None:  # so --resume continues the same distortion stream
-            checkpoint["distortion_generator_state"] = self._gen.get_state()
-
-    def on_load_checkpoint(self, checkpoint):
-        self._gen_state = checkpoint.get("distortion_generator_state")
+    def distort_batch(self, x, index):
+        """Sample i's distortion is a function of (member seed, epoch, dataset index i) alone:
+        batch-independent, resumable, and `python -m generators.preview --index i --epochs e` shows it."""
+        return distort(x, self.dcfg, keys=(int(self.cfg.get("seed", 0)), int(self.current_epoch), index))
 
     # ---------------------------------------------------------------- training
     def aux_weights(self):
