@@ -4,6 +4,8 @@ import torch
 
 from ensemble.voting import majority_vote, vote_details
 
+pytestmark = pytest.mark.mutation          # fast: part of the mutmut suite (README: Mutation testing)
+
 
 def one_sample(rows):
     """(M, C) list of member probabilities -> (M, 1, C) tensor."""
