@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["DistortionConfig", "distort", "gaussian_matrix", "elastic_field", "elastic_field_lowrank",
-           "affine_theta", "sample_params", "params_from_uniforms", "apply_distortion", "keyed_uniforms",
+           "affine_theta", "sampling_grid", "sample_params", "params_from_uniforms", "apply_distortion", "keyed_uniforms",
            "stroke_width", "pen_width", "area_matrix", "low_resolution", "splitmix64"]
 
 
@@ -181,6 +181,9 @@ def splitmix64(z: torch.Tensor) -> torch.Tensor:
     return z ^ ((z >> 31) & ((1 << 33) - 1))
 
 
+_INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
+
 def _check_keys(keys, B: int, device) -> tuple[int, int, torch.Tensor]:
     try:
         seed, epoch, index = keys
@@ -190,24 +193,25 @@ def _check_keys(keys, B: int, device) -> tuple[int, int, torch.Tensor]:
         if isinstance(v, bool) or not isinstance(v, int):
             raise ValueError(f"keys: {name} must be an int, got {v!r}")
     index = torch.as_tensor(index, device=device)
-    if index.dim() != 1 or len(index) != B or (B and (index.is_floating_point() or index.is_complex())):
+    if index.dim() != 1 or len(index) != B or (B and index.dtype not in _INDEX_DTYPES):
         raise ValueError(f"keys: index must hold one integer per sample ({B}), got "
                          f"{index.dtype} of shape {tuple(index.shape)}")
     return seed, epoch, index.long()
 
 
 def keyed_uniforms(seed: int, epoch: int, index: torch.Tensor, n: int) -> torch.Tensor:
-    """(B, n) float32 uniforms in [0, 1): column j of row b is a fixed function of (seed, epoch, index[b], j).
+    """(B, n) float32 uniforms in [0, 1), n even: entry j of row b is a fixed function of (seed, epoch, index[b], j).
 
-    Counter-based: key_b = mix(mix(mix(seed) + epoch) + index_b * golden), then entry j is
-    the 24-bit halves of mix(key_b + (j // 2 + 1) * golden): SplitMix64 with a per-sample state.
+    Counter-based: key_b = mix(mix(mix(seed) + epoch) + index_b * golden) (mod 2^64), then
+    entries 2k and 2k + 1 are bits 0-23 and 32-55 of mix(key_b + (k + 1) * golden), times 2^-24:
+    SplitMix64 with a per-sample state. An odd n gives n + 1 columns.
     """
     base = _splitmix64_int(_splitmix64_int(seed) + epoch)                    # python int, exact
     key = splitmix64(index * _i64(_GOLDEN) + _i64(base))                     # (B,) int64
     ctr = torch.arange(1, (n + 1) // 2 + 1, device=index.device) * _i64(_GOLDEN)
-    h = splitmix64(key[:, None] + ctr)                                        # (B, ceil(n/2))
-    bits = torch.stack([h & 0xFFFFFF, (h >> 32) & 0xFFFFFF], -1)              # (B, ceil(n/2), 2)
-    return bits.flatten(1)[:, :n].float() * 2.0 ** -24                        # exact in float32
+    h = splitmix64(key[:, None] + ctr)                                        # (B, n / 2)
+    bits = torch.stack([h & 0xFFFFFF, (h >> 32) & 0xFFFFFF], -1)              # (B, n / 2, 2)
+    return bits.flatten(1).float() * 2.0 ** -24                               # exact in float32
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -229,14 +233,13 @@ def gaussian_matrix(n: int, sigma: float, device=None, dtype=torch.float32) -> t
 
 def elastic_field(noise: torch.Tensor, sigma: float) -> torch.Tensor:
     """Smooth a noise field (B, 2, H, W) with a Gaussian of std `sigma` pixels, separably (reference)."""
-    H, W = noise.shape[-2:]
+    *_, H, W = noise.shape
     gh = gaussian_matrix(H, sigma, noise.device, noise.dtype)            # (H, H)
     gw = gaussian_matrix(W, sigma, noise.device, noise.dtype)            # (W, W)
     return gh @ noise @ gw.T                                             # (B, 2, H, W)
 
 
-@lru_cache(maxsize=32)
-def _lowrank_factor(n: int, sigma: float, tol: float = 1e-4) -> torch.Tensor:
+def lowrank_factor(n: int, sigma: float, tol: float = 1e-4) -> torch.Tensor:
     """(n, r) factor A = U_r S_r of the Gaussian matrix, keeping 1 - tol of its energy."""
     u, s, _ = torch.linalg.svd(gaussian_matrix(n, sigma, dtype=torch.float64))
     energy = torch.cumsum(s ** 2, 0) / (s ** 2).sum()
@@ -244,16 +247,13 @@ def _lowrank_factor(n: int, sigma: float, tol: float = 1e-4) -> torch.Tensor:
     return (u[:, :r] * s[:r]).float()
 
 
+_lowrank_factor = lru_cache(maxsize=32)(lowrank_factor)
+
+
 @lru_cache(maxsize=32)
-def _lowrank_factors_on(H: int, W: int, sigma: float, device: torch.device, dtype: torch.dtype):
-    return _lowrank_factor(H, sigma).to(device, dtype), _lowrank_factor(W, sigma).to(device, dtype)
-
-
 def lowrank_factors(H: int, W: int, sigma: float, device, dtype):
-    """(H, r_h), (W, r_w) factors; none (r = 0) for sigma 0. Cached per device: no host-to-device copy per step."""
-    if sigma <= 0:
-        return torch.zeros(H, 0, device=device, dtype=dtype), torch.zeros(W, 0, device=device, dtype=dtype)
-    return _lowrank_factors_on(H, W, float(sigma), torch.device(device) if device is not None else torch.device("cpu"), dtype)
+    """(H, r_h), (W, r_w) factors on `device`; cached per device: no host-to-device copy per step."""
+    return _lowrank_factor(H, sigma).to(device, dtype), _lowrank_factor(W, sigma).to(device, dtype)
 
 
 def elastic_field_lowrank(z: torch.Tensor, ah: torch.Tensor, aw: torch.Tensor) -> torch.Tensor:
@@ -261,15 +261,19 @@ def elastic_field_lowrank(z: torch.Tensor, ah: torch.Tensor, aw: torch.Tensor) -
     return ah @ z @ aw.T
 
 
-@lru_cache(maxsize=32)
-def _grid_factors(H: int, W: int, sigma: float, device: torch.device, dtype: torch.dtype):
-    """[A_h 1 y] (H, r_h + 2) and [A_w 1 x]^T (r_w + 2, W): x, y pixel centres in normalized coords."""
-    ah, aw = lowrank_factors(H, W, sigma, device, dtype)
-    ys = (torch.arange(H, device=device, dtype=dtype) * 2 + 1) / H - 1           # (H,) align_corners=False
+def grid_factors(H: int, W: int, sigma: float, device, dtype):
+    """[A_h 1 y] (H, r_h + 2) and [A_w 1 x]^T (r_w + 2, W), no A for sigma 0: x, y pixel centres in
+    normalized coordinates (align_corners=False). Cached as `_grid_factors`."""
+    ys = (torch.arange(H, device=device, dtype=dtype) * 2 + 1) / H - 1           # (H,)
     xs = (torch.arange(W, device=device, dtype=dtype) * 2 + 1) / W - 1           # (W,)
-    left = torch.cat([ah, torch.ones_like(ys)[:, None], ys[:, None]], 1)
-    right = torch.cat([aw, torch.ones_like(xs)[:, None], xs[:, None]], 1).T.contiguous()
-    return left, right
+    left, right = [torch.ones_like(ys), ys], [torch.ones_like(xs), xs]
+    if sigma > 0:
+        ah, aw = lowrank_factors(H, W, sigma, device, dtype)
+        left, right = [*ah.T, *left], [*aw.T, *right]
+    return torch.stack(left, 1), torch.stack(right, 0)
+
+
+_grid_factors = lru_cache(maxsize=32)(grid_factors)
 
 
 def affine_theta(angle, sx, sy, shx, shy, tx, ty, H: int, W: int) -> torch.Tensor:
@@ -302,10 +306,10 @@ def sampling_grid(theta: torch.Tensor, coef: torch.Tensor | None, alpha: float, 
 
     grid_c = [A_h 1 y] Z'_c [A_w 1 x]^T, with Z'_c's corner holding theta's row c
     (constant at (1, 1), x slope at (1, x), y slope at (y, 1)) and its top-left block the field
-    coefficients in normalized units (pixels * 2 / size, per axis).
+    coefficients in normalized units (pixels * 2 / size, per axis); zero without a field.
     """
     B = theta.shape[0]
-    left, right = _grid_factors(H, W, sigma if coef is not None else 0.0, theta.device, theta.dtype)
+    left, right = _grid_factors(H, W, sigma, theta.device, theta.dtype)
     rh, rw = left.shape[1] - 2, right.shape[0] - 2
     z = theta.new_zeros(B, 2, rh + 2, rw + 2)
     if coef is not None:
@@ -361,7 +365,7 @@ def pen_width(x: torch.Tensor, rho: torch.Tensor, max_grow: int, max_shrink: int
     alive = torch.zeros_like(peak)                                         # (B,) erosion steps that leave ink
     for s in shrunk[1:]:
         alive += s.amax((1, 2, 3)) > 0.25 * peak
-    radius = (rho * stroke_width(x) / 2).clamp(-max_shrink, max_grow)
+    radius = (rho * stroke_width(x) / 2).clamp(max=max_grow)              # below: stops where ink ends
     radius = torch.maximum(radius, -(alive + 0.5))[:, None, None, None]    # (B, 1, 1, 1)
     out = x * (1 - radius.abs()).clamp_min(0)
     for k in range(1, max_shrink + 1):
@@ -382,9 +386,9 @@ def area_matrix(n: int, s: int) -> torch.Tensor:
     return overlap.clamp_min(0) * (s / n)
 
 
-@lru_cache(maxsize=32)
-def _resize_table(n: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """(n + 1, n, n): entry s is the 1-D operator 'area-reduce n -> s, bilinear back to n' (entry 0 unused)."""
+def resize_table(n: int, device, dtype) -> torch.Tensor:
+    """(n + 1, n, n): entry s is the 1-D operator 'area-reduce n -> s, bilinear back to n' (entry 0 unused).
+    Cached per device as `_resize_table`."""
     table = torch.eye(n, dtype=torch.float64).repeat(n + 1, 1, 1)
     for s in range(1, n):                                                  # once per (size, device)
         small = area_matrix(n, s).T[:, None]                               # (n, 1, s): reduced basis vectors
@@ -392,44 +396,47 @@ def _resize_table(n: int, device: torch.device, dtype: torch.dtype) -> torch.Ten
     return table.to(device, dtype)
 
 
+_resize_table = lru_cache(maxsize=32)(resize_table)
+
+
 def low_resolution(x: torch.Tensor, size_h: torch.Tensor, size_w: torch.Tensor) -> torch.Tensor:
     """Reduce sample b to (size_h[b], size_w[b]) pixels (area) and scale it back up (bilinear).
 
     Separable, so per sample it is M_h X M_w^T: the same as F.interpolate twice.
     """
-    H, W = x.shape[-2:]
+    *_, H, W = x.shape
     mh = _resize_table(H, x.device, x.dtype)[size_h]                      # (B, H, H)
     mw = _resize_table(W, x.device, x.dtype)[size_w]                      # (B, W, W)
-    return mh[:, None] @ x @ mw[:, None].transpose(-1, -2)               # (B, C, H, W)
+    return mh[:, None] @ x @ mw[:, None].mT                              # (B, C, H, W)
 
 
 def params_from_uniforms(u: torch.Tensor, H: int, W: int, cfg: DistortionConfig) -> dict:
     """Uniforms (B, N) in [0, 1) (layout `_AFFINE`, `_PEN`, ...) -> the per-sample parameters."""
-    s = u[:, _AFFINE:_AFFINE + 7].T * 2 - 1                               # (7, B) in [-1, 1)
-    deg = math.pi / 180.0
+    angle, sx, sy, shx, shy, tx, ty = (u[:, _AFFINE:_AFFINE + 7] * 2 - 1).unbind(1)   # (B,) each, in [-1, 1)
+    deg = math.pi / 180
     p = {
-        "angle": s[0] * (cfg.rotation * deg),
-        "sx": 1 + s[1] * cfg.scale,
-        "sy": 1 + s[2] * cfg.scale,
-        "shx": s[3] * (cfg.shear * deg),
-        "shy": s[4] * (cfg.shear * deg),
-        "tx": s[5] * (cfg.translate * W),
-        "ty": s[6] * (cfg.translate * H),
+        "angle": angle * (cfg.rotation * deg),
+        "sx": 1 + sx * cfg.scale,
+        "sy": 1 + sy * cfg.scale,
+        "shx": shx * (cfg.shear * deg),
+        "shy": shy * (cfg.shear * deg),
+        "tx": tx * (cfg.translate * W),
+        "ty": ty * (cfg.translate * H),
     }
     if cfg.elastic_alpha > 0:
         ah, aw = lowrank_factors(H, W, cfg.elastic_sigma, u.device, u.dtype)
-        n = ah.shape[1] * aw.shape[1]                                      # Box-Muller: n pairs -> 2n normals
-        u1, u2 = u[:, _FIELD:_FIELD + 2 * n:2], u[:, _FIELD + 1:_FIELD + 2 * n:2]
+        rh, rw = ah.shape[1], aw.shape[1]
+        u1, u2 = u[:, _FIELD:].reshape(len(u), rh * rw, 2).unbind(2)       # Box-Muller pairs -> 2 rh rw normals
         r = torch.sqrt(-2 * torch.log1p(-u1)) * (1 / math.sqrt(3))           # variance 1/3 (module docstring)
         a = u2 * (2 * math.pi)
-        p["coef"] = torch.cat([r * torch.cos(a), r * torch.sin(a)], 1).view(-1, 2, ah.shape[1], aw.shape[1])
+        p["coef"] = torch.cat([r * torch.cos(a), r * torch.sin(a)], 1).view(-1, 2, rh, rw)
     if cfg.pen:
         p["rho"] = u[:, _PEN] * (cfg.thicken + cfg.thin) - cfg.thin       # U(-thin, +thicken)
     if cfg.reduces:
         f = 1 - u[:, _LOWRES + 1] * cfg.lowres                             # (B,) in (1 - lowres, 1]
-        keep = u[:, _LOWRES] >= cfg.lowres_p                               # not reduced: full size
-        p["size_h"] = torch.where(keep, H, (f * H).round().long().clamp(1, H))
-        p["size_w"] = torch.where(keep, W, (f * W).round().long().clamp(1, W))
+        reduced = u[:, _LOWRES] < cfg.lowres_p                             # with probability lowres_p
+        p["size_h"] = torch.where(reduced, (f * H).round().long().clamp_min(1), H)
+        p["size_w"] = torch.where(reduced, (f * W).round().long().clamp_min(1), W)
     return p
 
 
@@ -463,7 +470,7 @@ def apply_distortion(images: torch.Tensor, params: dict, cfg: DistortionConfig) 
         theta = affine_theta(params["angle"], params["sx"], params["sy"], params["shx"],
                              params["shy"], params["tx"], params["ty"], H, W)  # (B, 2, 3)
         grid = sampling_grid(theta, params.get("coef"), cfg.elastic_alpha, cfg.elastic_sigma, H, W)
-        out = F.grid_sample(out, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        out = F.grid_sample(out, grid, align_corners=False)               # bilinear, zeros outside
     if "size_h" in params:
         out = low_resolution(out, params["size_h"], params["size_w"])
     return out
@@ -489,7 +496,7 @@ def distort(images: torch.Tensor, cfg: DistortionConfig | None = None,
         raise ValueError("distort: pass a generator or keys, not both")
     if keys is not None:
         _check_keys(keys, images.shape[0], images.device)
-    if cfg.is_identity or images.shape[0] == 0:
+    if cfg.is_identity:
         return images
     B, C, H, W = images.shape
     work = images if images.dtype in (torch.float32, torch.float64) else images.float()

@@ -250,16 +250,17 @@ def test_splitmix64_matches_the_reference():
 
 def test_keyed_uniforms_are_uniform_and_independent():
     from generators.distort import keyed_uniforms
-    u = keyed_uniforms(1, 2, torch.arange(20000), 9)                      # (B, 9), odd n
-    assert u.shape == (20000, 9) and u.dtype == torch.float32
+    u = keyed_uniforms(1, 2, torch.arange(20000), 10)
+    assert u.shape == (20000, 10) and u.dtype == torch.float32
+    assert keyed_uniforms(1, 2, torch.arange(3), 7).shape == (3, 8)      # odd n: rounded up
     assert u.min() >= 0 and u.max() < 1
     assert (u.mean(0) - 0.5).abs().max() < 0.01
     assert (u.var(0) - 1 / 12).abs().max() < 0.003
     c = torch.corrcoef(u.T)
-    assert c[~torch.eye(9, dtype=torch.bool)].abs().max() < 0.03
+    assert c[~torch.eye(10, dtype=torch.bool)].abs().max() < 0.03
     # Neighbouring indices, epochs, seeds are unrelated too.
-    for other in [keyed_uniforms(1, 2, torch.arange(1, 20001), 9), keyed_uniforms(1, 3, torch.arange(20000), 9),
-                  keyed_uniforms(2, 2, torch.arange(20000), 9)]:
+    for other in [keyed_uniforms(1, 2, torch.arange(1, 20001), 10), keyed_uniforms(1, 3, torch.arange(20000), 10),
+                  keyed_uniforms(2, 2, torch.arange(20000), 10)]:
         assert abs(float(torch.corrcoef(torch.stack([u.flatten(), other.flatten()]))[0, 1])) < 0.03
 
 
@@ -452,3 +453,273 @@ def test_keyed_same_on_cpu_and_gpu(digits):
     a = distort(digits, cfg, keys=(3, 1, torch.arange(len(digits))))
     b = distort(digits.cuda(), cfg, keys=(3, 1, torch.arange(len(digits)).cuda())).cpu()
     assert torch.allclose(a, b, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- exact references (mutation testing)
+G64, M64 = 0x9E3779B97F4A7C15, (1 << 64) - 1
+
+
+def _mix(z):
+    """SplitMix64's finalizer, written from its definition (Steele et al. 2014)."""
+    z &= M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def test_keyed_uniforms_follow_the_documented_formula():
+    """Pins the keyed draws: checkpoints and previews stay comparable across versions and devices."""
+    from generators.distort import keyed_uniforms
+    for seed, epoch, index, n in [(0, 0, [0, 1, 2], 6), (11, 7, [54999, 3], 4), (-3, 2 ** 40, [-1, 2 ** 62], 2)]:
+        base = _mix(_mix(seed) + epoch)
+        want = []
+        for i in index:
+            key = _mix(i * G64 + base)
+            row = []
+            for k in range(n // 2):
+                h = _mix(key + (k + 1) * G64)
+                row += [(h & 0xFFFFFF) / 2 ** 24, ((h >> 32) & 0xFFFFFF) / 2 ** 24]
+            want.append(row)
+        got = keyed_uniforms(seed, epoch, torch.tensor(index), n)
+        assert got.tolist() == want, (seed, epoch, index)
+
+
+def test_i64_wraps_at_the_sign_bit():
+    from generators.distort import _i64
+    assert _i64(1 << 63) == -(1 << 63) and _i64((1 << 63) - 1) == (1 << 63) - 1
+    assert _i64(-1) == -1 and _i64(1 << 64) == 0 and _i64(M64) == -1
+
+
+def test_params_from_uniforms_exact():
+    from generators.distort import n_uniforms, params_from_uniforms
+    cfg = DistortionConfig(rotation=10, scale=0.1, shear=5, translate=0.1, elastic_alpha=30, elastic_sigma=5,
+                           thicken=1.0, thin=0.5, lowres=0.6, lowres_p=0.3)
+    H, W, B = 28, 20, 5
+    n = n_uniforms(H, W, cfg)
+    u = torch.rand(B, n, generator=seeded(0), dtype=torch.float64)
+    u[0] = 0.0                                                            # every draw at its lower end
+    u[1, 8] = 0.3                                                         # exactly lowres_p: not reduced
+    p = params_from_uniforms(u, H, W, cfg)
+    s, d = u * 2 - 1, math.pi / 180
+    want = {"angle": s[:, 0] * 10 * d, "sx": 1 + s[:, 1] * 0.1, "sy": 1 + s[:, 2] * 0.1, "shx": s[:, 3] * 5 * d,
+            "shy": s[:, 4] * 5 * d, "tx": s[:, 5] * 0.1 * W, "ty": s[:, 6] * 0.1 * H, "rho": u[:, 7] * 1.5 - 0.5}
+    for k, v in want.items():
+        assert torch.allclose(p[k], v, atol=1e-12), k
+    assert p["angle"][0] == -10 * d and p["sx"][0] == 0.9 and p["rho"][0] == -0.5
+    reduced = u[:, 8] < 0.3
+    f = 1 - u[:, 9] * 0.6
+    assert torch.equal(p["size_h"], torch.where(reduced, (f * H).round().long(), H))
+    assert torch.equal(p["size_w"], torch.where(reduced, (f * W).round().long(), W))
+    assert bool(reduced[0]) and not bool(reduced[1])
+    rh, rw = p["coef"].shape[-2:]
+    assert n == 16 + 2 * rh * rw
+    u1, u2 = u[:, 16::2], u[:, 17::2]                                     # Box-Muller pairs
+    r = torch.sqrt(-2 * torch.log(1 - u1)) / math.sqrt(3)
+    want = torch.cat([r * torch.cos(2 * math.pi * u2), r * torch.sin(2 * math.pi * u2)], 1).view(B, 2, rh, rw)
+    assert torch.allclose(p["coef"], want, atol=1e-12)
+    # A tiny image: the smallest reduction is one pixel, never zero.
+    tiny = DistortionConfig(lowres=0.9, lowres_p=1.0)
+    u = torch.zeros(1, n_uniforms(5, 5, tiny), dtype=torch.float64)
+    u[0, 9] = 1 - 2 ** -24                                                # f = 0.1: 0.5 px
+    assert params_from_uniforms(u, 5, 5, tiny)["size_h"].tolist() == [1]
+
+
+def test_n_uniforms():
+    from generators.distort import n_uniforms
+    assert n_uniforms(28, 28, DistortionConfig()) == 16 + 2 * 6 * 6
+    assert n_uniforms(28, 28, DistortionConfig(elastic_alpha=0)) == 16
+    assert n_uniforms(28, 28, DistortionConfig(elastic_alpha=0.5)) == 16 + 2 * 6 * 6
+
+
+def test_config_boundaries_and_messages():
+    DistortionConfig(elastic_alpha=0, elastic_sigma=0)                    # no field: sigma unused
+    DistortionConfig(elastic_alpha=10, elastic_sigma=0.5)
+    with pytest.raises(ValueError, match=r"^DistortionConfig\.elastic_sigma must be > 0 when elastic_alpha > 0 "
+                                         r"\(got sigma=0\.0\)$"):
+        DistortionConfig(elastic_alpha=0.5, elastic_sigma=0)
+    with pytest.raises(ValueError, match=r"^DistortionConfig\.thin=0\.95 is out of range \[0\.0, 0\.9\]$"):
+        DistortionConfig(thin=0.95)
+    with pytest.raises(ValueError, match=r"^DistortionConfig\.rotation must be a finite number, got inf$"):
+        DistortionConfig(rotation=float("inf"))
+    d = DistortionConfig(thicken=1).to_dict()
+    assert d["thicken"] == 1.0 and DistortionConfig.from_dict(d) == DistortionConfig(thicken=1)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 0.8])
+def test_small_sigma_field(digits, sigma):
+    """A field smoothed by sigma < 1 px (few singular values dropped) still runs and moves ink."""
+    x = digits[:8]
+    y = distort(x, DistortionConfig(**ELASTIC_ONLY, elastic_sigma=sigma, elastic_alpha=3.0), seeded(0))
+    assert ((y - x).abs().sum((1, 2, 3)) > 0.5).all()
+    z = distort(x, DistortionConfig(**AFFINE_ONLY, elastic_sigma=0.0), seeded(0))   # no field, sigma 0
+    assert z.shape == x.shape and torch.isfinite(z).all()
+
+
+def test_gaussian_matrix_is_float64_exact():
+    f = np.random.default_rng(0).uniform(-1, 1, (28, 20))
+    g_h, g_w = gaussian_matrix(28, 3.5, dtype=torch.float64), gaussian_matrix(20, 3.5, dtype=torch.float64)
+    ref = gaussian_filter(f, 3.5, mode="constant", cval=0.0, truncate=4.0)
+    assert np.abs((g_h @ torch.from_numpy(f) @ g_w.T).numpy() - ref).max() < 1e-13
+    assert gaussian_matrix(5, 1.0).dtype == torch.float32 and gaussian_matrix(5, 1.0, dtype=torch.float64).dtype == torch.float64
+
+
+def test_everything_runs_on_the_tensors_device():
+    """On the meta device (no data): every tensor a stage makes must follow the batch's device."""
+    cfg = DistortionConfig(thicken=1.0, thin=0.5, lowres=0.6)
+    x = torch.rand(4, 1, 28, 20, device="meta")
+    for y in [distort(x, cfg, keys=(0, 0, torch.arange(4))), distort(x, cfg, seeded(0)),
+              distort(x.double(), DistortionConfig(elastic_alpha=0, thin=0.5), keys=(0, 0, [0, 1, 2, 3]))]:
+        assert y.device.type == "meta" and y.shape == x.shape
+    assert elastic_field(torch.rand(2, 2, 9, 7, device="meta"), 2.0).device.type == "meta"
+    assert gaussian_matrix(5, 1.0, device="meta").device.type == "meta"
+
+
+def test_defaults_single_sample_and_empty_batch(digits):
+    y = distort(digits[:1], keys=(0, 0, [3]))                             # default config, one sample
+    assert (y - digits[:1]).abs().sum() > 1.0
+    assert torch.equal(y, distort(digits[:1], DistortionConfig(), keys=(0, 0, [3])))
+    empty = torch.zeros(0, 1, 28, 28)
+    assert distort(empty, DistortionConfig(thicken=1, lowres=0.5), keys=(0, 0, [])).shape == (0, 1, 28, 28)
+    assert distort(empty, DistortionConfig(), seeded(0)).shape == (0, 1, 28, 28)
+
+
+def test_float64_is_computed_in_float64(digits):
+    from generators.distort import apply_distortion, sample_params
+    cfg = DistortionConfig(thicken=0.5, lowres=0.5)
+    x = digits[:8].double()
+    keys = (1, 2, torch.arange(8))
+    ref = apply_distortion(x, sample_params(8, 28, 28, cfg, device="cpu", dtype=torch.float64, keys=keys), cfg)
+    assert torch.allclose(distort(x, cfg, keys=keys), ref.clamp(0, 1), atol=1e-12, rtol=0)
+
+
+def test_saturated_input_stays_in_range():
+    x = torch.ones(64, 1, 28, 28)
+    x[:, :, :2] = 0
+    for cfg in [DistortionConfig(), DistortionConfig(**ZERO, lowres=0.6, lowres_p=1.0), DistortionConfig(**ZERO, thin=0.9)]:
+        y = distort(x, cfg, keys=(0, 0, torch.arange(64)))
+        assert y.min() >= 0 and y.max() <= 1, cfg
+
+
+@pytest.mark.filterwarnings("error")
+def test_no_warnings(digits):
+    distort(digits[:4], DistortionConfig(thicken=1, thin=0.5, lowres=0.5), keys=(0, 0, torch.arange(4)))
+
+
+@pytest.mark.parametrize("index, match", [(torch.tensor([True, False]), "one integer per sample"),
+                                          (torch.tensor([1j, 2j]), "one integer per sample"),
+                                          (torch.zeros(2, 1, dtype=torch.long), "one integer per sample")])
+def test_bad_index_dtypes(index, match):
+    with pytest.raises(ValueError, match=match):
+        distort(torch.rand(2, 1, 8, 8), DistortionConfig(), keys=(0, 0, index))
+
+
+def test_key_error_messages_are_exact():
+    x = torch.rand(2, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"^keys must be \(seed, epoch, index\): two ints and one index per sample$"):
+        distort(x, keys=(0, 0))
+    with pytest.raises(ValueError, match=r"^keys: index must hold one integer per sample \(2\), got torch\.float32 "
+                                         r"of shape \(2,\)$"):
+        distort(x, keys=(0, 0, [0.5, 1.5]))
+    with pytest.raises(ValueError, match=r"^distort: pass a generator or keys, not both$"):
+        distort(x, generator=seeded(0), keys=(0, 0, [0, 1]))
+    with pytest.raises(ValueError, match=r"^distort expects a \(B, C, H, W\) batch, got shape \(8, 8\)$"):
+        distort(x[0, 0])
+
+
+def test_stroke_width_ignores_intensity():
+    from generators.distort import stroke_width
+    x = synthetic_digits(8)
+    assert torch.allclose(stroke_width(x * 0.01), stroke_width(x), rtol=1e-4)
+
+
+def test_grow_steps_are_cross_then_square():
+    from scipy.ndimage import grey_dilation
+    from generators.distort import _grow
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
+    x = torch.rand(3, 2, 11, 9, generator=seeded(0), dtype=torch.float64) ** 4
+    cur, ref = x, x.numpy()
+    for step in range(1, 5):
+        cur = _grow(cur, step)
+        fp = cross if step % 2 else np.ones((3, 3), bool)
+        ref = grey_dilation(ref, footprint=fp[None, None], mode="constant", cval=0.0)
+        assert np.array_equal(cur.numpy(), ref), step
+    dot = torch.zeros(1, 1, 9, 9)
+    dot[..., 4, 4] = 1
+    assert int(_grow(dot, 1).sum()) == 5 and int(_grow(_grow(dot, 1), 2).sum()) == 21 and int(_grow(dot, 2).sum()) == 9
+
+
+def _pen_reference(x, rho, max_grow, max_shrink):
+    """pen_width written out per sample with scipy's grey morphology (the docstring's algorithm)."""
+    from scipy.ndimage import grey_dilation, grey_erosion
+    from generators.distort import stroke_width
+    cross, square = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool), np.ones((3, 3), bool)
+    out = []
+    for b in range(len(x)):
+        img = x[b].numpy()                                                 # (C, H, W)
+        peak, w = img.max(), float(stroke_width(x[b:b + 1])[0])
+        grown, shrunk = [img], [img]
+        for k in range(1, max(max_grow, max_shrink) + 1):
+            fp = (cross if k % 2 else square)[None]
+            grown.append(grey_dilation(grown[-1], footprint=fp, mode="constant", cval=0.0))
+            shrunk.append(grey_erosion(shrunk[-1], footprint=fp, mode="constant", cval=0.0))
+        alive = sum(s.max() > 0.25 * peak for s in shrunk[1:max_shrink + 1])
+        radius = max(min(float(rho[b]) * w / 2, max_grow), -(alive + 0.5))
+        res = sum(max(0.0, 1 - abs(radius - k)) * grown[k] for k in range(max_grow + 1))
+        res = res + sum(max(0.0, 1 - abs(radius + k)) * shrunk[k] for k in range(1, max_shrink + 1))
+        out.append(res * peak / max(res.max(), 1e-6))
+    return torch.from_numpy(np.stack(out))
+
+
+def _bars():
+    """Bars 1-10 px wide (some faint), a large blob, and a stroke whose first erosion peaks at exactly 1/4."""
+    xs = []
+    for wdt, v in [(1, 1.0), (2, 0.6), (3, 1.0), (4, 0.5), (6, 1.0), (8, 1.0), (10, 1.0)]:
+        b = torch.zeros(1, 40, 40, dtype=torch.float64)
+        b[0, 5:35, 20 - wdt // 2: 20 - wdt // 2 + wdt] = v
+        xs.append(b)
+    blob = torch.zeros(1, 40, 40, dtype=torch.float64)
+    blob[0, 10:30, 8:32] = 1
+    edge = torch.zeros(1, 40, 40, dtype=torch.float64)
+    edge[0, 5:35, 19:22] = 0.25
+    edge[0, 20, 19] = 1.0
+    return torch.stack(xs + [blob, edge])                                 # (9, 1, 40, 40)
+
+
+def test_pen_width_matches_the_reference():
+    from generators.distort import pen_width
+    x = torch.cat([_bars(), torch.nn.functional.pad(synthetic_digits(6).double(), (6, 6, 6, 6))])
+    for rho in [-0.9, -0.6, -0.3, 0.4, 1.0, 2.5]:
+        r = torch.full((len(x),), rho, dtype=torch.float64)
+        for mg, ms in [(3, 3), (2, 4), (9, 0)]:
+            assert torch.allclose(pen_width(x, r, mg, ms), _pen_reference(x, r, mg, ms), atol=1e-10), (rho, mg, ms)
+
+
+def test_pen_stage_reaches_its_full_radius():
+    """apply_distortion gives pen_width radii up to thicken (thin) * 6 / 2 px: a wide blob at rho = +-1
+    needs 3 px."""
+    from generators.distort import apply_distortion, pen_width
+    x = _bars()[[6, 7]]                                                   # 10-px bar and a 20x24 blob
+    for cfg, rho, mg, ms in [(DistortionConfig(**ZERO, thicken=1.0), 1.0, 3, 0),
+                             (DistortionConfig(**ZERO, thin=0.9), -0.9, 0, 3)]:
+        r = torch.full((2,), rho, dtype=torch.float64)
+        assert torch.allclose(apply_distortion(x, {"rho": r}, cfg), pen_width(x, r, mg, ms), atol=1e-12)
+
+
+def test_area_matrix_is_exact_area_averaging():
+    from generators.distort import area_matrix
+    v = np.random.default_rng(0).uniform(0, 1, 28)
+    for s in [1, 5, 9, 13, 20, 27, 28]:
+        ref = np.repeat(v, s).reshape(s, 28).mean(1)                       # 28 s sub-pixels, s groups
+        got = (area_matrix(28, s) @ torch.from_numpy(v)).numpy()
+        assert np.abs(got - ref).max() < 1e-13, s
+
+
+def test_low_resolution_float64_exact():
+    from generators.distort import area_matrix, low_resolution
+    x = torch.rand(3, 1, 28, 20, dtype=torch.float64, generator=seeded(0))
+    sh, sw = torch.tensor([9, 28, 14]), torch.tensor([7, 13, 20])
+    y = low_resolution(x, sh, sw)
+    for b in range(3):
+        small = area_matrix(28, int(sh[b])) @ x[b, 0] @ area_matrix(20, int(sw[b])).T
+        ref = torch.nn.functional.interpolate(small[None, None], size=(28, 20), mode="bilinear", align_corners=False)
+        assert torch.allclose(y[b], ref[0], atol=1e-13), b
