@@ -240,11 +240,11 @@ def elastic_field(noise: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def lowrank_factor(n: int, sigma: float, tol: float = 1e-4) -> torch.Tensor:
-    """(n, r) factor A = U_r S_r of the Gaussian matrix, keeping 1 - tol of its energy."""
+    """(n, r) float64 factor A = U_r S_r of the Gaussian matrix G (A A^T ~ G G^T), keeping 1 - tol of its energy."""
     u, s, _ = torch.linalg.svd(gaussian_matrix(n, sigma, dtype=torch.float64))
     energy = torch.cumsum(s ** 2, 0) / (s ** 2).sum()
     r = int((energy < 1 - tol).sum()) + 1
-    return (u[:, :r] * s[:r]).float()
+    return u[:, :r] * s[:r]                                               # float64; cast per use
 
 
 _lowrank_factor = lru_cache(maxsize=32)(lowrank_factor)
@@ -270,7 +270,7 @@ def grid_factors(H: int, W: int, sigma: float, device, dtype):
     if sigma > 0:
         ah, aw = lowrank_factors(H, W, sigma, device, dtype)
         left, right = [*ah.T, *left], [*aw.T, *right]
-    return torch.stack(left, 1), torch.stack(right, 0)
+    return torch.stack(left, 1), torch.stack(right)
 
 
 _grid_factors = lru_cache(maxsize=32)(grid_factors)
@@ -294,10 +294,10 @@ def affine_theta(angle, sx, sy, shx, shy, tx, ty, H: int, W: int) -> torch.Tenso
     # Pixels -> normalized coords: x_n = x / (W/2), y_n = y / (H/2) (align_corners=False).
     hx, hy = W / 2.0, H / 2.0
     theta = torch.stack([
-        torch.stack([i00, i01 * hy / hx, -(i00 * tx + i01 * ty) / hx], -1),
-        torch.stack([i10 * hx / hy, i11, -(i10 * tx + i11 * ty) / hy], -1),
+        torch.stack([i00, i01 * hy / hx, -(i00 * tx + i01 * ty) / hx], 1),
+        torch.stack([i10 * hx / hy, i11, -(i10 * tx + i11 * ty) / hy], 1),
     ], -2)
-    return theta                                                          # (B, 2, 3)
+    return theta                                                          # (B, 2, 3) for (B,) parameters
 
 
 def sampling_grid(theta: torch.Tensor, coef: torch.Tensor | None, alpha: float, sigma: float,
@@ -381,7 +381,7 @@ def area_matrix(n: int, s: int) -> torch.Tensor:
     """(s, n) area reduction n -> s pixels: each output pixel averages the input it covers,
     fractional overlaps included (cv2.INTER_AREA, PIL's BOX); every input pixel gives s/n of its ink."""
     edges = torch.arange(s + 1, dtype=torch.float64) * (n / s)               # output pixel edges, input px
-    j = torch.arange(n, dtype=torch.float64)
+    j = torch.arange(n)                                                      # input pixel i covers [j, j + 1)
     overlap = torch.minimum(edges[1:, None], j + 1) - torch.maximum(edges[:-1, None], j)
     return overlap.clamp_min(0) * (s / n)
 
@@ -392,7 +392,7 @@ def resize_table(n: int, device, dtype) -> torch.Tensor:
     table = torch.eye(n, dtype=torch.float64).repeat(n + 1, 1, 1)
     for s in range(1, n):                                                  # once per (size, device)
         small = area_matrix(n, s).T[:, None]                               # (n, 1, s): reduced basis vectors
-        table[s] = F.interpolate(small, size=n, mode="linear", align_corners=False)[:, 0].T
+        table[s] = F.interpolate(small, size=n, mode="linear")[:, 0].T     # align_corners=False
     return table.to(device, dtype)
 
 
@@ -424,8 +424,7 @@ def params_from_uniforms(u: torch.Tensor, H: int, W: int, cfg: DistortionConfig)
         "ty": ty * (cfg.translate * H),
     }
     if cfg.elastic_alpha > 0:
-        ah, aw = lowrank_factors(H, W, cfg.elastic_sigma, u.device, u.dtype)
-        rh, rw = ah.shape[1], aw.shape[1]
+        rh, rw = _lowrank_factor(H, cfg.elastic_sigma).shape[1], _lowrank_factor(W, cfg.elastic_sigma).shape[1]
         u1, u2 = u[:, _FIELD:].reshape(len(u), rh * rw, 2).unbind(2)       # Box-Muller pairs -> 2 rh rw normals
         r = torch.sqrt(-2 * torch.log1p(-u1)) * (1 / math.sqrt(3))           # variance 1/3 (module docstring)
         a = u2 * (2 * math.pi)
@@ -495,7 +494,7 @@ def distort(images: torch.Tensor, cfg: DistortionConfig | None = None,
     if generator is not None and keys is not None:
         raise ValueError("distort: pass a generator or keys, not both")
     if keys is not None:
-        _check_keys(keys, images.shape[0], images.device)
+        _check_keys(keys, images.shape[0], None)                          # early: even for identity configs
     if cfg.is_identity:
         return images
     B, C, H, W = images.shape

@@ -3,6 +3,7 @@
 All fast and marked `mutation`: they are the suite mutmut runs against distort.py (README: Mutation
 testing). The albumentations backend, the preview and the training wiring: test_generator_wiring.py.
 """
+import importlib
 import math
 
 import numpy as np
@@ -22,6 +23,15 @@ ZERO = dict(elastic_alpha=0.0, rotation=0.0, scale=0.0, shear=0.0, translate=0.0
 @pytest.fixture(scope="module")
 def digits():
     return synthetic_digits(128)
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """Every test computes the cached factors and tables itself: no test depends on another's
+    cache, and mutmut sees which tests reach the cached functions."""
+    d = importlib.import_module("generators.distort")                    # the module, not the function
+    for f in (d._lowrank_factor, d.lowrank_factors, d._grid_factors, d._resize_table):
+        f.cache_clear()
 
 
 def seeded(s):
@@ -228,7 +238,7 @@ def test_each_affine_parameter_moves_the_digit():
 def test_grid_folds_field_and_affine_exactly():
     """The one-matmul grid equals affine_grid + the low-rank field in normalized units."""
     from generators.distort import elastic_field_lowrank, lowrank_factors, sampling_grid
-    B, H, W, alpha, sigma = 5, 24, 32, 30.0, 5.0
+    B, H, W, alpha, sigma = 5, 24, 20, 30.0, 5.0
     g = seeded(3)
     theta = torch.randn(B, 2, 3, generator=g, dtype=torch.float64)
     ah, aw = lowrank_factors(H, W, sigma, "cpu", torch.float64)
@@ -236,7 +246,7 @@ def test_grid_folds_field_and_affine_exactly():
     field = elastic_field_lowrank(coef, ah, aw)                          # (B, 2, H, W) pixels / alpha
     ref = torch.nn.functional.affine_grid(theta, [B, 1, H, W], align_corners=False)
     ref = ref + torch.stack([field[:, 0] * alpha * 2 / W, field[:, 1] * alpha * 2 / H], -1)
-    assert torch.allclose(sampling_grid(theta, coef, alpha, sigma, H, W), ref, atol=1e-10)
+    assert torch.allclose(sampling_grid(theta, coef, alpha, sigma, H, W), ref, atol=1e-10, rtol=0)
 
 
 # ----------------------------------------------------------------------------- keyed randomness
@@ -383,7 +393,7 @@ def test_low_resolution_is_area_down_then_bilinear_up():
         ref = F.interpolate(torch.from_numpy(small).reshape(1, 2, int(sh[b]), int(sw[b])), size=(28, 20),
                             mode="bilinear", align_corners=False)
         assert torch.allclose(y[b:b + 1], ref, atol=1e-6), b
-    assert torch.allclose(low_resolution(x, torch.full((4,), 28), torch.full((4,), 20)), x, atol=1e-12)
+    assert torch.allclose(low_resolution(x, torch.full((4,), 28), torch.full((4,), 20)), x, atol=1e-12, rtol=0)
     assert torch.allclose(y.sum((2, 3)), x.sum((2, 3)), rtol=0.05)       # area reduction keeps the ink
 
 
@@ -447,12 +457,15 @@ def test_every_stage_keeps_device_dtype_and_range(digits, device, dtype):
     assert distort(x, cfg, g).device == x.device
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: keyed draws are device-independent")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_keyed_same_on_cpu_and_gpu(digits):
+    """Keyed draws are device-independent; a CPU generator may drive a GPU batch."""
     cfg = DistortionConfig(thicken=1.0, lowres=0.5)
     a = distort(digits, cfg, keys=(3, 1, torch.arange(len(digits))))
     b = distort(digits.cuda(), cfg, keys=(3, 1, torch.arange(len(digits)).cuda())).cpu()
     assert torch.allclose(a, b, atol=1e-4)
+    assert torch.equal(distort(digits.cuda(), cfg, seeded(0)).cpu(), distort(digits.cuda(), cfg, seeded(0)).cpu())
+    assert elastic_field(torch.rand(2, 2, 9, 7, device="cuda"), 2.0).is_cuda
 
 
 # ----------------------------------------------------------------------------- exact references (mutation testing)
@@ -504,7 +517,7 @@ def test_params_from_uniforms_exact():
     want = {"angle": s[:, 0] * 10 * d, "sx": 1 + s[:, 1] * 0.1, "sy": 1 + s[:, 2] * 0.1, "shx": s[:, 3] * 5 * d,
             "shy": s[:, 4] * 5 * d, "tx": s[:, 5] * 0.1 * W, "ty": s[:, 6] * 0.1 * H, "rho": u[:, 7] * 1.5 - 0.5}
     for k, v in want.items():
-        assert torch.allclose(p[k], v, atol=1e-12), k
+        assert torch.allclose(p[k], v, atol=1e-12, rtol=0), k
     assert p["angle"][0] == -10 * d and p["sx"][0] == 0.9 and p["rho"][0] == -0.5
     reduced = u[:, 8] < 0.3
     f = 1 - u[:, 9] * 0.6
@@ -516,12 +529,16 @@ def test_params_from_uniforms_exact():
     u1, u2 = u[:, 16::2], u[:, 17::2]                                     # Box-Muller pairs
     r = torch.sqrt(-2 * torch.log(1 - u1)) / math.sqrt(3)
     want = torch.cat([r * torch.cos(2 * math.pi * u2), r * torch.sin(2 * math.pi * u2)], 1).view(B, 2, rh, rw)
-    assert torch.allclose(p["coef"], want, atol=1e-12)
+    assert torch.allclose(p["coef"], want, atol=1e-12, rtol=0)
     # A tiny image: the smallest reduction is one pixel, never zero.
     tiny = DistortionConfig(lowres=0.9, lowres_p=1.0)
     u = torch.zeros(1, n_uniforms(5, 5, tiny), dtype=torch.float64)
     u[0, 9] = 1 - 2 ** -24                                                # f = 0.1: 0.5 px
-    assert params_from_uniforms(u, 5, 5, tiny)["size_h"].tolist() == [1]
+    p = params_from_uniforms(u, 5, 5, tiny)
+    assert p["size_h"].tolist() == [1] and p["size_w"].tolist() == [1]
+    # Any alpha > 0 draws a field.
+    assert "coef" in params_from_uniforms(torch.rand(2, n_uniforms(28, 28, DistortionConfig(elastic_alpha=0.5))),
+                                          28, 28, DistortionConfig(elastic_alpha=0.5))
 
 
 def test_n_uniforms():
@@ -572,6 +589,39 @@ def test_everything_runs_on_the_tensors_device():
         assert y.device.type == "meta" and y.shape == x.shape
     assert elastic_field(torch.rand(2, 2, 9, 7, device="meta"), 2.0).device.type == "meta"
     assert gaussian_matrix(5, 1.0, device="meta").device.type == "meta"
+
+
+def test_affine_theta_is_the_inverse_map_in_normalized_coordinates():
+    """theta = D^-1 M^-1 D, -D^-1 M^-1 t with M = R Sh S (pixels about the centre), D = diag(W/2, H/2)."""
+    g = torch.Generator().manual_seed(0)
+    B, H, W = 16, 28, 20
+    ang, shx, shy = (torch.rand(3, B, generator=g, dtype=torch.float64) - 0.5)
+    sx, sy = 0.7 + 0.6 * torch.rand(2, B, generator=g, dtype=torch.float64)
+    tx, ty = 4 * torch.randn(2, B, generator=g, dtype=torch.float64)
+    theta = affine_theta(ang, sx, sy, shx, shy, tx, ty, H, W)
+    D = np.diag([W / 2, H / 2])
+    for b in range(B):
+        c, s = math.cos(ang[b]), math.sin(ang[b])
+        M = np.array([[c, -s], [s, c]]) @ np.array([[1, math.tan(shx[b])], [math.tan(shy[b]), 1]]) @ np.diag([sx[b], sy[b]])
+        Minv = np.linalg.inv(M)
+        want = np.concatenate([np.linalg.inv(D) @ Minv @ D, -(np.linalg.inv(D) @ Minv @ [tx[b], ty[b]])[:, None]], 1)
+        assert np.allclose(theta[b].numpy(), want, atol=1e-12, rtol=0), b
+
+
+def test_without_generator_or_keys_uses_torchs_global_generator(digits):
+    torch.manual_seed(5)
+    a = distort(digits[:4], DistortionConfig())
+    torch.manual_seed(5)
+    assert torch.equal(a, distort(digits[:4]))
+    assert (a - digits[:4]).abs().sum() > 1.0
+
+
+def test_resize_table_layout():
+    from generators.distort import resize_table
+    t = resize_table(28, "cpu", torch.float64)
+    assert t.shape == (29, 28, 28) and t.dtype == torch.float64
+    assert torch.equal(t[28], torch.eye(28, dtype=torch.float64))
+    assert torch.allclose(t.sum(2), torch.ones(29, 28, dtype=torch.float64), atol=1e-12, rtol=0)   # rows average
 
 
 def test_defaults_single_sample_and_empty_batch(digits):
@@ -691,7 +741,7 @@ def test_pen_width_matches_the_reference():
     for rho in [-0.9, -0.6, -0.3, 0.4, 1.0, 2.5]:
         r = torch.full((len(x),), rho, dtype=torch.float64)
         for mg, ms in [(3, 3), (2, 4), (9, 0)]:
-            assert torch.allclose(pen_width(x, r, mg, ms), _pen_reference(x, r, mg, ms), atol=1e-10), (rho, mg, ms)
+            assert torch.allclose(pen_width(x, r, mg, ms), _pen_reference(x, r, mg, ms), atol=1e-10, rtol=0), (rho, mg, ms)
 
 
 def test_pen_stage_reaches_its_full_radius():
@@ -702,7 +752,7 @@ def test_pen_stage_reaches_its_full_radius():
     for cfg, rho, mg, ms in [(DistortionConfig(**ZERO, thicken=1.0), 1.0, 3, 0),
                              (DistortionConfig(**ZERO, thin=0.9), -0.9, 0, 3)]:
         r = torch.full((2,), rho, dtype=torch.float64)
-        assert torch.allclose(apply_distortion(x, {"rho": r}, cfg), pen_width(x, r, mg, ms), atol=1e-12)
+        assert torch.allclose(apply_distortion(x, {"rho": r}, cfg), pen_width(x, r, mg, ms), atol=1e-12, rtol=0)
 
 
 def test_area_matrix_is_exact_area_averaging():
@@ -722,4 +772,16 @@ def test_low_resolution_float64_exact():
     for b in range(3):
         small = area_matrix(28, int(sh[b])) @ x[b, 0] @ area_matrix(20, int(sw[b])).T
         ref = torch.nn.functional.interpolate(small[None, None], size=(28, 20), mode="bilinear", align_corners=False)
-        assert torch.allclose(y[b], ref[0], atol=1e-13), b
+        assert torch.allclose(y[b], ref[0], atol=1e-13, rtol=0), b
+
+
+def test_lowrank_factor_is_the_float64_truncated_svd():
+    from generators.distort import lowrank_factor
+    G = gaussian_matrix(28, 5.5, dtype=torch.float64).numpy()
+    u, s, _ = np.linalg.svd(G)
+    A = lowrank_factor(28, 5.5)
+    r = A.shape[1]
+    assert A.dtype == torch.float64 and r == 6
+    assert (s[:r] ** 2).sum() / (s ** 2).sum() >= 1 - 1e-4 > (s[:r - 1] ** 2).sum() / (s ** 2).sum()   # smallest rank
+    ref = (u[:, :r] * s[:r]) @ (u[:, :r] * s[:r]).T
+    assert np.abs(A.numpy() @ A.numpy().T - ref).max() < 1e-13
