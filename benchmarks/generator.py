@@ -11,6 +11,13 @@ and ours with the optional pen-width / low-resolution stages on. CPU time (sampl
 second, 1 thread, albumentations in-process): the same work, much less sensitive to other
 load on a shared machine. Ratios are ours (keyed) over the others.
 
+Two things make CPU timings on Linux unstable, so the script fixes them. glibc's malloc
+returns big blocks to the OS and page-faults them back in until its dynamic mmap threshold has
+grown (as in any long-running training process): the script first allocates and frees one
+32 MB block, so no row depends on which ran before it. Idle OpenMP threads spin: on a machine
+shared with other work, 2-thread rows collapse unless run with OMP_WAIT_POLICY=PASSIVE (the
+header prints it and the load average).
+
 Targets (issue 12): on 2 CPU cores, ours >= 100,000 samples/s, >= 8x kornia, >= 15x
 albumentations (2 workers); on one H100/H200, ours >= 5,000,000 samples/s and >= 20x kornia,
 albumentations with one worker per CPU core. kornia is in the `bench` extra: pip install -e '.[bench]'.
@@ -151,6 +158,9 @@ def main():
     p.add_argument("--code", type=Path, default=ROOT, help="checkout whose generators/ to measure")
     p.add_argument("--no-cpu-time", action="store_true", help="skip the 1-thread CPU-time table")
     a = p.parse_args()
+    warm = torch.empty(8 << 20)                      # 32 MB allocated and freed: glibc's mmap threshold
+    warm.fill_(0)                                    # grows, as in a long-running process (docstring)
+    del warm
     sys.path.insert(0, str(a.code.resolve()))
     import generators
     print(f"# generator throughput, {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, "
