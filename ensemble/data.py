@@ -2,7 +2,8 @@
 
 Batches are uint8 (B, H, W) + int64 (B,): 4x fewer bytes to move than float. The LightningModule
 converts them (and distorts training batches) once they are on the device
-(`MemberModule.prepare_batch`).
+(`MemberModule.prepare_batch`). Training batches also carry each image's dataset index (B,):
+it keys the image's distortion.
 
 The split: validation is the LAST `data.val_size` images of the training set (MNIST: images
 55,000-59,999), training the ones before it, so the two never share an image. `train_subset` /
@@ -120,7 +121,9 @@ class DigitsDataModule(pl.LightningDataModule):
         return int(self.train_x.shape[-1])
 
     def _loader(self, x, y, train):
-        return DataLoader(TensorDataset(x, y), batch_size=self.batch_size if train else 1000,
+        # training batches carry each image's index in the loaded dataset: it keys its distortion
+        ds = TensorDataset(x, y, self.train_idx) if train else TensorDataset(x, y)
+        return DataLoader(ds, batch_size=self.batch_size if train else 1000,
                           shuffle=train, drop_last=train, num_workers=self.num_workers,
                           pin_memory=torch.cuda.is_available(),
                           persistent_workers=self.num_workers > 0)

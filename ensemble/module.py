@@ -30,8 +30,6 @@ class MemberModule(pl.LightningModule):
         self.dcfg = DistortionConfig.from_dict(cfg.get("distortion"))
         self.tcfg = cfg["train"]
         self.save_hyperparameters({"member": cfg["name"], "arch": cfg["arch"], **_flat(cfg)}, logger=False)
-        self._gen = None          # device-side torch.Generator for the distortions, made lazily
-        self._gen_state = None    # restored from a checkpoint on --resume
         self._val_preds, self._val_targets = [], []
         self._preview = None      # (10, 1, H, W) fixed validation digits for the distortion grid
 
@@ -39,34 +37,26 @@ class MemberModule(pl.LightningModule):
     def prepare_batch(self, batch, train: bool):
         """A batch as the DataLoader made it (already on the device) -> the network's input.
 
-        uint8 (B, H, W) images -> float (B, 1, H, W) in [0, 1]; training batches (`train=True`)
-        are distorted, fresh per sample and epoch; validation batches never are. Called at the
-        top of training_step / validation_step, the one place the batch is turned into input
-        (Lightning wants `on_after_batch_transfer` on the DataModule, not here, when both exist).
+        uint8 (B, H, W) images -> float (B, 1, H, W) in [0, 1]; training batches (`train=True`,
+        which carry each image's dataset index (B,)) are distorted, fresh per sample and epoch;
+        validation batches never are. Called at the top of training_step / validation_step, the
+        one place the batch is turned into input (Lightning wants `on_after_batch_transfer` on
+        the DataModule, not here, when both exist).
         """
-        x, y = batch                                                   # uint8 (B, H, W), (B,)
+        x, y, *index = batch                                           # uint8 (B, H, W), (B,)[, (B,)]
         x = x.unsqueeze(1).float().div_(255)                           # (B, 1, H, W) in [0, 1]
         if train:
+            if not index:
+                raise ValueError("training batches must carry the dataset indices: (images, labels, index)")
             # The steps run under the precision plugin's autocast: keep the sampling grid fp32.
             with torch.autocast(x.device.type, enabled=False):
-                x = distort(x, self.dcfg, self._generator(x.device))
+                x = self.distort_batch(x, index[0])
         return x, y
 
-    def _generator(self, device):
-        if self._gen is None or self._gen.device != device:
-            self._gen = torch.Generator(device=device)
-            self._gen.manual_seed(int(self.cfg.get("seed", 0)) * 1000 + self.global_rank)
-            if self._gen_state is not None:
-                self._gen.set_state(self._gen_state.cpu() if device.type == "cpu" else self._gen_state)
-                self._gen_state = None
-        return self._gen
-
-    def on_save_checkpoint(self, checkpoint):
-        if self._gen is not None:  # so --resume continues the same distortion stream
-            checkpoint["distortion_generator_state"] = self._gen.get_state()
-
-    def on_load_checkpoint(self, checkpoint):
-        self._gen_state = checkpoint.get("distortion_generator_state")
+    def distort_batch(self, x, index):
+        """Sample i's distortion is a function of (member seed, epoch, dataset index i) alone:
+        batch-independent, resumable, and `python -m generators.preview --index i --epochs e` shows it."""
+        return distort(x, self.dcfg, keys=(int(self.cfg.get("seed", 0)), int(self.current_epoch), index))
 
     # ---------------------------------------------------------------- training
     def aux_weights(self):

@@ -12,11 +12,15 @@ This backend exists for users who want per-sample CPU augmentation in DataLoader
 | scale            | sx, sy ~ U(1-s, 1+s) independently      | Affine(scale={"x": (1-s, 1+s), "y": ...})       |
 | shear            | x and y ~ U(-k, k) degrees              | Affine(shear={"x": (-k, k), "y": (-k, k)})      |
 | translate        | U(-t, t) * size px                      | Affine(translate_percent={"x": (-t, t), ...})   |
+| thicken, thin    | grey dilation/erosion, radius rho w / 2, rho ~ U(-thin, thicken), w = the sample's stroke width | OneOf(Morphological(scale=(k, k)) dilation/erosion, NoOp), k from rho at MNIST's median w = 2.5 px |
+| lowres, lowres_p | area-reduce to f ~ U(1-l, 1), bilinear back, probability p | Downscale(scale_range=(1-l, 1), INTER_AREA down, INTER_LINEAR up, p=p) |
 
 Differences: albumentations resamples twice (affine, then elastic) where the torch path
 composes one grid and resamples once, and its blur reflects at the border where ours pads
-with zeros, so its field is slightly stronger near the edges. `tests/test_generators.py`
-checks that both give distortions of comparable strength.
+with zeros, so its field is slightly stronger near the edges. Its pen width is absolute, not
+relative to each digit's stroke: kernels are chosen for a 2.5-px stroke, so strong thinning
+can erase a thin digit (the torch path cannot). `tests/test_generators.py` checks that both
+give distortions of comparable strength.
 """
 from __future__ import annotations
 
@@ -31,19 +35,50 @@ __all__ = ["build_albumentations", "AlbumentationsDataset"]
 
 
 def build_albumentations(cfg: DistortionConfig | None = None, seed: int | None = None) -> A.Compose:
-    """An albumentations pipeline (Affine + ElasticTransform) equivalent to `cfg`."""
+    """An albumentations pipeline (pen width, Affine, ElasticTransform, Downscale) equivalent to `cfg`."""
     cfg = cfg or DistortionConfig()
     s, t, r, k = cfg.scale, cfg.translate, cfg.rotation, cfg.shear
-    ops = [A.Affine(scale={"x": (1 - s, 1 + s), "y": (1 - s, 1 + s)},
-                    translate_percent={"x": (-t, t), "y": (-t, t)},
-                    rotate=(-r, r), shear={"x": (-k, k), "y": (-k, k)},
-                    interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_CONSTANT, fill=0, p=1.0)]
+    ops = []
+    if cfg.pen:
+        ops.append(_pen_width(cfg))
+    ops.append(A.Affine(scale={"x": (1 - s, 1 + s), "y": (1 - s, 1 + s)},
+                        translate_percent={"x": (-t, t), "y": (-t, t)},
+                        rotate=(-r, r), shear={"x": (-k, k), "y": (-k, k)},
+                        interpolation=cv2.INTER_LINEAR, border_mode=cv2.BORDER_CONSTANT, fill=0, p=1.0))
     if cfg.elastic_alpha > 0:
         ops.append(A.ElasticTransform(alpha=cfg.elastic_alpha, sigma=cfg.elastic_sigma,
                                       noise_distribution="uniform", approximate=False,
                                       interpolation=cv2.INTER_LINEAR,
                                       border_mode=cv2.BORDER_CONSTANT, fill=0, p=1.0))
+    if cfg.reduces:
+        ops.append(A.Downscale(scale_range=(1 - cfg.lowres, 1.0), p=cfg.lowres_p,
+                               interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR}))
     return A.Compose(ops, seed=seed)
+
+
+TYPICAL_WIDTH = 2.5   # px, MNIST's median stroke width (generators.distort.stroke_width)
+
+
+def _pen_width(cfg: DistortionConfig) -> A.OneOf:
+    """rho ~ U(-thin, thicken) at a 2.5-px stroke -> radius rho * 1.25 px, in half-pixel steps h.
+
+    h half pixels of growth is an elliptic kernel of size h + 1 (3: the 3x3 cross, as the torch
+    path's first step; even sizes grow one side only); each h is chosen with the probability
+    that rho rounds to it, h = 0 is no change.
+    """
+    lo, hi, per = -cfg.thin, cfg.thicken, TYPICAL_WIDTH         # rho range; h = round(rho * per)
+    ops = []
+    for h in range(round(lo * per), round(hi * per) + 1):
+        a, b = max(lo, (h - 0.5) / per), min(hi, (h + 0.5) / per)  # rho values that round to h
+        if b <= a:
+            continue
+        w = (b - a) / (hi - lo)
+        if h == 0:
+            ops.append(A.NoOp(p=w))
+        else:
+            ops.append(A.Morphological(scale=(abs(h) + 1, abs(h) + 1), p=w,
+                                       operation="dilation" if h > 0 else "erosion"))
+    return A.OneOf(ops, p=1.0)
 
 
 class AlbumentationsDataset(torch.utils.data.Dataset):

@@ -4,6 +4,8 @@ import torch
 
 from ensemble.voting import majority_vote, vote_details
 
+pytestmark = pytest.mark.mutation          # fast: part of the mutmut suite (README: Mutation testing)
+
 
 def one_sample(rows):
     """(M, C) list of member probabilities -> (M, 1, C) tensor."""
@@ -71,3 +73,22 @@ def test_random_agrees_with_reference_loop():
 def test_bad_shape_is_a_clear_error(bad):
     with pytest.raises(ValueError, match="member"):
         majority_vote(bad)
+
+
+def test_lists_and_integer_probabilities_are_accepted():
+    rows = [[[0, 1, 0]], [[0, 1, 0]], [[1, 0, 0]]]                  # one-hot votes, as lists
+    r = vote_details(rows)
+    assert r.prediction.tolist() == [1] and r.agreement.tolist() == [2]
+    assert r.confidence.dtype.is_floating_point and r.confidence.item() == pytest.approx(2 / 3)
+    assert torch.equal(vote_details(torch.tensor(rows)).prediction, r.prediction)   # int64 tensor
+
+
+def test_a_single_class():
+    r = vote_details(torch.ones(3, 4, 1))
+    assert r.prediction.tolist() == [0] * 4 and r.agreement.tolist() == [3] * 4
+
+
+def test_runs_on_the_tensors_device():
+    """On the meta device (no data): every tensor the vote makes follows the input's device."""
+    r = vote_details(torch.rand(5, 7, 3, device="meta"))
+    assert all(t.device.type == "meta" for t in r) and r.prediction.shape == (7,)
