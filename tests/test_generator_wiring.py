@@ -94,16 +94,15 @@ def test_training_distorts_by_dataset_index_and_preview_shows_it(member):
     assert len(next(iter(dm.val_dataloader()))) == 2                     # validation batches do not
     module = MemberModule(torch.nn.Identity(), member, dm.class_names)
     module._trainer = SimpleNamespace(training=True, current_epoch=3)
-    seen, labels = module.on_after_batch_transfer((x, y, idx), 0)
+    seen, labels = module.prepare_batch((x, y, idx), train=True)
     assert torch.equal(labels, y)
     shown = seen_in_training(member, idx, [2, 3])                        # (B, 3, 1, H, W)
     assert torch.equal(shown[:, 0], x.unsqueeze(1).float() / 255)
     assert torch.allclose(shown[:, 2], seen, atol=1e-5)
     assert not torch.allclose(shown[:, 1], seen, atol=1e-2)             # another epoch, another distortion
     with pytest.raises(ValueError, match="dataset indices"):
-        module.on_after_batch_transfer((x, y), 0)
-    module._trainer = SimpleNamespace(training=False, current_epoch=3)   # validation: never distorted
-    plain, _ = module.on_after_batch_transfer((x, y), 0)
+        module.prepare_batch((x, y), train=True)
+    plain, _ = module.prepare_batch((x, y), train=False)                 # validation: never distorted
     assert torch.equal(plain, x.unsqueeze(1).float() / 255)
 
 
