@@ -8,8 +8,8 @@
 Every family is rendered from MNIST digits (`--split test`: the test set, for reports only;
 `--split val`: training images 55,000-59,999, which no member trained on; tune on these),
 saved as image files of the kind a user has (PNG, JPEG, RGBA PNG), and read exactly as
-vote.py reads a file: `ensemble.normalize.load_and_normalize` + `Ensemble.predict` (see
-`read_with_ensemble`, the one place that calls them). A file that cannot be read counts as wrong.
+vote.py reads a file: through `ensemble.reading.Reader` (see `read_with_ensemble`, the one place
+that calls it). A file that cannot be read counts as wrong.
 
 Families (pen widths are fractions of the digit's height; MNIST's own pen is ~0.11):
   mnist28     the digit itself as a 28x28 PNG (must read exactly as `python -m ensemble.evaluate`)
@@ -261,18 +261,11 @@ def _suffix(img: Image.Image, name: str) -> str:
 
 # ---- reading ------------------------------------------------------------------------------
 def read_with_ensemble(paths: list[str], ens) -> np.ndarray:
-    """vote.py's reading path for each file -> predicted class index (N,), -1 if unreadable."""
-    from ensemble.normalize import load_and_normalize
-    images, ok = np.zeros((len(paths), 28, 28), np.uint8), np.zeros(len(paths), bool)
-    for i, p in enumerate(paths):
-        try:
-            images[i], ok[i] = load_and_normalize(p), True
-        except ValueError:                                  # ImageError: vote.py reports it, no vote
-            pass
-    pred = np.full(len(paths), -1)
-    if ok.any():
-        pred[ok] = ens.predict(images[ok]).prediction.numpy()
-    return pred
+    """vote.py's reading path (ensemble.reading: find, decode, normalize, vote) for each file
+    -> predicted class index (N,), -1 if unreadable."""
+    from ensemble.reading import Item, Reader
+    readings = Reader(ens).read([Item(p) for p in paths])
+    return np.array([r.prediction if r.ok else -1 for r in readings])
 
 
 def read_with_peer(paths: list[str], peer) -> np.ndarray:
@@ -381,7 +374,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=1000, help="digits per family (default 1000)")
     ap.add_argument("--families", default=",".join(FAMILIES), help="comma-separated (default: all)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--weights", help="folder of *.safetensors (default: checkpoints/)")
+    ap.add_argument("--checkpoints", "--weights", dest="weights", metavar="DIR",
+                    help="folder of *.safetensors (default: checkpoints/)")
     ap.add_argument("--peer", action="store_true", help="also read with digit-recognizer-py")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--compare", help="a --json file from another run (e.g. the code before a change)")
