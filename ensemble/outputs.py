@@ -61,8 +61,14 @@ def _escape(text: str) -> str:
 
 
 def render(fmt: str, readings: Sequence[Reading], class_names: Sequence[str], member_names: Sequence[str],
-           min_agreement: int | None = None, summary: dict | None = None) -> str:
-    """All rows in one of FORMATS (plus the labelled summary in JSON)."""
+           min_agreement: int | None = None, summary: dict | None = None, numbers: bool = False) -> str:
+    """All rows in one of FORMATS (plus the labelled summary in JSON).
+
+    numbers=True: readings of NumberMode, with the number columns (ensemble.numbers.NUMBER_COLUMNS,
+    then each member's reading of the number); the single-digit columns are untouched otherwise.
+    """
+    if numbers:
+        return _render_numbers(fmt, readings, class_names, member_names, min_agreement, summary)
     header = list(ROW_COLUMNS) + list(member_names)
     if fmt == "json":
         doc = {"members": list(member_names), "class_names": list(class_names),
@@ -72,6 +78,23 @@ def render(fmt: str, readings: Sequence[Reading], class_names: Sequence[str], me
             doc["labelled"]["misclassified"] = [readings[i].path for i in summary["misclassified"]]
         return json.dumps(doc, indent=1) + "\n"
     rows = [row_cells(r, class_names, min_agreement) for r in readings]
+    return _text_table(fmt, header, rows, len(member_names))
+
+
+def _render_numbers(fmt, readings, class_names, member_names, min_agreement, summary) -> str:
+    from .numbers import NUMBER_COLUMNS, number_cells, number_record
+    if fmt == "json":
+        doc = {"members": list(member_names), "class_names": list(class_names),
+               "images": [number_record(r, class_names, member_names, min_agreement) for r in readings]}
+        if summary:
+            doc["labelled"] = summary
+        return json.dumps(doc, indent=1) + "\n"
+    header = list(NUMBER_COLUMNS) + list(member_names)
+    rows = [number_cells(r, class_names, min_agreement, len(member_names)) for r in readings]
+    return _text_table(fmt, header, rows, len(member_names), agreement_col=3)
+
+
+def _text_table(fmt, header, rows, m, agreement_col=2) -> str:
     for row in rows:                                   # pad rows of unreadable inputs
         row += [""] * (len(header) - len(row))
     if fmt == "csv":
@@ -82,8 +105,7 @@ def render(fmt: str, readings: Sequence[Reading], class_names: Sequence[str], me
         return buf.getvalue()
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}; choose from {FORMATS}")
-    m = len(member_names)
-    cells = [header] + [[f"{c}/{m}" if k == 2 and c != "" else f"{c:.3f}" if isinstance(c, float)
+    cells = [header] + [[f"{c}/{m}" if k == agreement_col and c != "" else f"{c:.3f}" if isinstance(c, float)
                          else _escape(str(c)) for k, c in enumerate(row)] for row in rows]
     widths = [max(len(r[k]) for r in cells) for k in range(len(header))]
     lines = ["  ".join(c.ljust(wd) for c, wd in zip(r, widths)).rstrip() for r in cells]
@@ -122,6 +144,57 @@ def format_summary(s: dict) -> str:
     lines.append(" " * (w + 2) + " ".join(n.rjust(w) for n in names))
     for name, row in zip(names, s["confusion"]):
         lines.append(f"{name.rjust(w)}  " + " ".join((str(v) if v else ".").rjust(w) for v in row))
+    return "\n".join(lines) + "\n"
+
+
+# ---- labelled number folders: sequence and digit accuracy ----------------------------------
+def number_summary(readings: Sequence[Reading], member_names: Sequence[str],
+                   class_names: Sequence[str] | None = None) -> dict | None:
+    """String (sequence) and digit accuracy over the labelled number readings.
+
+    Every labelled input counts; one that could not be read (or where no digit was found)
+    counts as read wrong, as "". Spaces (line breaks, wide gaps) are not compared: the
+    digits are. Digit accuracy = 1 - (summed edit distance) / (summed label digits), >= 0.
+    """
+    from .numbers import edit_distance, member_texts, number_text
+    names = list(class_names) if class_names is not None else [str(k) for k in range(10)]
+    idx = [i for i, r in enumerate(readings) if isinstance(r.label, str)]
+    if not idx:
+        return None
+    truth = [readings[i].label.replace(" ", "") for i in idx]
+    read = [number_text(readings[i], names).replace(" ", "") for i in idx]
+    edits = sum(edit_distance(p, t) for p, t in zip(read, truth))
+    digits = sum(len(t) for t in truth)
+    member = {}
+    for m, name in enumerate(member_names):
+        texts = [(member_texts(readings[i], names) or [""] * len(member_names))[m].replace(" ", "") for i in idx]
+        member[name] = float(np.mean([p == t for p, t in zip(texts, truth)]))
+    correct = sum(p == t for p, t in zip(read, truth))
+    return {"n": len(idx), "unreadable": sum(not readings[i].ok for i in idx),
+            "correct": int(correct), "sequence_accuracy": correct / len(idx),
+            "digits": digits, "edits": edits, "digit_accuracy": max(0.0, 1 - edits / max(1, digits)),
+            "wrong_length": sum(len(p) != len(t) for p, t in zip(read, truth)),
+            "member_sequence_accuracy": member,
+            "misread": [readings[i].path for i, p, t in zip(idx, read, truth) if p != t]}
+
+
+def format_number_summary(s: dict, readings: Sequence[Reading] | None = None, limit: int = 20) -> str:
+    lines = [f"labelled numbers: {s['n']}" + (f" ({s['unreadable']} unreadable, counted as misread)"
+                                             if s["unreadable"] else ""),
+             f"sequence accuracy: {100 * s['sequence_accuracy']:.2f}% ({s['correct']}/{s['n']})",
+             f"digit accuracy:    {100 * s['digit_accuracy']:.2f}% ({s['edits']} edits over {s['digits']} digits;"
+             f" {s['wrong_length']} numbers of the wrong length)",
+             "member sequence accuracy: " + ", ".join(f"{k} {100 * v:.2f}%"
+                                                      for k, v in s["member_sequence_accuracy"].items())]
+    if s["misread"]:
+        by_path = {r.path: r for r in readings} if readings is not None else {}
+        lines.append(f"misread ({len(s['misread'])}):")
+        for path in s["misread"][:limit]:
+            r = by_path.get(path)
+            got = "" if r is None else (r.extra.get("text") if r.ok else f"({r.status})")
+            lines.append(f"  {_escape(path)}: read {got!r}, label {r.label if r is not None else '?'}")
+        if len(s["misread"]) > limit:
+            lines.append(f"  ... and {len(s['misread']) - limit} more (JSON output lists them all)")
     return "\n".join(lines) + "\n"
 
 
@@ -198,16 +271,35 @@ def preprocessed_names(readings: Sequence[Reading]) -> list[Path]:
     return out
 
 
-def save_preprocessed(readings: Sequence[Reading], out_dir: Path) -> int:
-    """Write every readable input's 28x28 network input under out_dir; returns how many."""
+def save_preprocessed(readings: Sequence[Reading], out_dir: Path, numbers: bool = False) -> int:
+    """Write every readable input's 28x28 network input under out_dir; returns how many.
+
+    numbers=True: every digit of a number, left to right and line by line, as <name>_<k>.png
+    (k from 0), e.g. scans/2026_scan_0.png ... scans/2026_scan_3.png.
+    """
     from PIL import Image
     out_dir = Path(out_dir)
     n = 0
+    used: set[Path] = set()
     for r, rel in zip(readings, preprocessed_names(readings)):
-        if r.image is None:
+        if r.image is None or (numbers and not r.ok):
             continue
-        target = out_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(r.image).save(target, format="PNG")
-        n += 1
+        if numbers:
+            stack = r.image[None] if r.image.ndim == 2 else r.image                 # (K, 28, 28)
+            targets = []
+            for k in range(len(stack)):
+                t, j = rel.with_name(f"{rel.stem}_{k}.png"), 1
+                while t in used:
+                    j += 1
+                    t = rel.with_name(f"{rel.stem}_{k}~{j}.png")
+                used.add(t)
+                targets.append(t)
+            pairs = zip(stack, targets)
+        else:
+            pairs = [(r.image, rel)]
+        for img, t in pairs:
+            target = out_dir / t
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(target, format="PNG")
+            n += 1
     return n
