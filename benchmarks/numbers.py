@@ -14,8 +14,10 @@ validation split that thresholds were tuned on), drawn as dark ink on paper:
                           by -0.5..0.5 px (a hairline gap bridged by the pens' rims, up to
                           half a pixel of overlap)
   4 overlapping   4       one pair overlaps by 0.5-2 px (strokes merge; no target)
+  4 broken        4       gaps of 2-8 px; half the digits have 1-2 gaps in their strokes
   8 gaps          8       gaps of 2-8 px
-  2-10 mixed      2..10   gaps of 2-8 px; a touching or overlapping pair (-0.5..2 px) in 30 %
+  2-10 mixed      2..10   gaps of 2-8 px; a touching or overlapping pair (-0.5..2 px) in 30 %,
+                          10 % of the digits broken
 
 each with size (+-12 %) and baseline (+-2 px) jitter per digit and a slant (shear +-0.25) per
 number, pictured two ways: "photo" (1600x1200 or 1200x1600 phone photo, JPEG quality 85-95,
@@ -52,12 +54,13 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CONDITIONS = {     # name: (min digits, max digits, share with a touching pair, that pair's ink overlap)
-    "4 gaps": (4, 4, 0.0, None),
-    "4 touching": (4, 4, 1.0, (-0.5, 0.5)),
-    "4 overlapping": (4, 4, 1.0, (0.5, 2.0)),
-    "8 gaps": (8, 8, 0.0, None),
-    "2-10 mixed": (2, 10, 0.3, (-0.5, 2.0)),
+CONDITIONS = {     # name: (min digits, max digits, share with a touching pair, its ink overlap, broken digits)
+    "4 gaps": (4, 4, 0.0, None, 0.0),
+    "4 touching": (4, 4, 1.0, (-0.5, 0.5), 0.0),
+    "4 overlapping": (4, 4, 1.0, (0.5, 2.0), 0.0),
+    "4 broken": (4, 4, 0.0, None, 0.5),
+    "8 gaps": (8, 8, 0.0, None, 0.0),
+    "2-10 mixed": (2, 10, 0.3, (-0.5, 2.0), 0.1),
 }
 LOOKS = ("photo", "scan")
 TARGETS = {"4 gaps": 0.98, "4 touching": 0.93, "8 gaps": 0.90}
@@ -84,14 +87,15 @@ def build(folder: Path, images, labels, condition: str, look: str, n: int, seed:
     if done.exists():
         return
     folder.mkdir(parents=True, exist_ok=True)
-    lo, hi, touch_share, overlap = CONDITIONS[condition]
+    lo, hi, touch_share, overlap, broken = CONDITIONS[condition]
     rng = np.random.default_rng([seed, list(CONDITIONS).index(condition), LOOKS.index(look)])
     print(f"rendering {n} numbers into {folder} (once)", file=sys.stderr)
     truth = {}
     for i in range(n):
         k = int(rng.integers(lo, hi + 1))
         idx = rng.choice(len(images), k, replace=False)
-        style = NumberStyle(look=look, touch=bool(rng.random() < touch_share), overlap=overlap or (-0.5, 0.5))
+        style = NumberStyle(look=look, touch=bool(rng.random() < touch_share), overlap=overlap or (-0.5, 0.5),
+                            broken=broken)
         img, boxes = render_number(images[idx], seed=int(rng.integers(2 ** 31)), style=style)
         text = "".join(str(int(v)) for v in labels[idx])
         pil = Image.fromarray(img)
@@ -146,7 +150,7 @@ def main(argv=None) -> int:
     rows = []
     for cond in conditions:
         for look in looks:
-            folder = Path(args.cache) / f"numbers-v2-{args.split}-s{args.seed}-n{args.n}" / \
+            folder = Path(args.cache) / f"numbers-v3-{args.split}-s{args.seed}-n{args.n}" / \
                 f"{cond.replace(' ', '_')}-{look}"
             build(folder, images, labels, cond, look, args.n, args.seed)
             readings, seconds = read_folder(folder, ens, args.workers)

@@ -10,8 +10,8 @@ numbers rendered from the MNIST VALIDATION split only (training images 55,000-59
    renderer's truth.json) and the members read that digit, else 0.
 3. Measures each class's aspect ratio (width / height) on the true candidates, then fits the
    weights of the FEATURES and the skip costs with an averaged structured perceptron (when the
-   best path misreads a number, move towards the best path that reads it right); prints a
-   Scoring(...) to paste into ensemble/numbers.py.
+   best path misreads a number, move the weights towards the best path that reads it right);
+   prints a Scoring(...) to paste into ensemble/numbers.py.
 4. Reports sequence accuracy per condition with the current and the fitted Scoring, and the
    oracle (some path through the candidates reads the true string: what segmentation allows).
 
@@ -103,14 +103,14 @@ def collect(ens, args, seed):
     import pickle
     key = hashlib.sha256((ROOT / "ensemble" / "numbers.py").read_bytes() + (ROOT / "ensemble" / "normalize.py").read_bytes()
                          + b"".join(f.read_bytes() for f in ens.files)).hexdigest()[:16]
-    store = Path(args.cache) / f"tune-v2-s{seed}-n{args.n}-{key}.pkl"
+    store = Path(args.cache) / f"tune-v3-s{seed}-n{args.n}-{key}.pkl"
     if store.exists():
         return pickle.loads(store.read_bytes())
     images, labels = split_digits("val")
     data = {}
     for cond in CONDITIONS:
         for look in LOOKS:
-            folder = Path(args.cache) / f"numbers-v2-val-s{seed}-n{args.n}" / f"{cond.replace(' ', '_')}-{look}"
+            folder = Path(args.cache) / f"numbers-v3-val-s{seed}-n{args.n}" / f"{cond.replace(' ', '_')}-{look}"
             build(folder, images, labels, cond, look, args.n, seed)
             truth = json.loads((folder / "truth.json").read_text())
             found = label_numbers(find_inputs([str(folder)], ens.class_names))
@@ -162,17 +162,18 @@ def path_features(t: dict, paths: list[list[int]], feats: list[np.ndarray]) -> n
 
 
 def as_scoring(theta: np.ndarray, scoring: Scoring) -> Scoring:
-    return replace(scoring, bias=float(theta[0]), weights=tuple(float(v) for v in theta[1:1 + len(FEATURES)]),
-                   skip_digit=float(-theta[-2]), skip_piece=float(-theta[-1]))
+    return replace(scoring, bias=round(float(theta[0]), 3),
+                   weights=tuple(round(float(v), 3) for v in theta[1:1 + len(FEATURES)]),
+                   skip_digit=round(float(-theta[-2]), 3), skip_piece=round(float(-theta[-1]), 3))
 
 
 def constrained_paths(t: dict, label: str, scores: list[np.ndarray], sc: Scoring):
-    """The best-scoring paths (one per line) that read exactly `label`, or None."""
-    start = {0: (0.0, None)}                       # label position -> (score, back pointer chain)
+    """The best-scoring paths (one per line) that together read exactly `label`, or None."""
+    tables, start = [], {0: 0.0}                  # label position at a line's start -> score
     for li, line in enumerate(t["lines"]):
         n = line["n"]
         best = [dict() for _ in range(n + 1)]      # best[i][pos] = (score, (prev i, prev pos, span or -1))
-        for pos, (v, _) in start.items():
+        for pos, v in start.items():
             best[0][pos] = (v, None)
         by_start = {}
         for s, (i, _j, _k) in enumerate(line["spans"]):
@@ -188,26 +189,22 @@ def constrained_paths(t: dict, label: str, scores: list[np.ndarray], sc: Scoring
                         w = v + scores[li][s]
                         if w > best[j].get(pos + 1, (-np.inf,))[0]:
                             best[j][pos + 1] = (w, (i, pos, s))
-        # back-pointers per line are resolved at the end: keep the tables
-        t.setdefault("_tables", {})[li] = best
-        start = {pos: (v, None) for pos, (v, _) in best[n].items()}
+        tables.append(best)
+        start = {pos: v for pos, (v, _) in best[n].items()}
     if len(label) not in start:
-        t.pop("_tables", None)
         return None
     paths, pos = [], len(label)
     for li in range(len(t["lines"]) - 1, -1, -1):
-        best, i, path = t["_tables"][li], t["lines"][li]["n"], []
+        best, i, path = tables[li], t["lines"][li]["n"], []
         while i > 0:
-            _, back = best[i][pos]
-            i, pos, s = back
+            i, pos, s = best[i][pos][1]
             if s >= 0:
                 path.append(s)
         paths.append(path[::-1])
-    t.pop("_tables")
     return paths[::-1]
 
 
-def fit(data, scoring: Scoring, epochs: int = 10, seed: int = 0) -> Scoring:
+def fit(data, scoring: Scoring, epochs: int = 20, seed: int = 0) -> Scoring:
     """Averaged structured perceptron: whenever the best path misreads a number, move the
     weights from its features towards those of the best path that reads it right."""
     scoring = replace(scoring, aspect=aspect_table(data, scoring))
@@ -221,7 +218,8 @@ def fit(data, scoring: Scoring, epochs: int = 10, seed: int = 0) -> Scoring:
         mistakes = 0
         for n in rng.permutation(len(rows)):
             t, y = rows[n]
-            sc = as_scoring(theta, scoring)
+            sc = replace(scoring, bias=theta[0], weights=tuple(theta[1:1 + len(FEATURES)]),
+                         skip_digit=-theta[-2], skip_piece=-theta[-1])
             scores = [sc.bias + f @ np.asarray(sc.weights) for f in feats[n]]
             pred = [best_path(line, s, sc) for line, s in zip(t["lines"], scores)]
             text = "".join(str(t["vote"]["pred"][line["spans"][s][2]]) for line, p in zip(t["lines"], pred) for s in p)
@@ -233,10 +231,7 @@ def fit(data, scoring: Scoring, epochs: int = 10, seed: int = 0) -> Scoring:
             total += theta
             count += 1
         print(f"perceptron epoch {epoch + 1}: {mistakes} corrections", file=sys.stderr)
-    avg = total / count
-    return replace(as_scoring(avg, scoring), bias=round(float(avg[0]), 3),
-                   weights=tuple(round(float(v), 3) for v in avg[1:1 + len(FEATURES)]),
-                   skip_digit=round(float(-avg[-2]), 3), skip_piece=round(float(-avg[-1]), 3))
+    return as_scoring(total / count, scoring)
 
 
 def main(argv=None) -> int:
@@ -244,7 +239,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=100, help="numbers per condition and look")
     ap.add_argument("--seed", type=int, default=1, help="render seed to fit on (the benchmark uses 0)")
     ap.add_argument("--check-seed", type=int, default=2, help="render seed to check the fit on")
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=20, help="perceptron passes over the numbers")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "digit-ensemble" / "bench"))
     args = ap.parse_args(argv)

@@ -235,6 +235,44 @@ def misclassified_png(s: dict, readings: Sequence[Reading], path: Path, limit: i
     img.save(path)
 
 
+def misread_png(s: dict, readings: Sequence[Reading], class_names: Sequence[str], path: Path,
+                limit: int = 40) -> None:
+    """The misread numbers (up to `limit`), each with its digits' boxes and 'label -> read'."""
+    import torch
+    from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
+
+    from .normalize import ImageError, load_gray
+    from .numbers import _source_size, number_text
+    from .reading import Item
+    by_path = {r.path: r for r in readings}
+    font, tiles = _font(14), []
+    for p in s["misread"][:limit]:
+        r = by_path[p]
+        tile = Image.new("RGB", (320, 200), "white")
+        try:
+            gray = load_gray(p, max_side=1024)
+            page = Image.fromarray((gray * 255).astype(np.uint8)).convert("RGB")
+            sx = page.width / _source_size(Item(p), gray.shape)[1]      # boxes are in the file's pixels
+            draw = ImageDraw.Draw(page)
+            for d in r.extra.get("digits", []):
+                draw.rectangle([v * sx for v in d["box"]], outline=(220, 0, 0), width=max(1, round(2 / sx ** 0.5)))
+            page.thumbnail((320, 170))
+            tile.paste(page, ((320 - page.width) // 2, 0))
+        except (ImageError, OSError):
+            pass
+        got = number_text(r, class_names) if r.ok else f"({r.status})"
+        ImageDraw.Draw(tile).text((160, 186), f"{r.label} -> {got}", fill="black", font=font, anchor="mm")
+        tiles.append(torch.from_numpy(np.array(tile)).permute(2, 0, 1))       # (3, 200, 320)
+    if not tiles:
+        img = Image.new("RGB", (240, 40), "white")
+        ImageDraw.Draw(img).text((10, 12), "no misread numbers", fill="black", font=font)
+    else:
+        grid = make_grid(tiles, nrow=4, padding=4, pad_value=128)                # (3, H, W)
+        img = Image.fromarray(grid.permute(1, 2, 0).numpy())
+    img.save(path)
+
+
 # ---- --save-preprocessed ------------------------------------------------------------------
 def _safe_part(name: str) -> str:
     """A path component that cannot climb out of the target folder."""

@@ -11,7 +11,8 @@ previous one by a random gap measured between ink (row by row, so slanted digits
 overlap in the column projection). With `touch`, one random pair is pushed together until its
 ink touches: the closest rows' ink overlaps by `overlap` MNIST px (-0.5..0.5 by default: from a
 hairline gap that the pens' anti-aliased rims bridge to half a pixel of overlap; larger values
-make overlapping pairs). The whole number is then slanted (shear)
+make overlapping pairs). With `broken`, that share of the digits get one or two gaps in their
+strokes (`break_strokes`). The whole number is then slanted (shear)
 and drawn as dark ink on paper:
 
 - look="photo": a 1600x1200 (or 1200x1600) phone photo: the number placed anywhere, digit
@@ -45,6 +46,7 @@ class NumberStyle:
     size_jitter: float = 0.12                 # digit scale in 1 +- this
     baseline_jitter: float = 2.0              # vertical offset in +- this
     slant: float = 0.25                       # shear (x += slant * -y) in +- this
+    broken: float = 0.0                       # share of digits with 1-2 gaps in their strokes
 
     def __post_init__(self):
         if self.look not in ("photo", "scan"):
@@ -57,8 +59,25 @@ class NumberStyle:
             raise ValueError(f"overlap must be a range -1 <= lo <= hi, got {(lo, hi)}")
         if not 0 <= self.size_jitter < 0.5:
             raise ValueError(f"size_jitter must be in [0, 0.5), got {self.size_jitter}")
+        if not 0 <= self.broken <= 1:
+            raise ValueError(f"broken must be a share in [0, 1], got {self.broken}")
         if self.baseline_jitter < 0 or not 0 <= self.slant <= 1:
             raise ValueError("baseline_jitter must be >= 0 and slant in [0, 1]")
+
+
+def break_strokes(a: np.ndarray, rng: np.random.Generator, breaks: int = 1) -> np.ndarray:
+    """Erase `breaks` gaps (discs 1.6-2.6 MNIST px across, at canvas scale) centred on random ink
+    pixels: a pen that skipped. A 0 broken twice falls apart into two arcs."""
+    a = a.copy()
+    ys, xs = np.nonzero(a > 0.5)
+    if len(ys) == 0:
+        return a
+    yy, xx = np.mgrid[:a.shape[0], :a.shape[1]]
+    for _ in range(breaks):
+        k = int(rng.integers(len(ys)))
+        r = UP * rng.uniform(0.8, 1.3)
+        a[(yy - ys[k]) ** 2 + (xx - xs[k]) ** 2 <= r * r] = 0
+    return a
 
 
 def _crop_ink(d: np.ndarray) -> np.ndarray:
@@ -78,7 +97,10 @@ def _layout(digits: np.ndarray, rng: np.random.Generator, style: NumberStyle):
     for d in digits:
         c = _crop_ink(d)
         s = UP * (1 + rng.uniform(-style.size_jitter, style.size_jitter))
-        inks.append(_resize(c, round(c.shape[0] * s), round(c.shape[1] * s)))
+        a = _resize(c, round(c.shape[0] * s), round(c.shape[1] * s))
+        if rng.random() < style.broken:
+            a = break_strokes(a, rng, int(rng.integers(1, 3)))
+        inks.append(a)
     height = UP * 20
     touch_at = int(rng.integers(1, n)) if style.touch and n > 1 else -1
     placed, x = [], 0
@@ -95,7 +117,7 @@ def _layout(digits: np.ndarray, rng: np.random.Generator, style: NumberStyle):
             gap = UP * rng.uniform(*style.gap)
         # x so that the smallest row-wise ink gap to every earlier digit is `gap`
         x = max(_min_x(p, py, px, a, y, gap) for p, py, px in placed)
-        placed.append((a, y, x))
+        placed.append((a, y, max(x, placed[-1][2] + 1)))       # never left of the previous digit
     return placed
 
 
