@@ -195,17 +195,57 @@ def components(ink: np.ndarray, sigma: float = 1.0, level: float = 0.2) -> Compo
     return Components(labels, boxes, area, bw)
 
 
-def text_height(c: Components, shape) -> float | None:
-    """Median height of the big components (area >= 20 % of the biggest), ignoring page edges."""
+def page_edges(c: Components, shape) -> np.ndarray:
+    """(n,) components that touch the border and span most of the page: paper edges, shadows."""
     h, w = shape
     b = c.boxes
-    edge = (((b[:, 0] == 0) | (b[:, 2] == h)) & (c.heights > 0.6 * h)) | \
-           (((b[:, 1] == 0) | (b[:, 3] == w)) & (c.widths > 0.6 * w))          # paper edges, shadows
-    area = np.where(edge, 0, c.area)
-    if area.max() <= 0:
+    return (((b[:, 0] == 0) | (b[:, 2] == h)) & (c.heights > 0.6 * h)) | \
+           (((b[:, 1] == 0) | (b[:, 3] == w)) & (c.widths > 0.6 * w))
+
+
+def stacks(c: Components, keep: np.ndarray, gap: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Components stacked one above the other (a broken 8's loops, a 5's bar over its body):
+    sharing half the narrower one's columns, less than `gap` x the taller one's height apart.
+
+    Returns each component's stack id (n,) and each component's stack box (n, 4) (its own
+    box when alone or not kept)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    b, idx = c.boxes, np.flatnonzero(keep)
+    n = len(b)
+    if len(idx) > 1:
+        bb = b[idx]
+        x_ov = np.minimum(bb[:, None, 3], bb[None, :, 3]) - np.maximum(bb[:, None, 1], bb[None, :, 1])
+        w = bb[:, 3] - bb[:, 1]
+        h = bb[:, 2] - bb[:, 0]
+        y_gap = np.maximum(bb[None, :, 0] - bb[:, None, 2], bb[:, None, 0] - bb[None, :, 2])   # < 0: overlap
+        link = (x_ov >= 0.5 * np.minimum(w[:, None], w[None, :])) & \
+               (y_gap <= gap * np.maximum(h[:, None], h[None, :]))                          # (k, k)
+        r, q = np.nonzero(np.triu(link, 1))
+        _, lab = connected_components(coo_matrix((np.ones(len(r)), (r, q)), shape=(len(idx),) * 2), directed=False)
+    else:
+        lab = np.zeros(len(idx), np.int64)
+    ids = np.arange(n) + (lab.max() + 1 if len(idx) else 0)           # singletons: ids of their own
+    ids[idx] = lab
+    boxes = b.copy()
+    for g in np.unique(lab):
+        members = idx[lab == g]
+        boxes[members] = [b[members, 0].min(), b[members, 1].min(), b[members, 2].max(), b[members, 3].max()]
+    return ids, boxes
+
+
+def text_height(c: Components, shape) -> float | None:
+    """Median height of the big stacks of components (area >= 20 % of the biggest), ignoring
+    page edges: a digit broken into pieces above one another counts at its full height."""
+    keep = ~page_edges(c, shape)
+    if not keep.any():
         return None
+    ids, boxes = stacks(c, keep)
+    area = np.bincount(ids[keep], weights=c.area[keep])               # per stack
+    heights = np.zeros(len(area))
+    heights[ids[keep]] = (boxes[keep, 2] - boxes[keep, 0])
     big = area >= 0.2 * area.max()
-    return float(np.median(c.heights[big]))
+    return float(np.median(heights[big]))
 
 
 # ---- layout: lines, pieces, cuts -------------------------------------------------------------
@@ -245,10 +285,11 @@ def _overlap(a0, a1, b0, b1) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
-def group_lines(c: Components, keep: np.ndarray, H: float, p: SegmentParams) -> list[list[int]]:
-    """Components (indices) per line, lines top to bottom; small ones join the nearest line."""
-    b, hts = c.boxes, c.heights
-    mains = [i for i in np.flatnonzero(keep) if hts[i] >= p.main * H]
+def group_lines(c: Components, keep: np.ndarray, mains: list[int], boxes: np.ndarray, H: float,
+                p: SegmentParams) -> list[list[int]]:
+    """Components (indices) per line, lines top to bottom: `mains` (digit-sized, with their stack
+    `boxes`) by vertical overlap; the other kept components join the nearest line."""
+    b, hts = boxes, boxes[:, 2] - boxes[:, 0]
     lines: list[list[int]] = []
     for i in sorted(mains, key=lambda i: b[i, 0] + b[i, 2]):
         best, best_ov = None, 0.0
@@ -262,8 +303,9 @@ def group_lines(c: Components, keep: np.ndarray, H: float, p: SegmentParams) -> 
         else:
             lines.append([i])
     bands = [(float(np.median(b[line, 0])), float(np.median(b[line, 2]))) for line in lines]
+    main_set = set(mains)
     for i in np.flatnonzero(keep):
-        if hts[i] >= p.main * H or not lines:
+        if i in main_set or not lines:
             continue
         cy = 0.5 * (b[i, 0] + b[i, 2])
         dist = [max(y0 - cy, cy - y1, 0.0) for y0, y1 in bands]
@@ -351,28 +393,33 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
 def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams) -> list[Line]:
     """Lines of pieces with their candidate digits, from components at the working scale."""
     hts, wds, b = c.heights, c.widths, c.boxes
-    keep = (np.maximum(hts, wds) >= p.speck * H)
     h_img, w_img = ink.shape
-    edge = (((b[:, 0] == 0) | (b[:, 2] == h_img)) & (hts > 0.6 * h_img)) | \
-           (((b[:, 1] == 0) | (b[:, 3] == w_img)) & (wds > 0.6 * w_img))
-    keep &= ~edge
+    keep = (np.maximum(hts, wds) >= p.speck * H) & ~page_edges(c, ink.shape)
+    ids, sboxes = stacks(c, keep)
+    # digit-sized: the biggest component of each stack at least `main` H tall
+    mains = []
+    for g in np.unique(ids[keep]):
+        members = np.flatnonzero(keep & (ids == g))
+        top = members[np.argmax(c.area[members])]
+        if sboxes[top, 2] - sboxes[top, 0] >= p.main * H:
+            mains.append(int(top))
     lines = []
-    for members in group_lines(c, keep, H, p):
+    for members in group_lines(c, keep, mains, sboxes, H, p):
         yb0, xb0 = b[members, 0].min(), b[members, 1].min()
         yb1, xb1 = b[members, 2].max(), b[members, 3].max()
         pad = max(2, int(0.3 * H))
         y0, x0 = max(0, yb0 - pad), max(0, xb0 - pad)
         y1, x1 = min(h_img, yb1 + pad), min(w_img, xb1 + pad)
         lab = c.labels[y0:y1, x0:x1]
-        mains = [i for i in members if hts[i] >= p.main * H]
-        small = [i for i in members if hts[i] < p.main * H]
-        groups = {i: [i] for i in mains}
+        line_mains = [i for i in members if i in set(mains)]
+        small = [i for i in members if i not in set(mains)]
+        groups = {i: [i] for i in line_mains}
         loose = []
         for i in small:                      # a piece sharing its columns with a digit joins it
-            ov = [_overlap(b[i, 1], b[i, 3], b[m, 1], b[m, 3]) / max(1, wds[i]) for m in mains]
+            ov = [_overlap(b[i, 1], b[i, 3], b[m, 1], b[m, 3]) / max(1, wds[i]) for m in line_mains]
             k = int(np.argmax(ov)) if ov else -1
             if k >= 0 and ov[k] >= p.attach:
-                groups[mains[k]].append(i)
+                groups[line_mains[k]].append(i)
             else:
                 loose.append(i)
         pieces = [Piece(np.isin(lab, np.array(g) + 1), True) for g in groups.values()]
@@ -766,7 +813,7 @@ def label_numbers(found: Found) -> Found:
     """Give the items of each folder argument their number label, in place; returns `found`.
 
     A folder with a `labels.csv` (rows `file,label`; file relative to that folder, or just its
-    name; a header row is allowed) is labelled by it: files it does not list stay unlabelled.
+    name; a header row `file,label` is allowed) is labelled by it: files it does not list stay unlabelled.
     Otherwise a folder is labelled when every image's name starts with digits followed by a
     separator (_ - . , + space) or nothing: `2026_scan.jpg` -> "2026". Labels are digit strings;
     a space may separate lines ("12 345"). Class-folder labels (single digits) are dropped.
@@ -816,8 +863,8 @@ def read_labels_csv(path: str) -> dict[str, str]:
             name, label = row[0].strip().replace("\\", "/"), " ".join(row[1].split())
             name = name[2:] if name.startswith("./") else name
             if not _LABEL.fullmatch(label):
-                if first:                                  # a header row
-                    first = False
+                if first and label.lower() in ("label", "labels", "number", "text", "digits", "value"):
+                    first = False                          # a header row
                     continue
                 raise ValueError(f"{path}:{n}: label {row[1]!r} is not a number (digits, spaces between lines)")
             first = False
