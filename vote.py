@@ -89,7 +89,8 @@ def parse_args(argv):
     ap.add_argument("--workers", type=int, metavar="N",
                     help="processes decoding + normalizing images (default: min(2, CPUs), none for "
                          "<= 16 images); at most the number of CPUs and of images")
-    ap.add_argument("--report", metavar="DIR", help="labelled folders: save confusion.png, misclassified.png")
+    ap.add_argument("--report", metavar="DIR", help="labelled folders: save confusion.png, misclassified.png "
+                                                      "(--number: misread.png)")
     ap.add_argument("--save-preprocessed", metavar="DIR", help="save the 28x28 network inputs as PNGs")
     ap.add_argument("--device", default="auto", help="auto (default: the GPU if there is one), cpu, cuda, cuda:N")
     ap.add_argument("--number", action="store_true",

@@ -255,8 +255,13 @@ def misread_png(s: dict, readings: Sequence[Reading], class_names: Sequence[str]
             page = Image.fromarray((gray * 255).astype(np.uint8)).convert("RGB")
             sx = page.width / _source_size(Item(p), gray.shape)[1]      # boxes are in the file's pixels
             draw = ImageDraw.Draw(page)
-            for d in r.extra.get("digits", []):
-                draw.rectangle([v * sx for v in d["box"]], outline=(220, 0, 0), width=max(1, round(2 / sx ** 0.5)))
+            boxes = np.array([[v * sx for v in d["box"]] for d in r.extra.get("digits", [])]).reshape(-1, 4)
+            for box in boxes:
+                draw.rectangle(box.tolist(), outline=(220, 0, 0), width=2)
+            if len(boxes):                              # the number, with a digit's height around it
+                m = float(np.max(boxes[:, 3] - boxes[:, 1]))
+                page = page.crop((max(0, boxes[:, 0].min() - m), max(0, boxes[:, 1].min() - m),
+                                  min(page.width, boxes[:, 2].max() + m), min(page.height, boxes[:, 3].max() + m)))
             page.thumbnail((320, 170))
             tile.paste(page, ((320 - page.width) // 2, 0))
         except (ImageError, OSError):

@@ -52,7 +52,7 @@ def iou(a, b) -> float:
     return w * h / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h)
 
 
-def covered(seg, truth_boxes, at=0.7) -> list[float]:
+def covered(seg, truth_boxes) -> list[float]:
     """For each true digit box, the best IoU of a candidate digit's box."""
     return [max(iou(t, c) for c in seg.boxes) for t in truth_boxes]
 
@@ -223,7 +223,7 @@ def number_folder(tmp_path_factory):
 
 def test_cli_number_columns_and_labelled_report(number_folder, tmp_path):
     r = vote("--number", number_folder, "--format", "csv", "--min-agreement", "5",
-             "--save-preprocessed", tmp_path / "seen")
+             "--save-preprocessed", tmp_path / "seen", "--report", tmp_path / "report")
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert list(rows[0])[:len(NUMBER_COLUMNS)] == list(NUMBER_COLUMNS)
@@ -237,6 +237,7 @@ def test_cli_number_columns_and_labelled_report(number_folder, tmp_path):
     # the summary goes to stderr when csv is piped
     assert "sequence accuracy: 66.67% (2/3)" in r.stderr
     assert "digit accuracy:    88.89% (1 edits over 9 digits" in r.stderr
+    assert Image.open(tmp_path / "report" / "misread.png").size[0] > 100      # the one misread number
     saved = sorted(p.name for p in (tmp_path / "seen").rglob("*.png"))
     assert saved == sorted(["2026_scan_0.png", "2026_scan_1.png", "2026_scan_2.png", "2026_scan_3.png",
                             "38_b_0.png", "38_b_1.png", "906_c_0.png", "906_c_1.png", "906_c_2.png"])
