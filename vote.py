@@ -155,9 +155,12 @@ def check_destinations(args, ens, items) -> None:
         digit_stems = _digit_stems(protected) if args.number else set()
         for rel in preprocessed_names(rows):
             target = os.path.realpath(os.path.join(args.save_preprocessed, rel))
-            if target in protected or target[:-len(".png")] in digit_stems:
-                raise UsageError(f"--save-preprocessed {args.save_preprocessed} would overwrite an input "
-                                 f"near {target}; choose a folder outside the inputs")
+            if target in protected:
+                raise UsageError(f"--save-preprocessed {args.save_preprocessed} would overwrite the input "
+                                 f"{target}; choose a folder outside the inputs")
+            if target[:-len(".png")] in digit_stems:
+                raise UsageError(f"--save-preprocessed {args.save_preprocessed} would overwrite the input "
+                                 f"{target[:-len('.png')]}_<k>.png; choose a folder outside the inputs")
     if args.report:
         for name in ("confusion.png", "misclassified.png", "misread.png"):
             if os.path.realpath(os.path.join(args.report, name)) in protected:

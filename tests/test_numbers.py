@@ -256,3 +256,11 @@ def test_cli_number_json_has_boxes_and_digit_mode_is_unchanged(number_folder):
     assert [d["box"][0] for d in rec["digits"]] == sorted(d["box"][0] for d in rec["digits"])
     plain = vote(number_folder / "2026_scan.png", "--format", "csv")
     assert plain.stdout.splitlines()[0].split(",")[:len(ROW_COLUMNS)] == list(ROW_COLUMNS)
+
+
+def test_cli_save_preprocessed_never_overwrites_an_input(tmp_path):
+    img, _ = render_number(digits_of("38"), seed=0, style=NumberStyle(look="scan"))
+    Image.fromarray(img).save(tmp_path / "a.png")
+    Image.fromarray(img).save(tmp_path / "a_0.png")          # where a.png's first digit would go
+    r = vote("--number", tmp_path / "a.png", "--save-preprocessed", tmp_path)
+    assert r.returncode == 1 and "overwrite the input" in r.stderr
