@@ -260,7 +260,9 @@ def test_cli_number_json_has_boxes_and_digit_mode_is_unchanged(number_folder):
 
 def test_cli_save_preprocessed_never_overwrites_an_input(tmp_path):
     img, _ = render_number(digits_of("38"), seed=0, style=NumberStyle(look="scan"))
-    Image.fromarray(img).save(tmp_path / "a.png")
-    Image.fromarray(img).save(tmp_path / "a_0.png")          # where a.png's first digit would go
-    r = vote("--number", tmp_path / "a.png", "--save-preprocessed", tmp_path)
-    assert r.returncode == 1 and "overwrite the input" in r.stderr
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out" / "in").mkdir(parents=True)
+    Image.fromarray(img).save(tmp_path / "in" / "a.png")
+    Image.fromarray(img).save(tmp_path / "out" / "in" / "a_0.png")   # where in/a.png's first digit would go
+    r = vote("--number", tmp_path / "in", tmp_path / "out", "--save-preprocessed", tmp_path / "out")
+    assert r.returncode == 1 and "overwrite the input" in r.stderr and "a_<k>.png" in r.stderr
