@@ -531,7 +531,8 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     H1 = text_height(c1, ink1.shape) if c1 is not None else None
     if H1 is None or H1 < max(3, p.min_height * max(g1.shape)):
         raise ImageError("no digit found")
-    keep = (np.maximum(c1.heights, c1.widths) >= p.speck * H1) & (c1.area >= 0.02 * c1.area.max())
+    keep = (np.maximum(c1.heights, c1.widths) >= p.speck * H1) & ~page_edges(c1, ink1.shape)
+    keep &= c1.area >= 0.02 * c1.area[keep].max(initial=0)
     if not keep.any():
         raise ImageError("no digit found")
     kb = c1.boxes[keep]
@@ -730,7 +731,6 @@ class NumberMode:
             return
         cands = [Reading("") for _ in range(sum(pr.shape[1] for pr in probs))]
         vote_into(cands, np.concatenate(probs, axis=1))
-        M = probs[0].shape[0]
         start = 0
         for r, p, pr in zip(readings, prepared, probs):
             mine = cands[start:start + pr.shape[1]]

@@ -19,9 +19,9 @@ from PIL import Image, ImageDraw
 
 from ensemble import Ensemble
 from ensemble.normalize import ImageError
-from ensemble.numbers import (NUMBER_COLUMNS, NumberMode, SegmentParams, edit_distance, label_numbers,
+from ensemble.numbers import (NUMBER_COLUMNS, NumberMode, edit_distance, label_numbers,
                               read_labels_csv, read_number, segment)
-from ensemble.reading import ROW_COLUMNS, Item, Reader, find_inputs
+from ensemble.reading import ROW_COLUMNS, Reader, find_inputs
 from generators.numbers import NumberStyle, break_strokes, render_number
 
 ROOT = Path(__file__).resolve().parent.parent
