@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 VARIANTS = {
-    "base": {},
+    # explicit zeros: the member configs carry the adopted fields since the decision
+    "base": {"thicken": 0.0, "thin": 0.0, "lowres": 0.0},
     "pen+lowres": {"thicken": 0.6, "thin": 0.4, "lowres": 0.6, "lowres_p": 0.3},
 }
 FAMILIES = ["mnist_pen", "hairline", "bold", "very_bold", "brush", "transparent", "photo",

@@ -47,7 +47,7 @@ def load_member_config(path: str | Path, defaults: str | Path | None = None, qui
     if quick:
         s = quick_block.get("distortion_scale", 1.0)
         cfg = deep_merge(cfg, {k: v for k, v in quick_block.items() if k != "distortion_scale"})
-        cfg["distortion"] = {k: (v if k == "elastic_sigma" else v * s) for k, v in cfg["distortion"].items()}
+        cfg["distortion"] = {k: (v if k in ("elastic_sigma", "lowres_p") else v * s) for k, v in cfg["distortion"].items()}
     cfg["config_file"] = str(path)
     return cfg
 

@@ -131,4 +131,7 @@ def test_quick_config_scales_distortion():
     for q in load_configs(quick=True):
         f = full[q["name"]]
         assert q["distortion"]["rotation"] == pytest.approx(f["distortion"]["rotation"] * 0.5)
+        # a probability is not a magnitude: the quick run halves how far, not how often
+        assert q["distortion"].get("lowres_p") == f["distortion"].get("lowres_p")
+        assert q["distortion"]["elastic_sigma"] == f["distortion"]["elastic_sigma"]
         assert q["train"]["batch_size"] == 64 and q["data"]["train_subset"] == 12800
