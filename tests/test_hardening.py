@@ -142,12 +142,16 @@ def test_signal_during_output_write_cleans_up(weights, scans, tmp_path, monkeypa
         real_replace(src, dst)
 
     monkeypatch.setattr(atomic.os, "replace", replace_then_signal)
-    old = signal.getsignal(signal.SIGTERM)
+    old = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    # A shell starts a background job (`pytest ... &`) with SIGINT ignored, and Python then keeps
+    # it ignored, as vote.py should; this test wants Ctrl-C's behaviour, so it asks for it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         rc = vote_cli.main([str(scans), "--checkpoints", str(weights), "--output", str(tmp_path / "out.csv"),
                             "--workers", "0"])
     finally:
-        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGTERM, old[0])
+        signal.signal(signal.SIGINT, old[1])
     err = capsys.readouterr().err
     assert rc == code and word in err and "Traceback" not in err
     assert not (tmp_path / "out.csv").exists()
