@@ -145,7 +145,8 @@ export function renderNumber(target, row, doc, source, { blob = null, onDigit = 
         el("b", {}, `${row.digits.length} digit${row.digits.length === 1 ? "" : "s"}`),
         row.agreement === total ? `, all ${total} members agree on every one`
           : `; weakest: the ${ordinal(weakest.index + 1)} digit, ${row.agreement} of ${total} members`),
-      el("div", { class: "confidence" }, "weakest confidence ", el("b", {}, pct(row.confidence)),
+      el("div", { class: "confidence", title: "the confidence of the least sure digit" },
+        el("span", { class: "nowrap" }, "lowest confidence"), el("b", {}, pct(row.confidence)),
         el("span", { class: "meter" }, el("span", { style: `width:${(100 * row.confidence).toFixed(1)}%` }))),
       row.lines.length > 1 ? el("div", { class: "source" }, `${row.lines.length} lines: ${row.lines.join(" / ")}`) : null,
       source ? el("div", { class: "source" }, source) : null)));
@@ -155,7 +156,7 @@ export function renderNumber(target, row, doc, source, { blob = null, onDigit = 
   if (blob) boxedPicture(blob, row).then((c) => c && pictureSlot.append(c));
 
   target.append(el("div", { class: "members-head" }, "Each digit's vote",
-    el("small", {}, "what the networks saw, the winner, how many members agree")));
+    el("small", {}, "28×28 input · vote · members agreeing")));
   const cards = el("div", { class: "digits" });
   row.digits.forEach((d) => {
     const dissent = Object.entries(d.members).filter(([, k]) => k !== d.prediction);
