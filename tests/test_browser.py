@@ -371,6 +371,10 @@ def test_canvas_reads_a_number(page):
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }""")
     assert inked > 100
+    page.click("#tab-btn-camera")                              # the camera reads one digit: no switch there
+    assert page.locator(".mode-switch").is_hidden() and "number-mode" not in page.locator("main").get_attribute("class")
+    page.click("#tab-btn-draw")
+    assert "number-mode" in page.locator("main").get_attribute("class")
     page.check("input[name=read-mode][value=digit]")           # back: one digit, square pad, no boxes
     expect(page.get_by_test_id("prediction")).to_be_visible(timeout=20_000)
 

@@ -46,13 +46,18 @@ for (const radio of document.querySelectorAll("input[name=read-mode]")) {
   radio.addEventListener("change", () => {
     if (!radio.checked) return;
     mode = radio.value;
-    grid.classList.toggle("number-mode", mode === "number");
+    layout();
     drawHint.textContent = mode === "number"
       ? "Write a number, digits side by side (a gap between them helps). The reading updates while you write."
       : "Draw one digit, large and centred. The vote updates while you draw.";
     boxes.clear();
     if (!pad.isEmpty) voteDrawingSoon();
   });
+}
+
+// number mode widens the input column, except on the camera tab (which reads one digit)
+function layout() {
+  grid.classList.toggle("number-mode", mode === "number" && $("tab-camera").hidden);
 }
 
 // the digit boxes of a number, over the drawing pad (its PNG's pixels are the pad's backing pixels)
@@ -87,6 +92,7 @@ function selectTab(name) {
   }
   if (name !== "camera") camera?.stop();      // the camera light goes off when leaving the tab
   document.querySelector(".mode-switch").classList.toggle("off", name === "camera");
+  layout();
 }
 for (const t of tabs) $(`tab-btn-${t}`).addEventListener("click", () => selectTab(t));
 
