@@ -12,6 +12,7 @@ export class Camera {
     this.stream = null;
     this.liveRun = 0;             // bumped on every start/stop: a stale loop or answer sees it and quits
     this.abort = null;
+    this.opening = null;          // the pending open() while live mode starts the camera
     start.addEventListener("click", () => (this.stream ? this.stop() : this.open()));
     snap.addEventListener("click", () => this.snapshot());
     live.addEventListener("click", () => (this.isLive ? this.stopLive() : this.startLive()));
@@ -35,15 +36,16 @@ export class Camera {
     this.message.classList.toggle("error", error);
   }
 
-  // true when the camera runs; false (and a message saying why) when it cannot
+  // true when the camera runs; false (live reading off, and a message saying why) when it cannot.
+  // Live reading goes on across a change of camera: its loop reads whatever the video shows.
   async open(deviceId) {
     if (!navigator.mediaDevices?.getUserMedia) {
+      this.stopLive();
       this.say("This browser gives no camera access to this page (cameras need https or " +
         "http://127.0.0.1). Use “take a photo” below instead.", true);
       return false;
     }
-    const wasLive = this.isLive;
-    this.stop();
+    this.stop({ keepLive: true });
     try {
       const video = deviceId ? { deviceId: { exact: deviceId } }
         : { facingMode: { ideal: "environment" }, width: { ideal: 1280 }, height: { ideal: 720 } };
@@ -57,6 +59,7 @@ export class Camera {
           : err.name === "NotReadableError"
             ? "The camera is in use by another program (or blocked by the system)."
             : `No camera: ${err.message || err.name}`, true);
+      this.stopLive();
       return false;
     }
     this.video.srcObject = this.stream;
@@ -64,17 +67,18 @@ export class Camera {
     this.off.hidden = true;
     this.snap.disabled = false;
     this.start.textContent = "Stop camera";
-    this.say("Hold the digit inside the square, then take a snapshot or turn on live reading.");
-    if (wasLive) this.startLive();               // switching cameras keeps live reading on
+    this.say(this.isLive ? "Live: hold the digit inside the square and keep it still; the vote settles below."
+      : "Hold the digit inside the square, then take a snapshot or turn on live reading.");
     const cams = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
     if (cams.length > 1 && !this.select.options.length) {
       cams.forEach((d, i) => this.select.add(new Option(d.label || `camera ${i + 1}`, d.deviceId)));
       this.select.hidden = false;
     }
+    return true;
   }
 
-  stop() {
-    this.stopLive();
+  stop({ keepLive = false } = {}) {
+    if (!keepLive) this.stopLive();
     if (!this.stream) return;
     for (const track of this.stream.getTracks()) track.stop();
     this.stream = null;
@@ -90,11 +94,12 @@ export class Camera {
     this.live.setAttribute("aria-pressed", "true");
     this.live.textContent = "● Live: on";
     const run = ++this.liveRun;
-    if (!this.stream && !(await this.open())) {
-      if (run === this.liveRun) this.stopLive();
-      return;
+    if (!this.stream) {
+      // one getUserMedia at a time, however often "Live" is clicked while it asks
+      this.opening ??= this.open().finally(() => (this.opening = null));
+      if (!(await this.opening)) return;                     // open() said why and turned live off
     }
-    if (run !== this.liveRun) return;
+    if (run !== this.liveRun) return;                        // toggled off (or on again) meanwhile
     this.onLiveChange?.(true);
     this.say("Live: hold the digit inside the square and keep it still; the vote settles below.");
     while (run === this.liveRun) {
