@@ -115,6 +115,15 @@ const pad = new DrawingPad($("pad"), {
   },
 });
 const voteDrawingSoon = debounce(voteDrawing, 150, 400);     // quiet 150 ms, or every 400 ms while drawing
+// a resized pad (window, mode switch) has new pixels: the boxes go, a new answer brings them back
+let padSize = "";
+new ResizeObserver(() => {
+  const size = `${$("pad").width}x${$("pad").height}`;
+  if (size === padSize) return;
+  padSize = size;
+  boxes.clear();
+  if (!pad.isEmpty && mode === "number") voteDrawingSoon();
+}).observe($("pad"));
 
 async function voteDrawing() {
   if (pad.isEmpty) return;
