@@ -1,7 +1,9 @@
 """The page in a real browser: Playwright driving Debian's chromium, against the shipped weights.
 
 Draw digits with mouse moves and read the shown prediction; upload files (picker and drag and
-drop) and see the rows; feed Chromium's fake camera a y4m video of a digit and take a snapshot.
+drop) and see the rows; feed Chromium's fake camera a y4m video of a digit and take a snapshot,
+or a clip of a digit being written and watch live mode settle on it; write a number on the
+canvas (and upload one) in number mode and read its text.
 Without chromium (or playwright) these tests are skipped, except under CI=true, where a missing
 browser is a failure (.ci/run installs chromium with apt-get).
 """
