@@ -352,6 +352,25 @@ def test_live_without_a_camera_says_why(page):
     assert page.locator("#live-panel").is_hidden()
 
 
+def test_live_with_the_permission_denied_says_so(playwright, url):
+    """A camera exists (the fake device) but the permission prompt is refused."""
+    from web.browser import launch
+    b = launch(playwright, ["--use-fake-device-for-media-stream"])      # no fake UI: nobody says yes
+    try:
+        context = b.new_context()
+        context.grant_permissions([], origin=url)                         # and nothing granted
+        page = context.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        page.click("#tab-btn-camera")
+        page.click("#cam-live")
+        expect(page.locator("#cam-msg")).to_contain_text("permission was denied", timeout=10_000)
+        expect(page.locator("#cam-live")).to_have_attribute("aria-pressed", "false")
+        assert page.evaluate("document.getElementById('video').srcObject") is None
+    finally:
+        b.close()
+
+
 # ---- a number on the canvas, and uploaded ---------------------------------------------------------
 NUMBER_STROKES = [   # "714" in pad fractions of the wide number-mode pad
     [(0.10, 0.25), (0.26, 0.25), (0.16, 0.80)],
