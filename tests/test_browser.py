@@ -1,7 +1,9 @@
 """The page in a real browser: Playwright driving Debian's chromium, against the shipped weights.
 
 Draw digits with mouse moves and read the shown prediction; upload files (picker and drag and
-drop) and see the rows; feed Chromium's fake camera a y4m video of a digit and take a snapshot.
+drop) and see the rows; feed Chromium's fake camera a y4m video of a digit and take a snapshot,
+or a clip of a digit being written and watch live mode settle on it; write a number on the
+canvas (and upload one) in number mode and read its text.
 Without chromium (or playwright) these tests are skipped, except under CI=true, where a missing
 browser is a failure (.ci/run installs chromium with apt-get).
 """
@@ -272,3 +274,139 @@ def test_tie_break_is_explained(browser, tmp_path):
         assert "3 and 7" in note.inner_text() and "tie was broken" in note.inner_text()
         assert page.get_by_test_id("agreement").inner_text().startswith("1 of 2")
         page.close()
+
+
+# ---- live camera: the vote settles while a digit is being written ---------------------------------
+def written_clip(path: Path, src: Path, writing: int = 15, still: int = 65) -> None:
+    """A y4m clip (10 frames/s, looped by Chromium) of a digit being written top to bottom over
+    `writing` frames, then held still for `still` frames."""
+    final = digit_on_paper(src)
+    ink = final < 200                                       # where the pen has been, at the end
+    rows = np.flatnonzero(ink.any(1))
+    with open(path, "wb") as f:
+        f.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        chroma = np.full(320 * 240, 128, np.uint8).tobytes()
+        for k in range(writing + still):
+            frame = final.copy()
+            upto = rows[0] + (rows[-1] - rows[0] + 1) * min(1.0, (k + 1) / writing)
+            frame[int(upto):][ink[int(upto):]] = 205          # not written yet: paper
+            f.write(b"FRAME\n" + frame.astype(np.uint8).tobytes() + chroma + chroma)
+
+
+def test_live_camera_settles_on_the_written_digit(playwright, url, tmp_path):
+    from web.browser import launch
+    video = tmp_path / "writing.y4m"
+    written_clip(video, EXAMPLES / "3" / "mnist_0018.png")
+    b = launch(playwright, ["--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}",
+                            "--use-fake-ui-for-media-stream"])
+    try:
+        page = b.new_page(viewport={"width": 1200, "height": 900})
+        flying, most, total = set(), [0], [0]
+
+        def sent(req):
+            if "/api/vote" in req.url:
+                flying.add(req)
+                total[0] += 1
+                most[0] = max(most[0], len(flying))
+        page.on("request", sent)
+        page.on("requestfinished", lambda req: flying.discard(req))
+        page.on("requestfailed", lambda req: flying.discard(req))
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        page.click("#tab-btn-camera")
+        page.click("#cam-live")                                # starts the camera too
+        expect(page.locator("#cam-live")).to_have_attribute("aria-pressed", "true")
+        expect(page.get_by_test_id("live-settled")).to_have_text("3", timeout=20_000)
+        expect_prediction(page, "3", 5_000)
+        assert page.get_by_test_id("live-reading").count() >= 4
+        assert most[0] == 1, f"{most[0]} live requests were in flight at once"
+        page.wait_for_selector("[data-testid=feature-layer]", timeout=20_000)   # the settled digit, inside
+
+        page.click("#cam-live")                                # off: no more requests
+        expect(page.locator("#cam-live")).to_have_attribute("aria-pressed", "false")
+        time.sleep(0.1)
+        before = total[0]
+        time.sleep(1.2)                                        # three live periods
+        assert total[0] == before, "live requests went on after live mode was turned off"
+        assert page.locator("#live-panel").is_hidden()
+        assert page.evaluate("document.getElementById('video').srcObject") is not None   # the camera stays on
+
+        page.click("#cam-live")                                # on again, then the page is hidden
+        page.get_by_test_id("live-reading").first.wait_for(timeout=20_000)
+        page.evaluate("""() => { Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+                                 document.dispatchEvent(new Event('visibilitychange')); }""")
+        expect(page.locator("#cam-live")).to_have_attribute("aria-pressed", "false")
+        assert page.evaluate("document.getElementById('video').srcObject") is None
+        expect(page.locator("#cam-msg")).to_contain_text("page was hidden")
+    finally:
+        b.close()
+
+
+def test_live_without_a_camera_says_why(page):
+    """No fake device and no permission: live mode turns itself off with a clear message."""
+    page.click("#tab-btn-camera")
+    page.click("#cam-live")
+    expect(page.locator("#cam-msg")).to_contain_text("amera", timeout=10_000)
+    expect(page.locator("#cam-live")).to_have_attribute("aria-pressed", "false")
+    assert "error" in page.locator("#cam-msg").get_attribute("class")
+    assert page.locator("#live-panel").is_hidden()
+
+
+def test_live_with_the_permission_denied_says_so(playwright, url):
+    """A camera exists (the fake device) but the permission prompt is refused."""
+    from web.browser import launch
+    b = launch(playwright, ["--use-fake-device-for-media-stream"])      # no fake UI: nobody says yes
+    try:
+        context = b.new_context()
+        context.grant_permissions([], origin=url)                         # and nothing granted
+        page = context.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        page.click("#tab-btn-camera")
+        page.click("#cam-live")
+        expect(page.locator("#cam-msg")).to_contain_text("permission was denied", timeout=10_000)
+        expect(page.locator("#cam-live")).to_have_attribute("aria-pressed", "false")
+        assert page.evaluate("document.getElementById('video').srcObject") is None
+    finally:
+        b.close()
+
+
+# ---- a number on the canvas, and uploaded ---------------------------------------------------------
+NUMBER_STROKES = [   # "714" in pad fractions of the wide number-mode pad
+    [(0.10, 0.25), (0.26, 0.25), (0.16, 0.80)],
+    [(0.45, 0.20), (0.44, 0.82)],
+    [(0.74, 0.80), (0.74, 0.20), (0.62, 0.60), (0.86, 0.60)],
+]
+
+
+def test_canvas_reads_a_number(page):
+    page.check("input[name=read-mode][value=number]")
+    box = page.locator("#pad").bounding_box()
+    assert box["width"] > 1.8 * box["height"]                  # the pad is wider in number mode
+    draw(page, NUMBER_STROKES)
+    expect(page.get_by_test_id("number-text")).to_have_text("714", timeout=20_000)
+    assert page.get_by_test_id("number-digit").count() == 3
+    assert page.locator("[data-testid=number-digit] b").all_inner_texts() == ["7", "1", "4"]
+    # the digit boxes are drawn over the pad
+    inked = page.evaluate("""() => { const c = document.getElementById('pad-boxes');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }""")
+    assert inked > 100
+    page.click("#tab-btn-camera")                              # the camera reads one digit: no switch there
+    assert page.locator(".mode-switch").is_hidden() and "number-mode" not in page.locator("main").get_attribute("class")
+    page.click("#tab-btn-draw")
+    assert "number-mode" in page.locator("main").get_attribute("class")
+    page.check("input[name=read-mode][value=digit]")           # back: one digit, square pad, no boxes
+    expect(page.get_by_test_id("prediction")).to_be_visible(timeout=20_000)
+
+
+def test_upload_reads_a_number(page, tmp_path):
+    from test_api_numbers import number_png
+    (tmp_path / "meter.png").write_bytes(number_png("2026"))
+    page.check("input[name=read-mode][value=number]")
+    page.click("#tab-btn-upload")
+    page.set_input_files("#file-input", [str(tmp_path / "meter.png")])
+    expect(page.get_by_test_id("number-text")).to_have_text("2026", timeout=20_000)
+    page.get_by_test_id("number-boxes").wait_for(timeout=10_000)
+    page.get_by_test_id("number-digit").nth(2).click()         # the inside views follow the chosen digit
+    page.wait_for_selector("[data-testid=feature-layer]", timeout=20_000)

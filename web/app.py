@@ -7,7 +7,8 @@
 Endpoints (documented at /docs, schema at /openapi.json):
   POST /api/vote         one or many images (multipart files, or one raw image body) -> rows
                          with the fields of `vote.py --format json`; ?probs=true adds each
-                         member's probabilities, ?image=true the 28x28 input as base64 PNG
+                         member's probabilities, ?image=true the 28x28 input as base64 PNG;
+                         ?mode=number reads each image as a number (`vote.py --number`)
   GET  /api/members      the members' metadata          GET /api/health   liveness + counters
   GET  /api/distortion   DistortionConfig's fields and bounds, each member's training distortion
   POST /api/distort      generators.distort applied to an image, with the ensemble's votes
@@ -165,8 +166,20 @@ class Service:
         from ensemble.reading import Reader
         self.ensemble = ensemble
         self.max_file_bytes, self.max_files = max_file_bytes, max_files
-        self.batcher = Batcher(Reader(ensemble, max_pixels=max_pixels, keep_images=True, keep_probs=True),
-                               max_batch=max_batch)
+        from ensemble.numbers import NumberMode
+        keep = dict(max_pixels=max_pixels, keep_images=True, keep_probs=True)
+        self.batcher = Batcher(Reader(ensemble, **keep), max_batch=max_batch)
+        # ?mode=number: the reading path of `vote.py --number` (one batcher per mode: a forward
+        # pass votes on one mode's inputs)
+        self.number_batcher = Batcher(Reader(ensemble, mode=NumberMode(class_names=ensemble.class_names), **keep),
+                                      max_batch=max_batch)
+
+    def batcher_for(self, mode: models.ReadMode):
+        return self.number_batcher if mode == models.ReadMode.number else self.batcher
+
+    def close(self) -> None:
+        self.batcher.close()
+        self.number_batcher.close()
 
     def image28(self, b64: str) -> np.ndarray:
         """A base64 image from a JSON body -> the 28x28 the networks see (normalized like an upload)."""
@@ -200,7 +213,7 @@ def create_app(ensemble=None, *, weights=None, device: str = "auto", max_file_by
     @asynccontextmanager
     async def lifespan(_app):
         yield
-        svc.batcher.close()
+        svc.close()
 
     app = FastAPIOffline(
         title="digit-ensemble", version="0.1.0", lifespan=lifespan,
@@ -238,27 +251,52 @@ def create_app(ensemble=None, *, weights=None, device: str = "auto", max_file_by
                    image: bool = Query(False, description="add the 28x28 network input as base64 PNG (image_png)"),
                    min_agreement: int | None = Query(None, ge=0, le=len(ens),
                                                      description="review=yes below this many agreeing members"),
-                   name: str | None = Query(None, max_length=255, description="the name of a raw-body image")):
+                   name: str | None = Query(None, max_length=255, description="the name of a raw-body image"),
+                   mode: models.ReadMode = Query(models.ReadMode.digit, description=(
+                       "digit: each image holds one digit (rows as `vote.py --format json`); number: "
+                       "each image holds a number, read digit by digit (rows as `vote.py --number --format json`, "
+                       "with each digit's box; ?probs and ?image then apply to every digit)"))):
         """Send images as multipart files (`curl -F files=@a.png -F files=@b.jpg`) or one image as
         the raw body (`curl --data-binary @a.png -H 'Content-Type: image/png'`). One row per
-        image, in order, with the fields of `vote.py --format json`; an image that cannot be
-        read gets a row whose `status` says why."""
-        from ensemble.reading import Item, row_record
+        image, in order, with the fields of `vote.py --format json` (`vote.py --number --format json`
+        with ?mode=number); an image that cannot be read gets a row whose `status` says why."""
+        from ensemble.reading import Item
         try:
             uploads = await read_images(request, svc.max_file_bytes, svc.max_files, name)
         except ClientDisconnect:
             return Response(status_code=400)              # nobody is listening any more
         items = [Item(u.name, data=u.data) for u in uploads]
         del uploads
-        prepared = await run_in_threadpool(svc.batcher.prepare, items)
-        readings = await asyncio.wrap_future(svc.batcher.submit(items, prepared))
-        rows = []
-        for r in readings:
-            row = row_record(r, class_names, member_names, min_agreement, include_probs=probs)
-            if image:
-                row["image_png"] = png_b64(r.image) if r.image is not None else None
-            rows.append(row)
-        return JSONResponse({"members": member_names, "class_names": class_names, "images": rows})
+        batcher = svc.batcher_for(mode)
+        prepared = await run_in_threadpool(batcher.prepare, items)
+        readings = await asyncio.wrap_future(batcher.submit(items, prepared))
+        record = number_row if mode == models.ReadMode.number else digit_row
+        rows = [record(r, min_agreement, probs, image) for r in readings]
+        return JSONResponse({"members": member_names, "class_names": class_names, "mode": mode.value,
+                             "images": rows})
+
+    def digit_row(r, min_agreement, probs, image) -> dict:
+        from ensemble.reading import row_record
+        row = row_record(r, class_names, member_names, min_agreement, include_probs=probs)
+        if image:
+            row["image_png"] = png_b64(r.image) if r.image is not None else None
+        return row
+
+    def number_row(r, min_agreement, probs, image) -> dict:
+        from ensemble.numbers import number_record
+        row = number_record(r, class_names, member_names, min_agreement)
+        if row["digits"] and (probs or image):
+            # the Reader keeps the chosen digits' inputs (K, 28, 28) and probabilities (M, K, C),
+            # in the order of row["digits"] (K = 1 gives (28, 28) and (M, C))
+            imgs = None if r.image is None else r.image.reshape(-1, 28, 28)
+            p = None if r.probs is None else r.probs.reshape(len(member_names), -1, len(class_names))
+            for k, d in enumerate(row["digits"]):
+                if probs:
+                    d["member_probs"] = None if p is None else {
+                        m: [round(float(x), 5) for x in p[i, k]] for i, m in enumerate(member_names)}
+                if image:
+                    d["image_png"] = None if imgs is None else png_b64(imgs[k])
+        return row
 
     @app.get("/api/members", response_model=models.MembersResponse, tags=["ensemble"])
     def members():

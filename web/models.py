@@ -5,6 +5,8 @@ A vote row has exactly the fields of `vote.py --format json` (`ensemble.reading.
 """
 from __future__ import annotations
 
+from enum import Enum
+
 from pydantic import BaseModel, Field
 
 MAX_IMAGE_B64 = 14 * 2**20          # base64 of a 10 MiB image
@@ -30,10 +32,53 @@ class Row(BaseModel):
         None, description="only with ?image=true: the 28x28 image the networks saw, base64 PNG")
 
 
+class ReadMode(str, Enum):
+    """What one image holds: `digit` (one digit: `Row`) or `number` (digits in one or more lines,
+    segmented and voted on digit by digit, as `vote.py --number`: `NumberRow`)."""
+
+    digit = "digit"
+    number = "number"
+
+
+class NumberDigit(BaseModel):
+    index: int = Field(description="position in the number, from 0, reading order")
+    line: int = Field(description="text line, from 0, top to bottom")
+    prediction: int = Field(description="winning class index")
+    class_name: str
+    agreement: int = Field(description="members that voted for this digit's winner")
+    confidence: float = Field(description="the winner's mean probability over all members, 0..1")
+    tie_break: bool
+    box: list[int] = Field(description="x0, y0, x1, y1 in the uploaded image's pixels")
+    members: dict[str, int] = Field(description="each member's own prediction for this digit")
+    member_probs: dict[str, list[float]] | None = Field(
+        None, description="only with ?probs=true: each member's probabilities for this digit")
+    image_png: str | None = Field(
+        None, description="only with ?image=true: the digit's 28x28 network input, base64 PNG")
+
+
+class NumberRow(BaseModel):
+    """A row of ?mode=number: the fields of `vote.py --number --format json`."""
+
+    path: str = Field(description="the uploaded file's name, or ?name= for a raw body")
+    status: str = Field(description='"ok", or why the image could not be read (e.g. "no digit found")')
+    text: str | None = Field(description='the number: digits by class name; lines and wide gaps become '
+                                         'one space ("12 345")')
+    lines: list[str] | None = Field(description="the text of each line, top to bottom")
+    digits: list[NumberDigit] | None = Field(description="every digit read, in reading order")
+    agreement: int | None = Field(description="the weakest digit's agreement")
+    members_total: int
+    confidence: float | None = Field(description="the weakest digit's confidence")
+    review: str = Field(description='"yes" when the weakest agreement < ?min_agreement, "no" otherwise, "" when unread')
+    label: int | str | None = Field(description="true number (always null for uploads)")
+    members: dict[str, str] | None = Field(description="each member's own reading of the whole number")
+
+
 class VoteResponse(BaseModel):
     members: list[str] = Field(description="member names, in the order of the per-member fields")
     class_names: list[str]
-    images: list[Row] = Field(description="one row per uploaded image, in upload order")
+    mode: ReadMode = Field(ReadMode.digit, description="the ?mode the images were read in")
+    images: list[Row | NumberRow] = Field(description="one row per uploaded image, in upload order: "
+                                                      "Row for mode=digit, NumberRow for mode=number")
 
 
 class Error(BaseModel):

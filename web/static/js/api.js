@@ -36,9 +36,11 @@ export async function postJSON(url, body, signal) {
 }
 
 // files: [{blob, name}] -> the JSON document of POST /api/vote (members, class_names, images[]),
-// with each member's probabilities and the 28x28 network input (base64 PNG) in every row.
-export async function vote(files, signal) {
+// with each member's probabilities and the 28x28 network input (base64 PNG) in every row (in
+// every digit of a row for mode "number": each image holds a number, read digit by digit).
+export async function vote(files, signal, mode = "digit") {
   const form = new FormData();
   for (const { blob, name } of files) form.append("files", blob, name);
-  return unwrap(await fetch("/api/vote?probs=true&image=true", { method: "POST", body: form, signal }));
+  return unwrap(await fetch(`/api/vote?probs=true&image=true&mode=${encodeURIComponent(mode)}`,
+    { method: "POST", body: form, signal }));
 }

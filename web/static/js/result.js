@@ -80,3 +80,109 @@ export function renderResult(target, row, doc, source) {
   }
   target.append(grid);
 }
+
+// ---- a number (POST /api/vote?mode=number): the text, each digit's vote, the boxes --------------
+const levelOf = (agreement, total) => (agreement === total ? "full" : agreement > total / 2 ? "partial" : "split");
+
+// Draws the digit boxes (x0, y0, x1, y1 in the image's pixels) on a 2-D context, `scale` image
+// pixels -> canvas pixels, each labelled with its vote; `selected` gets a thicker frame.
+export function drawBoxes(ctx, digits, total, scale = 1, selected = -1) {
+  const colours = { full: "#2b8a3e", partial: "#d9480f", split: "#c92a2a" };
+  const px = Math.max(1, scale * 2);
+  ctx.font = `700 ${Math.round(Math.max(12, 16 * Math.max(1, scale)))}px system-ui, sans-serif`;
+  ctx.textBaseline = "bottom";
+  for (const d of digits) {
+    const [x0, y0, x1, y1] = d.box.map((v) => v * scale);
+    const colour = colours[levelOf(d.agreement, total)];
+    ctx.strokeStyle = ctx.fillStyle = colour;
+    ctx.lineWidth = d.index === selected ? 2 * px : px;
+    ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+    const label = `${d.class_name} ${d.agreement}/${total}`;
+    const w = ctx.measureText(label).width + 6;
+    const top = y0 > 20 * Math.max(1, scale) ? y0 - 1 : y1 + 20 * Math.max(1, scale);
+    ctx.fillRect(x0 - px / 2, top - 19 * Math.max(1, scale), w, 19 * Math.max(1, scale));
+    ctx.fillStyle = "#fff";
+    ctx.fillText(label, x0 + 3, top - 2);
+  }
+}
+
+// The input picture with its digit boxes, as a canvas (uploads and snapshots: the drawing pad
+// draws its boxes over itself).
+async function boxedPicture(blob, row) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob);
+  } catch {
+    return null;                                   // a format the browser cannot show (TIFF...)
+  }
+  const scale = Math.min(1, 900 / bitmap.width);
+  const canvas = el("canvas", { class: "boxed", "data-testid": "number-boxes",
+    "aria-label": `the image with the ${row.digits.length} digit boxes` });
+  canvas.width = Math.round(bitmap.width * scale);
+  canvas.height = Math.round(bitmap.height * scale);
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  drawBoxes(ctx, row.digits, row.members_total, scale);
+  return canvas;
+}
+
+// onDigit(digit): a digit card was chosen (the "inside" views follow it).
+export function renderNumber(target, row, doc, source, { blob = null, onDigit = null } = {}) {
+  target.replaceChildren();
+  if (row.status !== "ok") {
+    target.append(
+      el("p", { class: "note bad" }, `Could not read ${source ? `“${source}”` : "this image"}: ${row.status}.`),
+      el("p", { class: "placeholder" }, "Write the digits darker and larger, side by side."));
+    return;
+  }
+  const total = row.members_total;
+  const level = levelOf(row.agreement, total);
+  const weakest = row.digits.reduce((a, d) => (d.agreement < a.agreement ? d : a), row.digits[0]);
+  target.append(el("div", { class: `verdict number ${level}` },
+    el("div", { class: "number-text", "data-testid": "number-text", "aria-label": `number ${row.text}` }, row.text),
+    el("div", { class: "facts" },
+      el("div", { class: "agreement", "data-testid": "agreement" },
+        el("b", {}, `${row.digits.length} digit${row.digits.length === 1 ? "" : "s"}`),
+        row.agreement === total ? `, all ${total} members agree on every one`
+          : `; weakest: the ${ordinal(weakest.index + 1)} digit, ${row.agreement} of ${total} members`),
+      el("div", { class: "confidence", title: "the confidence of the least sure digit" },
+        el("span", { class: "nowrap" }, "lowest confidence"), el("b", {}, pct(row.confidence)),
+        el("span", { class: "meter" }, el("span", { style: `width:${(100 * row.confidence).toFixed(1)}%` }))),
+      row.lines.length > 1 ? el("div", { class: "source" }, `${row.lines.length} lines: ${row.lines.join(" / ")}`) : null,
+      source ? el("div", { class: "source" }, source) : null)));
+
+  const pictureSlot = el("div", { class: "boxed-wrap" });
+  target.append(pictureSlot);
+  if (blob) boxedPicture(blob, row).then((c) => c && pictureSlot.append(c));
+
+  target.append(el("div", { class: "members-head" }, "Each digit's vote",
+    el("small", {}, "28×28 input · vote · members agreeing")));
+  const cards = el("div", { class: "digits" });
+  row.digits.forEach((d) => {
+    const dissent = Object.entries(d.members).filter(([, k]) => k !== d.prediction);
+    const card = el("button", { type: "button", class: `digit-card ${levelOf(d.agreement, total)}`, "data-testid": "number-digit",
+      title: "show this digit in the views below" },
+    d.image_png ? el("img", { src: `data:image/png;base64,${d.image_png}`, alt: `digit ${d.index + 1} as the networks saw it` }) : null,
+    el("b", {}, d.class_name),
+    el("span", { class: "agree" }, `${d.agreement}/${total}`),
+    el("span", { class: "meter" }, el("span", { style: `width:${(100 * d.confidence).toFixed(1)}%` })),
+    el("small", {}, dissent.length ? dissent.map(([m, k]) => `${m}: ${doc.class_names[k]}`).join(", ") : "unanimous"));
+    card.addEventListener("click", () => {
+      for (const c of cards.children) c.classList.toggle("chosen", c === card);
+      onDigit?.(d);
+    });
+    cards.append(card);
+  });
+  cards.firstChild?.classList.add("chosen");
+  target.append(cards);
+  if (row.digits.some((d) => d.tie_break)) {
+    target.append(el("p", { class: "note", "data-testid": "tie" },
+      "For at least one digit the members' votes tied; the probabilities summed over all members decided."));
+  }
+}
+
+function ordinal(n) {
+  const s = ["th", "st", "nd", "rd"];
+  const v = n % 100;
+  return `${n}${s[(v - 20) % 10] || s[v] || s[0]}`;
+}

@@ -5,7 +5,8 @@ import { vote } from "./api.js";
 import { el } from "./dom.js";
 
 export class Uploads {
-  constructor({ input, dropzone, table, message, limits, onSelect }) {
+  constructor({ input, dropzone, table, message, limits, onSelect, mode = () => "digit" }) {
+    this.mode = mode;              // () -> "digit" | "number": what each image holds
     this.input = input;
     this.table = table;
     this.tbody = table.querySelector("tbody");
@@ -45,7 +46,7 @@ export class Uploads {
     try {
       for (let i = 0; i < sendable.length; i += maxFiles) {
         const part = sendable.slice(i, i + maxFiles);
-        const doc = await vote(part.map((f) => ({ blob: f, name: f.name })));
+        const doc = await vote(part.map((f) => ({ blob: f, name: f.name })), undefined, this.mode());
         doc.images.forEach((row, k) => results.push({ file: part[k], row, doc }));
       }
     } catch (err) {
@@ -71,14 +72,15 @@ export class Uploads {
       const url = URL.createObjectURL(r.file);
       this.urls.push(url);
       const ok = r.row.status === "ok";
+      const seen = r.row.image_png ?? r.row.digits?.[0]?.image_png;     // a number: its first digit
       const thumb = el("img", { src: url, alt: "" });
       thumb.addEventListener("error", () => thumb.replaceWith(el("span", { class: "thumb", title: "the browser cannot show it" })));
       const tr = el("tr", { "data-testid": "upload-row" },
         el("td", {}, thumb),
-        el("td", {}, r.row.image_png ? el("img", { class: "seen", src: `data:image/png;base64,${r.row.image_png}`, alt: "28×28 input" }) : ""),
+        el("td", {}, seen ? el("img", { class: "seen", src: `data:image/png;base64,${seen}`, alt: "28×28 input" }) : ""),
         el("td", { class: "file", title: r.file.name }, el("span", { class: "name" }, r.file.name),
           ok ? null : el("small", { "data-testid": "row-status" }, r.row.status)),
-        el("td", { class: "vote" }, ok ? r.row.class_name : "–"),
+        el("td", { class: "vote" }, ok ? (r.row.text ?? r.row.class_name) : "–"),
         el("td", {}, ok ? `${r.row.agreement}/${r.row.members_total}` : ""),
         el("td", {}, ok ? `${(100 * r.row.confidence).toFixed(1)} %` : ""));
       tr.addEventListener("click", () => this.select(tr, r));
@@ -89,6 +91,6 @@ export class Uploads {
 
   select(tr, r) {
     for (const other of this.tbody.children) other.classList.toggle("selected", other === tr);
-    this.onSelect(r.row, r.doc, r.file.name);
+    this.onSelect(r.row, r.doc, r.file.name, r.file);
   }
 }
