@@ -81,6 +81,7 @@ class SegmentParams:
     max_pieces: int = 4           # a candidate digit joins at most this many pieces
     word_gap: float = 1.2         # a wider gap inside a line separates two numbers
     line_overlap: float = 0.4     # vertical overlap (of the shorter) that puts two digits on one line
+    seam_diag: float = 0.3        # what a cut pays for each column it moves sideways
 
     def __post_init__(self):
         for name in ("target_height", "speck", "main", "max_width", "split_width", "word_gap"):
@@ -195,12 +196,19 @@ def components(ink: np.ndarray, sigma: float = 1.0, level: float = 0.2) -> Compo
     return Components(labels, boxes, area, bw)
 
 
-def page_edges(c: Components, shape) -> np.ndarray:
-    """(n,) components that touch the border and span most of the page: paper edges, shadows."""
+def page_edges(c: Components, shape, page=None, sides=(True, True, True, True)) -> np.ndarray:
+    """(n,) components that touch the border and span most of the page: paper edges, shadows.
+
+    For a region cut from a page: `page` (h, w) is the page's size in the region's pixels and
+    `sides` (top, bottom, left, right) says which of the region's sides are the page's border
+    (a number written against the top of a photo touches the region's top and fills its
+    height, yet it is no page edge)."""
     h, w = shape
+    ph, pw = page if page is not None else shape
     b = c.boxes
-    return (((b[:, 0] == 0) | (b[:, 2] == h)) & (c.heights > 0.6 * h)) | \
-           (((b[:, 1] == 0) | (b[:, 3] == w)) & (c.widths > 0.6 * w))
+    top, bottom, left, right = sides
+    return ((((b[:, 0] == 0) & top) | ((b[:, 2] == h) & bottom)) & (c.heights > 0.6 * ph)) | \
+           ((((b[:, 1] == 0) & left) | ((b[:, 3] == w) & right)) & (c.widths > 0.6 * pw))
 
 
 def stacks(c: Components, keep: np.ndarray, gap: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
@@ -234,10 +242,11 @@ def stacks(c: Components, keep: np.ndarray, gap: float = 0.25) -> tuple[np.ndarr
     return ids, boxes
 
 
-def text_height(c: Components, shape) -> float | None:
+def text_height(c: Components, shape, edges: np.ndarray | None = None) -> float | None:
     """Median height of the big stacks of components (area >= 20 % of the biggest), ignoring
-    page edges: a digit broken into pieces above one another counts at its full height."""
-    keep = ~page_edges(c, shape)
+    page edges (`edges`, default `page_edges(c, shape)`): a digit broken into pieces above one
+    another counts at its full height."""
+    keep = ~(page_edges(c, shape) if edges is None else edges)
     if not keep.any():
         return None
     ids, boxes = stacks(c, keep)
@@ -362,7 +371,7 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
     cost = sub + 0.5 * ink[piece.y0:piece.y1, piece.x0:piece.x1] * sub        # crossing ink costs
     # two cuts to try per likely boundary; one for pieces about as wide as a digit (a 1 touching)
     n_max = 1 if w <= p.split_more * H else max(2, 2 * (round(w / (0.75 * H)) - 1))
-    cuts = seams(cost, sub, n_max, p.cut_spacing * H, p.min_side)
+    cuts = seams(cost, sub, n_max, p.cut_spacing * H, p.min_side, p.seam_diag)
     cols = np.arange(w)[None, :]                                             # (1, w)
     rows = np.arange(sub.shape[0])
 
@@ -390,11 +399,13 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
     return out or [piece]
 
 
-def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams) -> list[Line]:
-    """Lines of pieces with their candidate digits, from components at the working scale."""
+def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
+           edges: np.ndarray | None = None) -> list[Line]:
+    """Lines of pieces with their candidate digits, from components at the working scale;
+    `edges`: the components that are page edges (default `page_edges(c, ink.shape)`)."""
     hts, wds, b = c.heights, c.widths, c.boxes
     h_img, w_img = ink.shape
-    keep = (np.maximum(hts, wds) >= p.speck * H) & ~page_edges(c, ink.shape)
+    keep = (np.maximum(hts, wds) >= p.speck * H) & ~(page_edges(c, ink.shape) if edges is None else edges)
     ids, sboxes = stacks(c, keep)
     # digit-sized: the biggest component of each stack at least `main` H tall
     mains = []
@@ -559,11 +570,16 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     from .normalize import _ink_map
     ink = _ink_map(np.ascontiguousarray(work, np.float32))
     c = components(ink, p.sigma, p.level)
-    H = text_height(c, ink.shape) if c is not None else None
+    if c is None:
+        raise ImageError("no digit found")
+    # the region's sides that are the page's border, and the page's size in working px
+    sides = (ry0 <= 0, ry1 >= g2.shape[0], rx0 <= 0, rx1 >= g2.shape[1])
+    edges = page_edges(c, ink.shape, (g2.shape[0] * f_y, g2.shape[1] * f_x), sides)
+    H = text_height(c, ink.shape, edges)
     if H is None:
         raise ImageError("no digit found")
     # 3.-5. lines, pieces, candidate digits
-    lines = layout(ink, c, H, p)
+    lines = layout(ink, c, H, p, edges)
     images, boxes, out_lines = [], [], []
     to_src_x = src_w / g2.shape[1] / f_x          # source px per working px
     to_src_y = src_h / g2.shape[0] / f_y
@@ -601,6 +617,12 @@ def _fit(shape, side):
     return max(1, round(h * s)), max(1, round(w * s))
 
 
+def _box(shape, y0, x0, y1, x1) -> np.ndarray:
+    b = np.zeros(shape, bool)
+    b[y0:y1, x0:x1] = True
+    return b
+
+
 def _candidate(mask, line: Line, others, H, normalize_digit, ImageError):
     """One candidate digit: its pixels (with their anti-aliased rims, not its neighbours')
     cropped from the ink map, as dark ink on white paper -> normalize_digit -> (28, 28)."""
@@ -610,7 +632,11 @@ def _candidate(mask, line: Line, others, H, normalize_digit, ImageError):
     h, w = mask.shape
     cy0, cx0, cy1, cx1 = max(0, y0 - rim), max(0, x0 - rim), min(h, y1 + rim), min(w, x1 + rim)
     m = mask[cy0:cy1, cx0:cx1]
-    region = ndi.binary_dilation(m, iterations=2) & ~(others[cy0:cy1, cx0:cx1] & ~m)
+    # keep the faint ink between its pieces (a thin stroke under the threshold: a 5's bar joined
+    # to its body), drop only the other candidates' ink and its anti-aliased rim
+    other = others[cy0:cy1, cx0:cx1] & ~m
+    region = ~ndi.binary_dilation(other, iterations=2) | m
+    region &= ndi.binary_dilation(m, iterations=2) | _box(m.shape, y0 - cy0, x0 - cx0, y1 - cy0, x1 - cx0)
     crop = np.clip(line.ink[cy0:cy1, cx0:cx1], 0, 1) * region
     # on a sheet of blank paper one H wider on every side: normalize estimates the paper with a
     # window 15 % of the image, which must be much wider than a stroke (as for a photographed digit)
