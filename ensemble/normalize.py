@@ -35,8 +35,8 @@ float [0, 1] network input (`ensemble.inference.Ensemble` accepts uint8 directly
 
 The steps are public for other readers of pages (ensemble/segment.py reads whole numbers with
 them): `crop_to_sheet` (step 2), `ink_map` (step 3: light-on-dark contrast, float (H, W) >= 0),
-`otsu` (Otsu's threshold of some values), `sample` (a cheap regular subsample for quantiles)
-and `MIN_CONTRAST` (the faintest ink that counts).
+`otsu` (Otsu's threshold of some values), `sample` (a cheap regular subsample for quantiles),
+`normalize_ink` (steps 4-5 on an ink map) and `MIN_CONTRAST` (the faintest ink that counts).
 """
 from __future__ import annotations
 
@@ -166,7 +166,14 @@ def normalize_digit(gray) -> np.ndarray:
         return np.rint(g * 255).astype(np.uint8)          # exact bytes of an 8-bit input
     big = _upscale_small(g)
     ink = ink_map(crop_to_sheet(big), upscaled=big is not g)   # (H, W) light-on-dark, background ~0
-    crop = _digit_crop(ink)                               # (h, w) in [0, 1]
+    return normalize_ink(ink)
+
+
+def normalize_ink(ink: np.ndarray) -> np.ndarray:
+    """Steps 4-5 alone: a light-on-dark ink map (H, W) >= 0 (background ~0, as `ink_map` gives)
+    -> MNIST-style uint8 (28, 28). For callers that measured the page's ink already (the
+    candidate digits of ensemble/segment.py). Raises ImageError("no digit found")."""
+    crop = _digit_crop(np.asarray(ink, np.float32))       # (h, w) in [0, 1]
     return _fit_and_centre(crop)
 
 

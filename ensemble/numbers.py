@@ -36,8 +36,7 @@ from .reading import Found, Item, Prepared, Reading, decode_gray, failure_reason
 from .segment import Segmentation, SegmentParams, segment  # noqa: F401  (segment: part of this API)
 
 FEATURES = ("log_confidence", "agreement", "margin", "aspect_z2", "short", "wide", "pieces",
-            "cut_left", "cut_right", "cut_inside", "loose", "cut_strokes", "cut_ink", "components",
-            "cut_extra")
+            "cut_left", "cut_right", "cut_inside", "loose", "cut_strokes", "cut_ink", "components")
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class Scoring:
 
     # fitted by `python benchmarks/tune_numbers.py --n 50` (validation split, render seed 1; checked on seed 2)
     weights: tuple = (0.6, -1.315, 2.848, -0.192, -4.465, -5.36, -1.238, -0.596, -0.271, -0.196, -0.672,
-                      -0.058, -2.974, -0.241, 0.0)
+                      -0.058, -2.974, -0.241)
     bias: float = -1.601
     aspect: tuple = ((0.918, 0.173), (0.458, 0.184), (0.955, 0.203), (0.803, 0.172), (0.826, 0.166),
                      (0.967, 0.25), (0.748, 0.149), (0.775, 0.163), (0.778, 0.174), (0.693, 0.132))
@@ -126,8 +125,7 @@ def span_features(line: dict, vote: dict, scoring: Scoring) -> np.ndarray:
                      np.minimum(((w / np.maximum(h, 1e-3) - mean) / std) ** 2, 9.0),
                      np.maximum(0.0, 0.75 - h), np.maximum(0.0, w - 1.0), j - i - 1.0,
                      cuts[i], cuts[j], inside[j - 1] - inside[i], (main[j] - main[i]) == 0,
-                     runs[i] + runs[j], ink[i] + ink[j], np.maximum(comps - 1, 0),
-                     np.maximum(runs[i] - 1, 0) + np.maximum(runs[j] - 1, 0)], 1).astype(np.float64)
+                     runs[i] + runs[j], ink[i] + ink[j], np.maximum(comps - 1, 0)], 1).astype(np.float64)
 
 
 def span_scores(line: dict, vote: dict, scoring: Scoring) -> np.ndarray:

@@ -23,10 +23,11 @@ How an image becomes candidate digits (`segment`, in the worker processes):
 5. every piece, every run of up to 4 neighbouring pieces that could be one digit (at most
    1.3 H wide, 1.0 H when it joins digit-sized components: a broken 0; gaps under 0.25 H),
    and every cut component made whole again is a candidate digit: cropped from the ink map onto
-   blank paper, normalized by `normalize_digit` like any single digit, voted on by the members.
+   blank paper, normalized like any single digit (`normalize_ink`: the ink map is measured
+   once, for the whole region), voted on by the members.
 
 The page is read with ensemble/normalize.py's public steps (`crop_to_sheet`, `ink_map`,
-`otsu`, `sample`, `MIN_CONTRAST`) and every candidate with its `normalize_digit`.
+`otsu`, `sample`, `MIN_CONTRAST`) and every candidate with its `normalize_ink`.
 """
 from __future__ import annotations
 
@@ -57,10 +58,10 @@ class SegmentParams:
     merge_gap: float = 0.25       # pieces further apart than this are never one digit
     max_width: float = 1.3        # a candidate digit of several pieces is at most this wide
     merge_width: float = 1.0      # ... and at most this wide when it joins digit-sized components
-    split_width: float = 0.55     # components wider than this get a candidate cut
+    split_width: float = 0.7      # components wider than this get a candidate cut
     split_more: float = 1.1       # ... wider than this: two or more, else only one through a single stroke
-    narrow_cuts: int = 2          # cuts tried in a component up to split_more wide
-    narrow_strokes: int = 2       # ... each crossing at most this many strokes
+    narrow_cuts: int = 1          # cuts tried in a component up to split_more wide
+    narrow_strokes: int = 1       # ... each crossing at most this many strokes
     cut_spacing: float = 0.12     # candidate cuts at least this far apart
     min_side: float = 0.15        # a cut leaves at least this share of the ink on either side
     max_pieces: int = 4           # a candidate digit joins at most this many pieces
@@ -189,9 +190,13 @@ def stacks(c: Components, keep: np.ndarray, gap: float = 0.25) -> tuple[np.ndarr
     ids = np.arange(n) + (lab.max() + 1 if len(idx) else 0)           # singletons: ids of their own
     ids[idx] = lab
     boxes = b.copy()
-    for g in np.unique(lab):
-        members = idx[lab == g]
-        boxes[members] = [b[members, 0].min(), b[members, 1].min(), b[members, 2].max(), b[members, 3].max()]
+    if len(idx):                                      # each stack's box, given to its members
+        g = lab.max() + 1
+        lo = np.full((g, 2), np.iinfo(np.int64).max)
+        hi = np.full((g, 2), np.iinfo(np.int64).min)
+        np.minimum.at(lo, lab, b[idx][:, :2])
+        np.maximum.at(hi, lab, b[idx][:, 2:])
+        boxes[idx] = np.concatenate([lo[lab], hi[lab]], 1)
     return ids, boxes
 
 
@@ -476,7 +481,7 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     `item`: where `gray` came from, to decode a larger copy for small writing and to give
     boxes in the source's pixels (without it, boxes are in `gray`'s pixels).
     """
-    from .normalize import ImageError, is_mnist_style, normalize_digit
+    from .normalize import ImageError, is_mnist_style, normalize_digit, normalize_ink
     p = p or SegmentParams()
     g = _as_float(gray)
     src_h, src_w = source_size(item, g.shape)
@@ -541,7 +546,7 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
         spans, widths, heights = [], [], []
         for i, j in line.spans:
             mask = np.logical_or.reduce([q.mask for q in line.pieces[i:j]])
-            img, box = _candidate(mask, line, others, H, normalize_digit, ImageError)
+            img, box = _candidate(mask, line, others, H, normalize_ink, ImageError)
             if img is None:
                 continue
             spans.append((i, j, len(images)))
@@ -576,9 +581,9 @@ def _box(shape, y0, x0, y1, x1) -> np.ndarray:
     return b
 
 
-def _candidate(mask, line: Line, others, H, normalize_digit, ImageError):
-    """One candidate digit: its pixels (with their anti-aliased rims, not its neighbours')
-    cropped from the ink map, as dark ink on white paper -> normalize_digit -> (28, 28)."""
+def _candidate(mask, line: Line, others, H, normalize_ink, ImageError):
+    """One candidate digit: its pixels (with their anti-aliased rims and the faint ink between
+    them, not its neighbours') cropped from the ink map -> normalize_ink -> (28, 28)."""
     ys, xs = np.nonzero(mask)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     rim = 3
@@ -591,14 +596,13 @@ def _candidate(mask, line: Line, others, H, normalize_digit, ImageError):
     region = ~ndi.binary_dilation(other, iterations=2) | m
     region &= ndi.binary_dilation(m, iterations=2) | _box(m.shape, y0 - cy0, x0 - cx0, y1 - cy0, x1 - cx0)
     crop = np.clip(line.ink[cy0:cy1, cx0:cx1], 0, 1) * region
-    # on a sheet of blank paper one H wider on every side: normalize estimates the paper with a
-    # window 15 % of the image, which must be much wider than a stroke (as for a photographed digit)
+    # on blank paper one H wider on every side (the threshold in normalize_ink is measured
+    # against that much paper, as for a photographed digit)
     pad = max(rim, int(H))
-    page = np.pad(1.0 - crop, ((pad - (y0 - cy0), pad - (cy1 - y1)), (pad - (x0 - cx0), pad - (cx1 - x1))),
-                  constant_values=1.0).astype(np.float32)
-    if page.shape == (28, 28):                  # never mistaken for an MNIST image passed through as is
-        page = np.pad(page, ((0, 1), (0, 0)), constant_values=1.0)
+    page = np.pad(crop, ((pad - (y0 - cy0), pad - (cy1 - y1)), (pad - (x0 - cx0), pad - (cx1 - x1))))
     try:
-        return normalize_digit(page), (y0, x0, y1, x1)
+        # the ink is measured already: only what ink_map would still do to it, a light blur
+        page = ndi.gaussian_filter(page.astype(np.float32), min(1.0, max(page.shape) / 200))
+        return normalize_ink(page), (y0, x0, y1, x1)
     except ImageError:
         return None, None
