@@ -9,7 +9,7 @@ chooses among the candidates with the members' votes).
 
 How an image becomes candidate digits (`segment`, in the worker processes):
 
-1. a first look at <= 384 px: the page's ink (`ensemble.normalize`'s polarity and paper model),
+1. a first look at <= 256 px: the page's ink (`ensemble.normalize`'s polarity and paper model),
    Otsu threshold, connected components; the text height H is the median height of the big ones;
 2. the region holding ink is decoded again, or resampled, so that H is ~32 px: small writing on
    a large photo gets the pixels it needs, a huge digit costs no more than a small one;
@@ -39,7 +39,7 @@ from scipy import ndimage as ndi
 
 from .reading import Item, decode_gray
 
-FIRST_LOOK = 384            # px: the first look at the page (load_gray's default size)
+FIRST_LOOK = 256            # px: the first look at the page (only finds the text height and where it is)
 MAX_DECODE = 2048           # px: never decode larger than this for a second look
 MAX_WORK_PIXELS = 1_500_000  # the region segmented at working scale is at most this big
 
