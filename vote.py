@@ -296,7 +296,7 @@ def _main(args) -> int:
 
     if args.number:
         from ensemble.numbers import NumberMode
-        mode = NumberMode(class_names=ens.class_names)
+        mode = NumberMode(class_names=ens.class_names, max_frames=args.max_frames)
     else:
         mode = DigitMode(max_frames=args.max_frames, timeline=bool(args.timeline or args.report))
     reader = Reader(ens, mode=mode, workers=args.workers, batch_size=args.batch_size, max_pixels=max_pixels,

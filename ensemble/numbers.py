@@ -146,26 +146,69 @@ def candidate_votes(probs: np.ndarray, cands: list[Reading]) -> dict:
 
 
 class NumberMode:
-    """Each image holds a number (one or more lines of digits): segment, vote per digit."""
+    """Each image holds a number (one or more lines of digits): segment, vote per digit.
+
+    A video (or animated GIF/WebP) is a number being written: the still frames at its end are
+    read (ensemble/video.py picks them as for one digit: the last still run in which a number
+    is found, at most READ_FRAMES of its last frames; else the clip's last frames), each frame
+    on its own like an image. The answer is the text most of those frames read; a tie goes to
+    the frame whose weakest digit has the most agreeing members, then the highest confidence,
+    then the latest. That frame's digits, boxes (in the decoded frame's pixels, <= 384 px) and
+    agreement are the reading's; extra["video"] lists every frame's text.
+    """
 
     name = "number"
 
     def __init__(self, params: SegmentParams | None = None, scoring: Scoring | None = None,
-                 class_names=None):
+                 class_names=None, max_frames: int | None = None):
+        from .video import MAX_FRAMES
+        if max_frames is not None and max_frames < 1:
+            raise ValueError("max_frames must be at least 1")
         self.params = params or SegmentParams()
         self.scoring = scoring or Scoring()
         self.class_names = list(class_names) if class_names is not None else None   # text: str(index) without
+        self.max_frames = max_frames or MAX_FRAMES
 
     def prepare(self, item: Item) -> Prepared:
         """Runs in the worker processes; never raises."""
+        from .reading import check_path
+        from .video import is_video
         if item.status is not None:
             return Prepared(item.status, np.zeros((0, 28, 28), np.uint8))
         try:
+            check_path(item)                      # before anything opens it (FIFOs block)
+            if is_video(item):
+                return self._prepare_clip(item)
             seg = segment(decode_gray(item), self.params, item)
         except Exception as e:                    # nothing about one image may stop the run
             return Prepared(failure_reason(e), np.zeros((0, 28, 28), np.uint8))
         return Prepared("ok", seg.images, {"lines": seg.lines, "boxes": seg.boxes.tolist(),
                                            "height": seg.height})
+
+    def _prepare_clip(self, item: Item) -> Prepared:
+        """The read frames' candidates, one after another: info["frames"] says whose are which."""
+        from .normalize import ImageError
+        from .video import choose_still, decode_clip, read_frames
+        clip = decode_clip(item.data if item.data is not None else item.path, self.max_frames)
+        choice = choose_still(clip.frames, clip.times)
+        tries = [(read_frames(r, clip.times), True) for r in reversed(choice.runs)]
+        tries.append((read_frames((0, len(clip.frames) - 1), clip.times), False))
+        for idx, still in tries:                  # the last still run in which a number is found
+            frames, images, start = [], [], 0
+            for i in idx:
+                try:
+                    seg = segment(clip.frames[i], self.params)
+                except ImageError:
+                    continue
+                frames.append({"index": i, "time": float(clip.times[i]), "start": start, "lines": seg.lines,
+                               "boxes": seg.boxes.tolist()})
+                images.append(seg.images)
+                start += len(seg.images)
+            if frames:
+                return Prepared("ok", np.concatenate(images), {
+                    "video": True, "frames": frames, "still": still, "sampled": len(clip.frames),
+                    "span": (float(clip.times[idx[0]]), float(clip.times[idx[-1]]))})
+        raise ImageError("no digit found in any still frame of the clip")
 
     def combine(self, readings: list[Reading], prepared: list[Prepared], probs: list[np.ndarray]) -> None:
         """Vote on every candidate of the chunk at once (M, sum K, C), then pick each number's digits."""
@@ -177,7 +220,40 @@ class NumberMode:
         for r, p, pr in zip(readings, prepared, probs):
             mine = cands[start:start + pr.shape[1]]
             start += pr.shape[1]
-            self._fill(r, p, mine, candidate_votes(pr, mine))
+            if p.info.get("video"):
+                self._fill_clip(r, p, mine, pr)
+            else:
+                self._fill(r, p, mine, candidate_votes(pr, mine))
+
+    def _fill_clip(self, r: Reading, p: Prepared, cands: list[Reading], probs: np.ndarray) -> None:
+        """Read every frame like an image; the text most frames read wins (see the class)."""
+        from collections import Counter
+        frames = p.info["frames"]
+        ends = [f["start"] for f in frames[1:]] + [len(cands)]
+        read = []                                  # (Reading, Prepared) per frame
+        for f, end in zip(frames, ends):
+            fr, fp = Reading(r.path), Prepared("ok", np.zeros((0, 28, 28), np.uint8),
+                                               {"lines": f["lines"], "boxes": f["boxes"]})
+            part = slice(f["start"], end)
+            self._fill(fr, fp, cands[part], candidate_votes(probs[:, part], cands[part]))
+            read.append((fr, fp, f))
+        ok = [(k, x) for k, x in enumerate(read) if x[0].ok]
+        t0, t1 = p.info["span"]
+        r.extra["video"] = {"start_s": round(t0, 3), "end_s": round(t1, 3), "still": p.info["still"],
+                            "frames_sampled": p.info["sampled"],
+                            "frames": [{"time_s": round(f["time"], 3), "text": fr.extra.get("text"),
+                                        "agreement": fr.agreement if fr.ok else None} for fr, _, f in read]}
+        r.extra["record"] = {"video": r.extra["video"]}                   # JSON field
+        if not ok:
+            r.status = "no digit found"
+            return
+        votes = Counter(fr.extra["text"] for _, (fr, _, _) in ok)
+        _, (best, bp, f) = max(ok, key=lambda kx: (votes[kx[1][0].extra["text"]], kx[1][0].agreement,
+                                                    kx[1][0].confidence, kx[0]))
+        r.agreement, r.confidence, r.tie_break = best.agreement, best.confidence, best.tie_break
+        r.extra.update({k: best.extra[k] for k in ("text", "words", "digits", "candidates")})
+        r.extra["video"]["frames_agreeing"] = votes[best.extra["text"]]
+        p.info["selected"] = [f["start"] + k for k in bp.info["selected"]]
 
     def _fill(self, r: Reading, p: Prepared, cands: list[Reading], vote: dict) -> None:
         name = (lambda k: self.class_names[k]) if self.class_names is not None else str
@@ -342,6 +418,7 @@ def number_record(r: Reading, class_names, member_names, min_agreement: int | No
            "review": review_flag(r, min_agreement) if ok else "",
            "label": r.label,
            "members": dict(zip(member_names, member_texts(r, class_names))) if ok else None}
+    rec.update(r.extra.get("record", {}))           # mode-specific fields (a clip's frames)
     return rec
 
 
