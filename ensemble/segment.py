@@ -18,8 +18,10 @@ How an image becomes candidate digits (`segment`, in the worker processes):
    lines read top to bottom; smaller pieces join the line, and the digit whose columns they
    share (a 5's detached bar), or stay pieces of their own that the vote may join or drop;
 4. a component wider than 0.7 H may hold touching digits: the cheapest top-to-bottom paths
-   through its ink (seams, by dynamic programming, one column per row at most) are candidate
-   cuts; up to 1.1 H wide only one cut is tried, and only where it crosses a single stroke;
+   through its ink (seams, by dynamic programming, one column per row at most, sideways steps
+   cheap so that a cut can follow slanted writing) are candidate cuts; up to 1.1 H wide only one
+   cut is tried, and up to 1.3 H only cuts that cross a single stroke (where two digits touch,
+   never through both sides of a wide 0);
 5. every piece, every run of up to 4 neighbouring pieces that could be one digit (at most
    1.3 H wide, 1.0 H when it joins digit-sized components: a broken 0; gaps under 0.25 H),
    and every cut component made whole again is a candidate digit: cropped from the ink map onto
@@ -60,8 +62,7 @@ class SegmentParams:
     merge_width: float = 1.0      # ... and at most this wide when it joins digit-sized components
     split_width: float = 0.7      # components wider than this get a candidate cut
     split_more: float = 1.1       # ... wider than this: two or more, else only one through a single stroke
-    narrow_cuts: int = 1          # cuts tried in a component up to split_more wide
-    narrow_strokes: int = 1       # ... each crossing at most this many strokes
+    single_stroke: float = 1.3    # cuts in components up to this wide cross one stroke only (a wide 0)
     cut_spacing: float = 0.12     # candidate cuts at least this far apart
     min_side: float = 0.15        # a cut leaves at least this share of the ink on either side
     max_pieces: int = 4           # a candidate digit joins at most this many pieces
@@ -328,7 +329,7 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
     sub = piece.mask[piece.y0:piece.y1, piece.x0:piece.x1]                  # (h, w)
     cost = sub + 0.5 * ink[piece.y0:piece.y1, piece.x0:piece.x1] * sub        # crossing ink costs
     # two cuts to try per likely boundary; one for pieces about as wide as a digit (a 1 touching)
-    n_max = p.narrow_cuts if w <= p.split_more * H else max(2, 2 * (round(w / (0.75 * H)) - 1))
+    n_max = 1 if w <= p.split_more * H else max(2, 2 * (round(w / (0.75 * H)) - 1))
     cuts = seams(cost, sub, n_max, p.cut_spacing * H, p.min_side, p.seam_diag)
     cols = np.arange(w)[None, :]                                             # (1, w)
     rows = np.arange(sub.shape[0])
@@ -337,9 +338,9 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
         on = sub[rows, xs]
         return int(on[0]) + int(np.sum(on[1:] & ~on[:-1]))
 
-    if w <= p.split_more * H:                         # about one digit wide: only a cut through a
-        cuts = [(xs, c) for xs, c in cuts if strokes(xs) <= p.narrow_strokes]   # single stroke (where two touch)
-        if not cuts:
+    if w <= p.single_stroke * H:                      # about one digit wide: only a cut through a
+        cuts = [(xs, c) for xs, c in cuts if strokes(xs) <= 1]     # single stroke (where two touch),
+        if not cuts:                                               # never one through a 0's two sides
             return [piece]
     out, left, crossing = [], np.full(sub.shape[0], -1), (0, 0.0)
     for xs, _ in cuts + [(np.full(sub.shape[0], w), 0.0)]:
