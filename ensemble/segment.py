@@ -321,6 +321,30 @@ def seams(cost: np.ndarray, weight: np.ndarray, n_max: int, spacing: float, min_
     return [(xs[:, e], float(acc[e])) for e in sorted(chosen, key=lambda e: centre[e])]
 
 
+def line_cuts(cost: np.ndarray, weight: np.ndarray, min_side: float, diag: float,
+              slants=np.linspace(-0.6, 0.6, 13)):
+    """Straight cuts x = c + t * (y - yc) for each slant t and column c that leave at least
+    `min_side` of `weight` on either side: the best (cheapest) per slant, as (x per row, cost).
+
+    Seams follow the cheapest ink; where two slanted digits merge over several rows (a 1 leaning
+    into a 2's foot) no cheap seam runs between them, but a straight cut along their common
+    slant does."""
+    h, w = cost.shape
+    rows = np.arange(h)
+    cum = np.cumsum(weight, axis=1)                                       # (h, w)
+    total = float(cum[:, -1].sum())
+    out = []
+    for t in slants:
+        xs = np.clip(np.rint(np.arange(w)[None, :] + t * (rows[:, None] - (h - 1) / 2)), 0, w - 1).astype(np.int64)
+        left = cum[rows[:, None], xs].sum(0)                              # (w,) weight left of each cut
+        c = cost[rows[:, None], xs].sum(0) + diag * np.abs(np.diff(xs, axis=0)).sum(0)
+        ok = np.flatnonzero((left >= min_side * total) & (total - left >= min_side * total))
+        if len(ok):
+            e = ok[np.argmin(c[ok])]
+            out.append((xs[:, e], float(c[e])))
+    return out
+
+
 def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Piece]:
     """A wide piece -> pieces between candidate cuts (seams), left to right."""
     w = piece.x1 - piece.x0
@@ -330,7 +354,8 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
     cost = sub + 0.5 * ink[piece.y0:piece.y1, piece.x0:piece.x1] * sub        # crossing ink costs
     # two cuts to try per likely boundary; one for pieces about as wide as a digit (a 1 touching)
     n_max = 1 if w <= p.split_more * H else max(2, 2 * (round(w / (0.75 * H)) - 1))
-    cuts = seams(cost, sub, n_max, p.cut_spacing * H, p.min_side, p.seam_diag)
+    single = w <= p.single_stroke * H                 # only cuts through a single stroke: look
+    cuts = seams(cost, sub, n_max + 3 * single, p.cut_spacing * H, p.min_side, p.seam_diag)   # at more
     cols = np.arange(w)[None, :]                                             # (1, w)
     rows = np.arange(sub.shape[0])
 
@@ -338,10 +363,16 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
         on = sub[rows, xs]
         return int(on[0]) + int(np.sum(on[1:] & ~on[:-1]))
 
-    if w <= p.single_stroke * H:                      # about one digit wide: only a cut through a
-        cuts = [(xs, c) for xs, c in cuts if strokes(xs) <= 1]     # single stroke (where two touch),
-        if not cuts:                                               # never one through a 0's two sides
+    if single:                                        # about one digit wide: only a cut through a
+        cuts = [(xs, c) for xs, c in cuts + line_cuts(cost, sub, p.min_side, p.seam_diag)   # single
+                if strokes(xs) <= 1]                  # stroke (where two touch), never through both
+        if not cuts:                                  # sides of a wide 0
             return [piece]
+        chosen: list[int] = []
+        for k in sorted(range(len(cuts)), key=lambda k: cuts[k][1]):          # cheapest first
+            if all(abs(cuts[k][0].mean() - cuts[c][0].mean()) >= p.cut_spacing * H for c in chosen):
+                chosen.append(k)
+        cuts = sorted((cuts[k] for k in chosen[:n_max]), key=lambda xc: xc[0].mean())   # left to right
     out, left, crossing = [], np.full(sub.shape[0], -1), (0, 0.0)
     for xs, _ in cuts + [(np.full(sub.shape[0], w), 0.0)]:
         part = sub & (cols > left[:, None]) & (cols <= xs[:, None])
