@@ -313,3 +313,20 @@ def test_a_number_being_written_reads_as_the_finished_number(ens, tmp_path):
     assert out.returncode == 0, out.stderr
     rec, = json.loads(out.stdout)["images"]
     assert rec["text"] == "307" and rec["video"]["still"] and len(rec["video"]["frames"]) >= 2
+
+
+# ---- segmentation details ------------------------------------------------------------------
+def test_line_cuts_follow_a_slant_and_leave_ink_on_both_sides():
+    from ensemble.segment import line_cuts
+    h, w = 30, 24
+    bars = np.zeros((h, w), bool)
+    for y in range(h):                                            # two bars leaning right, 8 px apart
+        x = int(round(4 + 0.4 * (h - 1 - y)))
+        bars[y, x - 4:x - 2] = bars[y, x + 4:x + 6] = True
+    cuts = line_cuts(bars.astype(float), bars.astype(float), 0.15, 0.3)
+    assert cuts
+    best, cost = min(cuts, key=lambda c: c[1])
+    assert cost == pytest.approx(0.0, abs=0.3 * h)                # some cut crosses no ink
+    assert not bars[np.arange(h), best].any()
+    left = sum(bars[y, :best[y] + 1].sum() for y in range(h))
+    assert 0.15 * bars.sum() <= left <= 0.85 * bars.sum()
