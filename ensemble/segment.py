@@ -21,11 +21,12 @@ How an image becomes candidate digits (`segment`, in the worker processes):
    through its ink (seams, by dynamic programming, one column per row at most, sideways steps
    cheap so that a cut can follow slanted writing) are candidate cuts; up to 1.1 H wide only one
    cut is tried, and up to 1.3 H only cuts that cross a single stroke (where two digits touch,
-   never through both sides of a wide 0);
+   never through both sides of a wide 0), straight cuts along the writing's slant among them
+   (`line_cuts`: two slanted digits merged over several rows leave no cheap seam);
 5. every piece, every run of up to 4 neighbouring pieces that could be one digit (at most
    1.3 H wide, 1.0 H when it joins digit-sized components: a broken 0; gaps under 0.25 H),
-   and every cut component made whole again is a candidate digit: cropped from the ink map onto
-   blank paper, normalized like any single digit (`normalize_ink`: the ink map is measured
+   and every cut component made whole again is a candidate digit: cropped from the ink map
+   (with the faint ink between its pieces, without its neighbours') onto blank paper, normalized like any single digit (`normalize_ink`: the ink map is measured
    once, for the whole region), voted on by the members.
 
 The page is read with ensemble/normalize.py's public steps (`crop_to_sheet`, `ink_map`,
@@ -61,7 +62,7 @@ class SegmentParams:
     max_width: float = 1.3        # a candidate digit of several pieces is at most this wide
     merge_width: float = 1.0      # ... and at most this wide when it joins digit-sized components
     split_width: float = 0.7      # components wider than this get a candidate cut
-    split_more: float = 1.1       # ... wider than this: two or more, else only one through a single stroke
+    split_more: float = 1.1       # ... wider than this: two or more, else only one
     single_stroke: float = 1.3    # cuts in components up to this wide cross one stroke only (a wide 0)
     cut_spacing: float = 0.12     # candidate cuts at least this far apart
     min_side: float = 0.15        # a cut leaves at least this share of the ink on either side
