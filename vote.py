@@ -44,7 +44,9 @@ reading of the number. JSON adds per digit its box (x0, y0, x1, y1 in the image'
 prediction, class_name, agreement, confidence and members. A folder is labelled by its
 labels.csv (file,label) or, when every image's name starts with digits, by them (2026_scan.jpg):
 sequence and digit accuracy are printed. --save-preprocessed writes every digit, NAME_0.png ...;
---report writes misread.png (the misread numbers with their digit boxes).
+--report writes misread.png (the misread numbers with their digit boxes). With --number a clip
+holds a number being written: its last still frames are read like images and the text most of
+them read wins (JSON: `video`, each frame's text).
 
 Bad input never stops the run: a missing path, a FIFO or device, a dangling symlink, an
 empty, truncated, non-image or oversized file (decompression bombs; the pixel limit is
@@ -296,7 +298,7 @@ def _main(args) -> int:
 
     if args.number:
         from ensemble.numbers import NumberMode
-        mode = NumberMode(class_names=ens.class_names)
+        mode = NumberMode(class_names=ens.class_names, max_frames=args.max_frames)
     else:
         mode = DigitMode(max_frames=args.max_frames, timeline=bool(args.timeline or args.report))
     reader = Reader(ens, mode=mode, workers=args.workers, batch_size=args.batch_size, max_pixels=max_pixels,

@@ -28,7 +28,10 @@ number, digits 45-100 px tall). The files are written once under --cache, named
 Reading goes through the package's one path: find_inputs + number labels + Reader with
 NumberMode (decode, segment, normalize each candidate digit, members, vote), --workers
 processes. Prints per condition and look: numbers, sequence accuracy (the whole string right),
-digit accuracy (1 - edit distance / digits, summed), numbers/s. Targets: 4 gaps >= 98 %,
+digit accuracy (1 - edit distance / digits, summed), numbers/s (wall clock: depends on what else
+the machine runs) and CPU ms/number (user + system time of this process and its reading workers,
+`resource.getrusage`: about what the reading costs whatever the load; 2 free cores read at most
+2000 / that numbers/s). Targets: 4 gaps >= 98 %,
 4 touching >= 93 %, 8 gaps >= 90 % sequence accuracy; >= 50 numbers/s on 2 cores.
 """
 from __future__ import annotations
@@ -109,15 +112,23 @@ def build(folder: Path, images, labels, condition: str, look: str, n: int, seed:
     done.touch()
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished, waited-for children (the
+    reading workers, which the DataLoader joins when a read ends)."""
+    import resource
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def read_folder(folder: Path, ens, workers: int | None):
-    """Read a labelled number folder: (readings, seconds)."""
+    """Read a labelled number folder: (readings, wall seconds, CPU seconds of all processes)."""
     from ensemble.numbers import NumberMode, label_numbers
     from ensemble.reading import Reader, find_inputs
     found = label_numbers(find_inputs([str(folder)], ens.class_names))
     reader = Reader(ens, mode=NumberMode(class_names=ens.class_names), workers=workers)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), cpu_seconds()
     readings = reader.read(found.items)
-    return readings, time.perf_counter() - t
+    return readings, time.perf_counter() - t, cpu_seconds() - cpu
 
 
 def main(argv=None) -> int:
@@ -153,12 +164,12 @@ def main(argv=None) -> int:
             folder = Path(args.cache) / f"numbers-v3-{args.split}-s{args.seed}-n{args.n}" / \
                 f"{cond.replace(' ', '_')}-{look}"
             build(folder, images, labels, cond, look, args.n, args.seed)
-            readings, seconds = read_folder(folder, ens, args.workers)
+            readings, seconds, cpu = read_folder(folder, ens, args.workers)
             s = number_summary(readings, ens.member_names)
-            rows.append((cond, look, s, seconds))
+            rows.append((cond, look, s, seconds, cpu))
             print(f"{cond:<13} {look:<6} n={s['n']:>4}  sequence {100 * s['sequence_accuracy']:6.2f}%  "
-                  f"digits {100 * s['digit_accuracy']:6.2f}%  {s['n'] / seconds:6.1f} numbers/s",
-                  file=sys.stderr, flush=True)
+                  f"digits {100 * s['digit_accuracy']:6.2f}%  {s['n'] / seconds:6.1f} numbers/s  "
+                  f"CPU {1000 * cpu / s['n']:5.1f} ms/number", file=sys.stderr, flush=True)
             for path in s["misread"][:args.errors]:
                 r = next(r for r in readings if r.path == path)
                 print(f"    {os.path.basename(path)}: read {r.extra.get('text', r.status)!r}", file=sys.stderr)
@@ -169,23 +180,25 @@ def main(argv=None) -> int:
 def table(rows, args, ens) -> str:
     import torch
     device = args.device if args.device != "cpu" else f"CPU ({os.cpu_count()} cores, {args.workers} workers)"
-    head = ["condition", "look", "numbers", "sequence acc.", "digit acc.", "numbers/s", "target"]
+    head = ["condition", "look", "numbers", "sequence acc.", "digit acc.", "numbers/s", "CPU ms/number", "target"]
     body = []
-    for cond, look, s, seconds in rows:
+    for cond, look, s, seconds, cpu in rows:
         target = TARGETS.get(cond)
         seq = s["sequence_accuracy"]
         body.append([cond, look, str(s["n"]), f"{100 * seq:.2f} %", f"{100 * s['digit_accuracy']:.2f} %",
-                     f"{s['n'] / seconds:.1f}",
+                     f"{s['n'] / seconds:.1f}", f"{1000 * cpu / s['n']:.1f}",
                      "" if target is None else f"≥ {100 * target:.0f} % {'✔' if seq >= target else '✘'}"])
-    total_n = sum(s["n"] for _, _, s, _ in rows)
-    total_t = sum(t for *_, t in rows)
-    body.append(["all", "", str(total_n), "", "", f"{total_n / total_t:.1f}", "≥ 50/s"])
+    total_n = sum(r[2]["n"] for r in rows)
+    total_t = sum(r[3] for r in rows)
+    total_cpu = sum(r[4] for r in rows)
+    body.append(["all", "", str(total_n), "", "", f"{total_n / total_t:.1f}", f"{1000 * total_cpu / total_n:.1f}",
+                 "≥ 50/s"])
     info = f"split={args.split}, seed={args.seed}, device: {device}, torch {torch.__version__}"
     if not args.markdown:
         w = [max(len(r[k]) for r in [head] + body) for k in range(len(head))]
         lines = ["  ".join(c.ljust(wd) for c, wd in zip(r, w)).rstrip() for r in [head] + body]
         return info + "\n" + "\n".join(lines) + "\n"
-    out = [info, "", "| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 5) + "|"]
+    out = [info, "", "| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 6) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in body]
     return "\n".join(out) + "\n"
 

@@ -101,8 +101,8 @@ def collect(ens, args, seed):
     --cache, keyed by the segmentation code and the weights, so re-fitting is quick."""
     import hashlib
     import pickle
-    key = hashlib.sha256((ROOT / "ensemble" / "numbers.py").read_bytes() + (ROOT / "ensemble" / "normalize.py").read_bytes()
-                         + b"".join(f.read_bytes() for f in ens.files)).hexdigest()[:16]
+    code = b"".join((ROOT / "ensemble" / f).read_bytes() for f in ("numbers.py", "segment.py", "normalize.py"))
+    key = hashlib.sha256(code + b"".join(f.read_bytes() for f in ens.files)).hexdigest()[:16]
     store = Path(args.cache) / f"tune-v3-s{seed}-n{args.n}-{key}.pkl"
     if store.exists():
         return pickle.loads(store.read_bytes())

@@ -32,6 +32,11 @@ float [0, 1] network input (`ensemble.inference.Ensemble` accepts uint8 directly
     from ensemble.normalize import load_and_normalize, normalize_digit
     img28 = load_and_normalize("photo.jpg")   # uint8 (28, 28); raises ImageError on failure
     img28 = normalize_digit(gray)             # gray: (H, W) float in [0, 1] or uint8
+
+The steps are public for other readers of pages (ensemble/segment.py reads whole numbers with
+them): `crop_to_sheet` (step 2), `ink_map` (step 3: light-on-dark contrast, float (H, W) >= 0),
+`otsu` (Otsu's threshold of some values), `sample` (a cheap regular subsample for quantiles),
+`normalize_ink` (steps 4-5 on an ink map) and `MIN_CONTRAST` (the faintest ink that counts).
 """
 from __future__ import annotations
 
@@ -160,8 +165,15 @@ def normalize_digit(gray) -> np.ndarray:
     if is_mnist_style(g):
         return np.rint(g * 255).astype(np.uint8)          # exact bytes of an 8-bit input
     big = _upscale_small(g)
-    ink = _ink_map(_crop_to_sheet(big), upscaled=big is not g)   # (H, W) light-on-dark, background ~0
-    crop = _digit_crop(ink)                               # (h, w) in [0, 1]
+    ink = ink_map(crop_to_sheet(big), upscaled=big is not g)   # (H, W) light-on-dark, background ~0
+    return normalize_ink(ink)
+
+
+def normalize_ink(ink: np.ndarray) -> np.ndarray:
+    """Steps 4-5 alone: a light-on-dark ink map (H, W) >= 0 (background ~0, as `ink_map` gives)
+    -> MNIST-style uint8 (28, 28). For callers that measured the page's ink already (the
+    candidate digits of ensemble/segment.py). Raises ImageError("no digit found")."""
+    crop = _digit_crop(np.asarray(ink, np.float32))       # (h, w) in [0, 1]
     return _fit_and_centre(crop)
 
 
@@ -189,7 +201,7 @@ def _upscale_small(g: np.ndarray) -> np.ndarray:
     return np.pad(big, 2 * f, constant_values=float(np.median(border)))
 
 
-def _crop_to_sheet(g: np.ndarray) -> np.ndarray:
+def crop_to_sheet(g: np.ndarray) -> np.ndarray:
     """A sheet photographed on a darker table: keep just the sheet (its edges are not ink).
 
     Applies when most of the image border is much darker than the image's median (the sheet
@@ -198,7 +210,7 @@ def _crop_to_sheet(g: np.ndarray) -> np.ndarray:
     h, w = g.shape
     b = max(1, round(0.03 * min(h, w)))
     border = np.concatenate([g[:b].ravel(), g[-b:].ravel(), g[:, :b].ravel(), g[:, -b:].ravel()])
-    med = float(np.median(_sample(g)))
+    med = float(np.median(sample(g)))
     if np.mean(border < 0.6 * med) < 0.6:
         return g
     labels, n = ndi.label(g > (float(np.median(border)) + med) / 2)
@@ -223,7 +235,7 @@ def _dark_ink(g: np.ndarray) -> bool:
     twice most strokes, on a 32 px thumbnail) estimates the paper under any lighting, and the
     ink is on the side of it with the heavier tail.
     """
-    lo, hi = np.quantile(_sample(g), [0.01, 0.99])
+    lo, hi = np.quantile(sample(g), [0.01, 0.99])
     border = np.median(np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]]))
     if abs(border - (lo + hi) / 2) > 0.25 * (hi - lo):
         return bool(border > (lo + hi) / 2)
@@ -234,11 +246,11 @@ def _dark_ink(g: np.ndarray) -> bool:
     k = max(3, int(0.4 * max(th, tw)) | 1)
     bg = ndi.median_filter(thumb, size=k, mode="nearest")
     bg = np.asarray(Image.fromarray(bg.astype(np.float32), "F").resize((w, h), Image.Resampling.BILINEAR))
-    q = np.quantile(_sample(g - bg), [0.002, 0.01, 0.05, 0.95, 0.99, 0.998])
+    q = np.quantile(sample(g - bg), [0.002, 0.01, 0.05, 0.95, 0.99, 0.998])
     return bool(-q[:3].sum() > q[3:].sum())
 
 
-def _ink_map(g: np.ndarray, upscaled: bool = False) -> np.ndarray:
+def ink_map(g: np.ndarray, upscaled: bool = False) -> np.ndarray:
     """Ink as light-on-dark contrast relative to the local paper brightness: (H, W) >= 0.
 
     The paper is a grey closing (max then min filter) of the dark-ink image: it erases strokes
@@ -267,7 +279,7 @@ def _ink_map(g: np.ndarray, upscaled: bool = False) -> np.ndarray:
         strokes = ndi.binary_dilation(stroke[labels], iterations=2)      # + their rims
         paper = np.where(strokes, wide_paper, paper)
     ink = (paper - x) / np.maximum(paper, 0.05)
-    return np.maximum(ink - float(np.quantile(_sample(ink), PAPER_QUANTILE)), 0)
+    return np.maximum(ink - float(np.quantile(sample(ink), PAPER_QUANTILE)), 0)
 
 
 def _is_shadow(labels, i, box, paper, wide_paper, cut) -> bool:
@@ -296,13 +308,13 @@ def _odd(size: float) -> int:
     return max(3, int(size) | 1)
 
 
-def _sample(a: np.ndarray, n: int = 16384) -> np.ndarray:
+def sample(a: np.ndarray, n: int = 16384) -> np.ndarray:
     """A regular subsample of ~n pixels: plenty for histograms and quantiles, much cheaper."""
     step = max(1, int(math.sqrt(a.size / n)))
     return a[::step, ::step]
 
 
-def _otsu(values: np.ndarray, bins: int = 256) -> float:
+def otsu(values: np.ndarray, bins: int = 256) -> float:
     """Otsu's threshold: the cut maximising the between-class variance of a histogram."""
     hist, edges = np.histogram(values, bins=bins, range=(0.0, float(values.max()) or 1.0))
     p = hist.astype(np.float64) / max(1, hist.sum())
@@ -319,11 +331,11 @@ def _digit_crop(ink: np.ndarray) -> np.ndarray:
     smooth = ndi.gaussian_filter(ink, 1.0)                # salt noise and JPEG ringing fade out
     # robust std of the pixel noise, from what the blur removed: strokes are smooth, so this
     # holds however much of the image the digit covers
-    noise = 1.4826 * float(np.median(np.abs(_sample(ink - smooth))))
+    noise = 1.4826 * float(np.median(np.abs(sample(ink - smooth))))
     peak = float(smooth.max())
     if peak < max(MIN_CONTRAST, 3 * noise):
         raise ImageError("no digit found")
-    t = max(_otsu(_sample(smooth)), 3 * noise, 0.2 * peak)
+    t = max(otsu(sample(smooth)), 3 * noise, 0.2 * peak)
     labels, n = ndi.label(smooth > t, structure=np.ones((3, 3)))
     if n == 0:
         raise ImageError("no digit found")
@@ -419,3 +431,8 @@ def _fit_and_centre(crop: np.ndarray) -> np.ndarray:
     ty1, tx1 = min(SIZE, oy + nh), min(SIZE, ox + nw)
     out[ty0:ty1, tx0:tx1] = small[ty0 - oy:ty1 - oy, tx0 - ox:tx1 - ox]
     return np.rint(out * 255).astype(np.uint8)
+
+
+# The old private names of the helpers above (ensemble/numbers.py reads pages with them too, so
+# they are public now); kept for tests and branches written against them.
+_crop_to_sheet, _ink_map, _otsu, _sample = crop_to_sheet, ink_map, otsu, sample

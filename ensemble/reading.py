@@ -204,7 +204,8 @@ def check_path(item: Item) -> None:
         raise ImageError("file not found (vanished?)" if problem == "no such file" else problem)
 
 
-def _reason(e: BaseException) -> str:
+def failure_reason(e: BaseException) -> str:
+    """A one-line status for an input that could not be read (what the status column shows)."""
     if isinstance(e, MemoryError):
         return "out of memory while decoding"
     if isinstance(e, ValueError):                     # ImageError: a reason fit for a status column
@@ -240,7 +241,7 @@ class DigitMode:
                 return prepare_clip(item, self.max_frames, self.timeline)
             return Prepared("ok", normalize_digit(decode_gray(item))[None])       # (1, 28, 28)
         except Exception as e:                        # nothing about one image may stop the run
-            return Prepared(_reason(e), np.zeros((0, 28, 28), np.uint8))
+            return Prepared(failure_reason(e), np.zeros((0, 28, 28), np.uint8))
 
     def combine(self, readings: list["Reading"], prepared: list[Prepared], probs: list[np.ndarray]) -> None:
         """Fill each reading from its members' probabilities (M, K, C), a chunk at a time.

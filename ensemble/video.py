@@ -447,7 +447,7 @@ def prepare_clip(item, max_frames: int = MAX_FRAMES, timeline: bool = False,
     VideoError/ImageError (the caller turns them into a status).
     """
     from .normalize import normalize_digit
-    from .reading import Prepared, _reason
+    from .reading import Prepared, failure_reason
     clip = decode_clip(item.data if item.data is not None else item.path, max_frames,
                        max_pixels=max_pixels)
     choice = choose_still(clip.frames, clip.times)
@@ -458,7 +458,7 @@ def prepare_clip(item, max_frames: int = MAX_FRAMES, timeline: bool = False,
             try:
                 cache[i] = normalize_digit(clip.frames[i])                  # uint8 (28, 28)
             except Exception as e:                 # one frame without a digit is an answer too
-                cache[i] = _reason(e)
+                cache[i] = failure_reason(e)
         return cache[i]
 
     # the last still run with a digit in it; else the clip's last frames

@@ -266,3 +266,67 @@ def test_cli_save_preprocessed_never_overwrites_an_input(tmp_path):
     Image.fromarray(img).save(tmp_path / "out" / "in" / "a_0.png")   # where in/a.png's first digit would go
     r = vote("--number", tmp_path / "in", tmp_path / "out", "--save-preprocessed", tmp_path / "out")
     assert r.returncode == 1 and "overwrite the input" in r.stderr and "a_<k>.png" in r.stderr
+
+
+# ---- a number being written (video) --------------------------------------------------------
+def writing_clip(path, text: str, seed: int = 3, grow: int = 6, still: int = 8, rate: int = 10) -> str:
+    """An mp4 of `text` written left to right (ink revealed column block by block), then still."""
+    import av
+    img, boxes = render_number(digits_of(text), seed=seed, style=NumberStyle(look="scan"))
+    img = np.pad(img, ((0, img.shape[0] % 2), (0, img.shape[1] % 2)), constant_values=int(np.median(img)))
+    paper = np.full_like(img, int(np.median(img)))
+    x0, x1 = int(boxes[:, 0].min()), int(boxes[:, 2].max())
+    frames = []
+    for i in range(1, grow + 1):                  # what the pen has written so far
+        f = paper.copy()
+        cut = x0 + round((x1 - x0) * i / grow)
+        f[:, :cut] = img[:, :cut]
+        frames.append(f)
+    frames += [img] * still
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=rate, options={"qp": "0"})
+        s.height, s.width = img.shape
+        s.pix_fmt = "yuv420p"
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="gray")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return str(path)
+
+
+def test_a_number_being_written_reads_as_the_finished_number(ens, tmp_path):
+    clip = writing_clip(tmp_path / "307.mp4", "307")
+    reader = Reader(ens, mode=NumberMode(class_names=ens.class_names), workers=0, keep_images=True)
+    r, = reader.read(find_inputs([clip], ens.class_names).items)
+    assert r.status == "ok" and r.extra["text"] == "307", r.extra.get("video")
+    v = r.extra["video"]
+    assert v["still"] and v["start_s"] >= 0.6 - 1e-6 and v["frames_agreeing"] >= 2
+    assert len(r.extra["digits"]) == 3 and r.image.shape == (3, 28, 28)     # the chosen frame's digits
+    # a frame written halfway reads otherwise: which frames are read matters
+    import av
+    with av.open(clip) as c:
+        early = [f.to_ndarray(format="gray") for f in c.decode(video=0)][2]
+    assert read_number(ens, early).extra.get("text") != "307"
+    # vote.py --number reads the clip through the same path; JSON says which frames
+    out = vote("--number", clip, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    rec, = json.loads(out.stdout)["images"]
+    assert rec["text"] == "307" and rec["video"]["still"] and len(rec["video"]["frames"]) >= 2
+
+
+# ---- segmentation details ------------------------------------------------------------------
+def test_line_cuts_follow_a_slant_and_leave_ink_on_both_sides():
+    from ensemble.segment import line_cuts
+    h, w = 30, 24
+    bars = np.zeros((h, w), bool)
+    for y in range(h):                                            # two bars leaning right, 8 px apart
+        x = int(round(4 + 0.4 * (h - 1 - y)))
+        bars[y, x - 4:x - 2] = bars[y, x + 4:x + 6] = True
+    cuts = line_cuts(bars.astype(float), bars.astype(float), 0.15, 0.3)
+    assert cuts
+    best, cost = min(cuts, key=lambda c: c[1])
+    assert cost == pytest.approx(0.0, abs=0.3 * h)                # some cut crosses no ink
+    assert not bars[np.arange(h), best].any()
+    left = sum(bars[y, :best[y] + 1].sum() for y in range(h))
+    assert 0.15 * bars.sum() <= left <= 0.85 * bars.sum()
