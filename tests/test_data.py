@@ -8,6 +8,8 @@ from ensemble.data import DigitsDataModule, load_dataset, polarity_counts, polar
 from ensemble.normalize import load_and_normalize
 from generators.folder import ImageFolderError
 
+pytestmark = pytest.mark.mutation          # fast: part of the mutmut suite (README: Mutation testing)
+
 N, VAL = 600, 100
 
 

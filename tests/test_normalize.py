@@ -8,6 +8,9 @@ from scipy import ndimage as ndi
 
 from ensemble.normalize import ImageError, load_and_normalize, load_gray, normalize_digit
 
+# fast: part of the mutmut suite (README: Mutation testing), except the one marked slow
+pytestmark = pytest.mark.mutation
+
 
 def draw_digit(size=200, box=(60, 40, 130, 170), width=14, ink=0, paper=255, mode="L"):
     """A '4'-like glyph (three strokes) inside `box` (x0, y0, x1, y1) on a plain canvas."""
@@ -289,6 +292,7 @@ def test_tiny_inputs(side):
     assert np.corrcoef(out.ravel(), reference().ravel())[0, 1] > 0.7
 
 
+@pytest.mark.slow                       # 10,000 digits: run by the suite, not once per mutant
 def test_mnist_digits_pass_through_byte_for_byte():
     """Every MNIST test digit: the shortcut returns its exact bytes (so vote.py scores the test
     PNGs exactly as `python -m ensemble.evaluate` does)."""
