@@ -6,6 +6,7 @@
     python vote.py scans/ --format csv --output votes.csv --min-agreement 4
     python vote.py scans/ --save-preprocessed seen/      # the 28x28 images the networks saw
     python vote.py clip.mp4 --timeline t.csv --report out/   # a video: + each frame's reading
+    python vote.py --number forms/ meter.jpg             # each image holds a number: "2026"
 
 Images: .png .jpg .jpeg .bmp .gif .tif .tiff .webp in any letter case; other files in
 folders are ignored, as are hidden files and folders. A file named explicitly is always tried.
@@ -33,6 +34,17 @@ a regular file atomically and writes into a device or FIFO directly.
 Labelled folders: a folder argument in which every image's parent folder is named after
 one of the ensemble's classes (examples/digits/3/x.png) also gets accuracy, each member's
 accuracy and a confusion matrix (on stdout for table output or with --output, else stderr).
+
+--number: each image holds a number (one or more lines of digits; ensemble/numbers.py): the
+digits are segmented left to right, each one normalized and voted on like a single digit.
+Columns: path, text (lines and wide gaps become one space), digits (how many), agreement and
+confidence (the weakest digit's: --min-agreement reviews the number by it), status, review,
+label, digit_agreement and digit_confidence (per digit, space-separated), then each member's own
+reading of the number. JSON adds per digit its box (x0, y0, x1, y1 in the image's pixels), line,
+prediction, class_name, agreement, confidence and members. A folder is labelled by its
+labels.csv (file,label) or, when every image's name starts with digits, by them (2026_scan.jpg):
+sequence and digit accuracy are printed. --save-preprocessed writes every digit, NAME_0.png ...;
+--report writes misread.png (the misread numbers with their digit boxes).
 
 Bad input never stops the run: a missing path, a FIFO or device, a dangling symlink, an
 empty, truncated, non-image or oversized file (decompression bombs; the pixel limit is
@@ -87,8 +99,8 @@ def parse_args(argv):
     ap.add_argument("--workers", type=int, metavar="N",
                     help="processes decoding + normalizing images (default: min(2, CPUs), none for "
                          "<= 16 images); at most the number of CPUs and of images")
-    ap.add_argument("--report", metavar="DIR", help="labelled folders: save confusion.png, misclassified.png; "
-                    "videos: timeline.png")
+    ap.add_argument("--report", metavar="DIR", help="labelled folders: save confusion.png, misclassified.png "
+                    "(--number: misread.png); videos: timeline.png")
     ap.add_argument("--max-frames", type=int, default=64, metavar="N",
                     help="videos: decode at most N frames per clip, sampled evenly over it (default 64)")
     ap.add_argument("--timeline", metavar="FILE",
@@ -96,6 +108,8 @@ def parse_args(argv):
                          "confidence, status) as CSV, or JSON for a .json name")
     ap.add_argument("--save-preprocessed", metavar="DIR", help="save the 28x28 network inputs as PNGs")
     ap.add_argument("--device", default="auto", help="auto (default: the GPU if there is one), cpu, cuda, cuda:N")
+    ap.add_argument("--number", action="store_true",
+                    help="each image holds a number (several digits, lines): read it as text")
     args = ap.parse_args(argv)
     if args.batch_size < 1:
         ap.error("--batch-size must be at least 1")
@@ -160,23 +174,35 @@ def check_destinations(args, ens, items) -> None:
                 raise UsageError(f"--output {args.output} lies inside {flag} {folder}")
     if args.save_preprocessed:
         rows = [Reading(it.path, root=it.root, rel=it.rel) for it in items]
+        digit_stems = _digit_stems(protected) if args.number else set()
         for rel in preprocessed_names(rows):
             target = os.path.realpath(os.path.join(args.save_preprocessed, rel))
             if target in protected:
                 raise UsageError(f"--save-preprocessed {args.save_preprocessed} would overwrite the input "
                                  f"{target}; choose a folder outside the inputs")
+            if target[:-len(".png")] in digit_stems:
+                raise UsageError(f"--save-preprocessed {args.save_preprocessed} would overwrite the input "
+                                 f"{target[:-len('.png')]}_<k>.png; choose a folder outside the inputs")
     if args.report:
-        for name in ("confusion.png", "misclassified.png", "timeline.png"):
+        for name in ("confusion.png", "misclassified.png", "timeline.png", "misread.png"):
             if os.path.realpath(os.path.join(args.report, name)) in protected:
                 raise UsageError(f"--report {args.report} would overwrite the input {name}")
+
+
+def _digit_stems(paths: set) -> set:
+    """--number --save-preprocessed writes NAME_0.png, NAME_1.png, ... for NAME.png: the NAMEs
+    for which such a file is among `paths`."""
+    import re
+    return {m.group(1) for p in paths if (m := re.fullmatch(r"(.*)_\d+(~\d+)?\.png", p))}
 
 
 def write_outputs(args, ens, readings, summary: dict | None) -> None:
     """Rows to stdout/--output, labelled summary, --report images, --save-preprocessed PNGs."""
     from ensemble.atomic import write_atomic
-    from ensemble.outputs import (confusion_png, format_summary, misclassified_png, render,
-                                  save_preprocessed)
-    text = render(args.format, readings, ens.class_names, ens.member_names, args.min_agreement, summary)
+    from ensemble.outputs import (confusion_png, format_number_summary, format_summary, misclassified_png,
+                                  misread_png, render, save_preprocessed)
+    text = render(args.format, readings, ens.class_names, ens.member_names, args.min_agreement, summary,
+                  numbers=args.number)
     if args.output:
         write_atomic(args.output, text, errors="surrogateescape")
     else:
@@ -185,8 +211,8 @@ def write_outputs(args, ens, readings, summary: dict | None) -> None:
     if summary:
         # keep piped csv/json machine-readable: the human summary then goes to stderr
         dest = sys.stdout if args.format == "table" or args.output else sys.stderr
-        print(("\n" if dest is sys.stdout and not args.output else "") + format_summary(summary),
-              file=dest, end="")
+        body = format_number_summary(summary, readings) if args.number else format_summary(summary)
+        print(("\n" if dest is sys.stdout and not args.output else "") + body, file=dest, end="")
     from ensemble.timeline import render_timeline, timeline_png, with_timeline
     if args.timeline:
         fmt = "json" if Path(args.timeline).suffix.lower() == ".json" else "csv"
@@ -194,7 +220,16 @@ def write_outputs(args, ens, readings, summary: dict | None) -> None:
         if not with_timeline(readings):
             print("vote.py: --timeline: no readable video among the inputs; the timeline is empty",
                   file=sys.stderr)
-    if args.report:
+    if args.report and args.number:
+        if summary:
+            report = Path(args.report)
+            report.mkdir(parents=True, exist_ok=True)
+            misread_png(summary, readings, ens.class_names, report / "misread.png")
+            print(f"vote.py: report written to {report}/ (misread.png)", file=sys.stderr)
+        else:
+            print(f"vote.py: --report: no labelled number folder among the inputs, nothing to report; "
+                  f"{args.report} not created", file=sys.stderr)
+    elif args.report:
         clips = with_timeline(readings)
         if summary or clips:
             report = Path(args.report)
@@ -212,7 +247,7 @@ def write_outputs(args, ens, readings, summary: dict | None) -> None:
             print(f"vote.py: --report: no labelled folder or video among the inputs, nothing to report; "
                   f"{args.report} not created", file=sys.stderr)
     if args.save_preprocessed:
-        n = save_preprocessed(readings, Path(args.save_preprocessed))
+        n = save_preprocessed(readings, Path(args.save_preprocessed), numbers=args.number)
         print(f"vote.py: saved {n} preprocessed 28x28 images under {args.save_preprocessed}/", file=sys.stderr)
 
 
@@ -245,6 +280,12 @@ def _main(args) -> int:
         if not found.items:
             raise UsageError(f"no images found in {' '.join(args.paths)} "
                              f"(looked for {' '.join(sorted(INPUT_EXTS))})")
+        if args.number:
+            from ensemble.numbers import label_numbers
+            try:
+                label_numbers(found)          # labels.csv or leading digits of the file names
+            except (ValueError, OSError) as e:
+                raise UsageError(f"labels: {e}") from None
         check_destinations(args, ens, found.items)
     except UsageError as e:
         print(f"vote.py: error: {e}", file=sys.stderr)
@@ -253,15 +294,22 @@ def _main(args) -> int:
     def problem(r):
         tqdm.write(f"vote.py: skipped {r.path}: {r.status}", file=sys.stderr)
 
-    mode = DigitMode(max_frames=args.max_frames, timeline=bool(args.timeline or args.report))
+    if args.number:
+        from ensemble.numbers import NumberMode
+        mode = NumberMode(class_names=ens.class_names)
+    else:
+        mode = DigitMode(max_frames=args.max_frames, timeline=bool(args.timeline or args.report))
     reader = Reader(ens, mode=mode, workers=args.workers, batch_size=args.batch_size, max_pixels=max_pixels,
                     keep_images=bool(args.report or args.save_preprocessed))
     readings = reader.read(found.items, progress=True, on_problem=problem)
     for d in found.unreadable_dirs:
         print(f"vote.py: could not list folder {d}", file=sys.stderr)
 
-    from ensemble.outputs import labelled_summary
-    summary = labelled_summary(readings, ens.class_names, ens.member_names) if found.labelled else None
+    from ensemble.outputs import labelled_summary, number_summary
+    if args.number:
+        summary = number_summary(readings, ens.member_names, ens.class_names) if found.labelled else None
+    else:
+        summary = labelled_summary(readings, ens.class_names, ens.member_names) if found.labelled else None
     try:
         write_outputs(args, ens, readings, summary)
     except BrokenPipeError:              # `vote.py ... | head`: the reader has all it wanted

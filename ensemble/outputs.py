@@ -74,8 +74,14 @@ def _escape(text: str) -> str:
 
 
 def render(fmt: str, readings: Sequence[Reading], class_names: Sequence[str], member_names: Sequence[str],
-           min_agreement: int | None = None, summary: dict | None = None) -> str:
-    """All rows in one of FORMATS (plus the labelled summary in JSON)."""
+           min_agreement: int | None = None, summary: dict | None = None, numbers: bool = False) -> str:
+    """All rows in one of FORMATS (plus the labelled summary in JSON).
+
+    numbers=True: readings of NumberMode, with the number columns (ensemble.numbers.NUMBER_COLUMNS,
+    then each member's reading of the number); the single-digit columns are untouched otherwise.
+    """
+    if numbers:
+        return _render_numbers(fmt, readings, class_names, member_names, min_agreement, summary)
     extra = extra_columns(readings)
     header = list(ROW_COLUMNS) + extra + list(member_names)
     if fmt == "json":
@@ -86,6 +92,23 @@ def render(fmt: str, readings: Sequence[Reading], class_names: Sequence[str], me
             doc["labelled"]["misclassified"] = [readings[i].path for i in summary["misclassified"]]
         return json.dumps(doc, indent=1) + "\n"
     rows = [row_cells(r, class_names, min_agreement, extra) for r in readings]
+    return _text_table(fmt, header, rows, len(member_names))
+
+
+def _render_numbers(fmt, readings, class_names, member_names, min_agreement, summary) -> str:
+    from .numbers import NUMBER_COLUMNS, number_cells, number_record
+    if fmt == "json":
+        doc = {"members": list(member_names), "class_names": list(class_names),
+               "images": [number_record(r, class_names, member_names, min_agreement) for r in readings]}
+        if summary:
+            doc["labelled"] = summary
+        return json.dumps(doc, indent=1) + "\n"
+    header = list(NUMBER_COLUMNS) + list(member_names)
+    rows = [number_cells(r, class_names, min_agreement, len(member_names)) for r in readings]
+    return _text_table(fmt, header, rows, len(member_names), agreement_col=3)
+
+
+def _text_table(fmt, header, rows, m, agreement_col=2) -> str:
     for row in rows:                                   # pad rows of unreadable inputs
         row += [""] * (len(header) - len(row))
     if fmt == "csv":
@@ -96,8 +119,7 @@ def render(fmt: str, readings: Sequence[Reading], class_names: Sequence[str], me
         return buf.getvalue()
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}; choose from {FORMATS}")
-    m = len(member_names)
-    cells = [header] + [[f"{c}/{m}" if k == 2 and c != "" else f"{c:.3f}" if isinstance(c, float)
+    cells = [header] + [[f"{c}/{m}" if k == agreement_col and c != "" else f"{c:.3f}" if isinstance(c, float)
                          else _escape(str(c)) for k, c in enumerate(row)] for row in rows]
     widths = [max(len(r[k]) for r in cells) for k in range(len(header))]
     lines = ["  ".join(c.ljust(wd) for c, wd in zip(r, widths)).rstrip() for r in cells]
@@ -139,6 +161,57 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---- labelled number folders: sequence and digit accuracy ----------------------------------
+def number_summary(readings: Sequence[Reading], member_names: Sequence[str],
+                   class_names: Sequence[str] | None = None) -> dict | None:
+    """String (sequence) and digit accuracy over the labelled number readings.
+
+    Every labelled input counts; one that could not be read (or where no digit was found)
+    counts as read wrong, as "". Spaces (line breaks, wide gaps) are not compared: the
+    digits are. Digit accuracy = 1 - (summed edit distance) / (summed label digits), >= 0.
+    """
+    from .numbers import edit_distance, member_texts, number_text
+    names = list(class_names) if class_names is not None else [str(k) for k in range(10)]
+    idx = [i for i, r in enumerate(readings) if isinstance(r.label, str)]
+    if not idx:
+        return None
+    truth = [readings[i].label.replace(" ", "") for i in idx]
+    read = [number_text(readings[i], names).replace(" ", "") for i in idx]
+    edits = sum(edit_distance(p, t) for p, t in zip(read, truth))
+    digits = sum(len(t) for t in truth)
+    member = {}
+    for m, name in enumerate(member_names):
+        texts = [(member_texts(readings[i], names) or [""] * len(member_names))[m].replace(" ", "") for i in idx]
+        member[name] = float(np.mean([p == t for p, t in zip(texts, truth)]))
+    correct = sum(p == t for p, t in zip(read, truth))
+    return {"n": len(idx), "unreadable": sum(not readings[i].ok for i in idx),
+            "correct": int(correct), "sequence_accuracy": correct / len(idx),
+            "digits": digits, "edits": edits, "digit_accuracy": max(0.0, 1 - edits / max(1, digits)),
+            "wrong_length": sum(len(p) != len(t) for p, t in zip(read, truth)),
+            "member_sequence_accuracy": member,
+            "misread": [readings[i].path for i, p, t in zip(idx, read, truth) if p != t]}
+
+
+def format_number_summary(s: dict, readings: Sequence[Reading] | None = None, limit: int = 20) -> str:
+    lines = [f"labelled numbers: {s['n']}" + (f" ({s['unreadable']} unreadable, counted as misread)"
+                                             if s["unreadable"] else ""),
+             f"sequence accuracy: {100 * s['sequence_accuracy']:.2f}% ({s['correct']}/{s['n']})",
+             f"digit accuracy:    {100 * s['digit_accuracy']:.2f}% ({s['edits']} edits over {s['digits']} digits;"
+             f" {s['wrong_length']} numbers of the wrong length)",
+             "member sequence accuracy: " + ", ".join(f"{k} {100 * v:.2f}%"
+                                                      for k, v in s["member_sequence_accuracy"].items())]
+    if s["misread"]:
+        by_path = {r.path: r for r in readings} if readings is not None else {}
+        lines.append(f"misread ({len(s['misread'])}):")
+        for path in s["misread"][:limit]:
+            r = by_path.get(path)
+            got = "" if r is None else (r.extra.get("text") if r.ok else f"({r.status})")
+            lines.append(f"  {_escape(path)}: read {got!r}, label {r.label if r is not None else '?'}")
+        if len(s["misread"]) > limit:
+            lines.append(f"  ... and {len(s['misread']) - limit} more (JSON output lists them all)")
+    return "\n".join(lines) + "\n"
+
+
 def _font(size: int):
     from PIL import ImageFont
     try:
@@ -173,6 +246,49 @@ def misclassified_png(s: dict, readings: Sequence[Reading], path: Path, limit: i
         ImageDraw.Draw(img).text((10, 12), "no misclassified images", fill="black", font=font)
     else:
         grid = make_grid(tiles, nrow=10, padding=4, pad_value=128)             # (3, H, W)
+        img = Image.fromarray(grid.permute(1, 2, 0).numpy())
+    img.save(path)
+
+
+def misread_png(s: dict, readings: Sequence[Reading], class_names: Sequence[str], path: Path,
+                limit: int = 40) -> None:
+    """The misread numbers (up to `limit`), each with its digits' boxes and 'label -> read'."""
+    import torch
+    from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
+
+    from .normalize import ImageError, load_gray
+    from .numbers import _source_size, number_text
+    from .reading import Item
+    by_path = {r.path: r for r in readings}
+    font, tiles = _font(14), []
+    for p in s["misread"][:limit]:
+        r = by_path[p]
+        tile = Image.new("RGB", (320, 200), "white")
+        try:
+            gray = load_gray(p, max_side=1024)
+            page = Image.fromarray((gray * 255).astype(np.uint8)).convert("RGB")
+            sx = page.width / _source_size(Item(p), gray.shape)[1]      # boxes are in the file's pixels
+            draw = ImageDraw.Draw(page)
+            boxes = np.array([[v * sx for v in d["box"]] for d in r.extra.get("digits", [])]).reshape(-1, 4)
+            for box in boxes:
+                draw.rectangle(box.tolist(), outline=(220, 0, 0), width=2)
+            if len(boxes):                              # the number, with a digit's height around it
+                m = float(np.max(boxes[:, 3] - boxes[:, 1]))
+                page = page.crop((max(0, boxes[:, 0].min() - m), max(0, boxes[:, 1].min() - m),
+                                  min(page.width, boxes[:, 2].max() + m), min(page.height, boxes[:, 3].max() + m)))
+            page.thumbnail((320, 170))
+            tile.paste(page, ((320 - page.width) // 2, 0))
+        except (ImageError, OSError):
+            pass
+        got = number_text(r, class_names) if r.ok else f"({r.status})"
+        ImageDraw.Draw(tile).text((160, 186), f"{r.label} -> {got}", fill="black", font=font, anchor="mm")
+        tiles.append(torch.from_numpy(np.array(tile)).permute(2, 0, 1))       # (3, 200, 320)
+    if not tiles:
+        img = Image.new("RGB", (240, 40), "white")
+        ImageDraw.Draw(img).text((10, 12), "no misread numbers", fill="black", font=font)
+    else:
+        grid = make_grid(tiles, nrow=4, padding=4, pad_value=128)                # (3, H, W)
         img = Image.fromarray(grid.permute(1, 2, 0).numpy())
     img.save(path)
 
@@ -218,17 +334,36 @@ def preprocessed_names(readings: Sequence[Reading]) -> list[Path]:
     return out
 
 
-def save_preprocessed(readings: Sequence[Reading], out_dir: Path) -> int:
+def save_preprocessed(readings: Sequence[Reading], out_dir: Path, numbers: bool = False) -> int:
     """Write every readable input's 28x28 network input under out_dir (a clip's read frames
-    side by side in one PNG); returns how many files."""
+    side by side in one PNG); returns how many files.
+
+    numbers=True: every digit of a number, left to right and line by line, as <name>_<k>.png
+    (k from 0), e.g. scans/2026_scan_0.png ... scans/2026_scan_3.png.
+    """
     from PIL import Image
     out_dir = Path(out_dir)
     n = 0
+    used: set[Path] = set()
     for r, rel in zip(readings, preprocessed_names(readings)):
-        if r.image is None:
+        if r.image is None or (numbers and not r.ok):
             continue
-        target = out_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(_strip(r.image)).save(target, format="PNG")
-        n += 1
+        if numbers:
+            stack = r.image[None] if r.image.ndim == 2 else r.image                 # (K, 28, 28)
+            targets = []
+            for k in range(len(stack)):
+                t, j = rel.with_name(f"{rel.stem}_{k}.png"), 1
+                while t in used:
+                    j += 1
+                    t = rel.with_name(f"{rel.stem}_{k}~{j}.png")
+                used.add(t)
+                targets.append(t)
+            pairs = zip(stack, targets)
+        else:
+            pairs = [(_strip(r.image), rel)]
+        for img, t in pairs:
+            target = out_dir / t
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(target, format="PNG")
+            n += 1
     return n

@@ -52,7 +52,7 @@ class Item:
     path: str                    # as shown to the user (the argument joined with the relative part)
     root: str = ""               # the argument it came from ("" for in-memory images)
     rel: str = ""                # path relative to root ("" for a file named directly)
-    label: int | None = None     # true class index in a labelled folder
+    label: int | str | None = None   # true class index in a labelled folder (a digit string for numbers)
     status: str | None = None    # set when the input is already known to be unusable
     data: object = None          # bytes or an (H, W) array instead of a file (uploads, arrays)
 
@@ -63,7 +63,7 @@ class Reading:
 
     path: str
     status: str = "ok"                       # "ok" or why the input could not be read
-    label: int | None = None                 # true class (labelled folders)
+    label: int | str | None = None           # true class (labelled folders); a digit string for numbers
     prediction: int | None = None            # winning class index
     agreement: int | None = None             # members that voted for the winner
     confidence: float | None = None          # mean probability of the winner over all members
@@ -176,21 +176,24 @@ class Prepared:
 
     status: str                                   # "ok" or why the input could not be used
     images: np.ndarray                            # uint8 (K, 28, 28); K = 0 when not ok
-    info: dict = field(default_factory=dict)      # mode-specific, picklable (boxes, frame times...)
+    info: dict = field(default_factory=dict)      # mode-specific, picklable (boxes, frame times...);
+                                                  # "selected": indices of the images to keep (set by combine)
 
 
-def decode_gray(item: Item) -> np.ndarray:
+def decode_gray(item: Item, max_side: int | None = None) -> np.ndarray:
     """The item's pixels as (H, W) grayscale: a file (checked with stat first), bytes or an array.
 
-    Raises ImageError (a ValueError) with a short reason.
+    max_side: decode files and bytes at most this big (default: load_gray's); arrays come back
+    as they are. Raises ImageError (a ValueError) with a short reason.
     """
     from .normalize import ImageError, load_gray
     if isinstance(item.data, np.ndarray):
         return item.data
+    size = {} if max_side is None else {"max_side": max_side}
     if item.data is not None:
-        return load_gray(item.data)                   # bytes / file-like: decoded in memory
+        return load_gray(item.data, **size)           # bytes / file-like: decoded in memory
     check_path(item)
-    return load_gray(item.path)
+    return load_gray(item.path, **size)
 
 
 def check_path(item: Item) -> None:
@@ -468,10 +471,15 @@ class Reader:
         if done:
             self.mode.combine(*map(list, zip(*done)))
         for r, p, mine in done:
+            sel = p.info.get("selected")              # a mode may keep only the images of its answer
+            if sel is not None:
+                mine, images = mine[:, sel], p.images[sel]
+            else:
+                images = p.images
             if self.keep_probs:
                 r.probs = mine[:, 0].copy() if mine.shape[1] == 1 else mine.copy()
             if self.keep_images:
-                r.image = p.images[0].copy() if len(p.images) == 1 else p.images.copy()
+                r.image = images[0].copy() if len(images) == 1 else images.copy()
         if on_problem is not None:
             for r in out[start:start + len(prepared)]:
                 if not r.ok:

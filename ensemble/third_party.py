@@ -10,6 +10,7 @@ about how our code misuses a library is fixed in our code, never listed here.
 """
 from __future__ import annotations
 
+import logging
 import warnings
 
 # (message regex, category, regex of the module that issues the warning); no ':' in the regexes
@@ -29,10 +30,30 @@ FILTERS: list[tuple[str, type[Warning], str]] = [
 ]
 
 
+# Log lines (not warnings) from a dependency that say nothing about the run: (logger, substring).
+QUIET_LOG_LINES = [
+    # Lightning 2.6 advertises its cloud logger at every fit; we log to TensorBoard on purpose.
+    ("pytorch_lightning.utilities.rank_zero", "try installing [litlogger]"),
+]
+
+
+class _DropLines(logging.Filter):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
 def install() -> None:
-    """Apply FILTERS to the running process (train_all.py calls this first)."""
+    """Apply FILTERS and QUIET_LOG_LINES to the running process (train_all.py calls this first)."""
     for message, category, module in FILTERS:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
+    for name, text in QUIET_LOG_LINES:
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _DropLines) and f.text == text for f in log.filters):
+            log.addFilter(_DropLines(text))
 
 
 def pytest_filters() -> list[str]:

@@ -189,7 +189,7 @@ JUNK_BODIES = [
     (b"\0" * 1000, {"Content-Type": "application/json", "Content-Length": "abc"}),
 ]
 JSON_JUNK = [
-    {}, {"image": ""}, {"image": "!!!"}, {"image": "aGVsbG8="}, {"image": base64.b64encode(png(ink_digits()[3])).decode()},
+    {}, {"image": ""}, {"image": "!!!"}, {"image": "data:"}, {"image": "data:image/png;base64"}, {"image": "aGVsbG8="}, {"image": base64.b64encode(png(ink_digits()[3])).decode()},
     {"image": base64.b64encode(png(ink_digits()[3])).decode(), "member": "nobody"},
     {"image": base64.b64encode(png(ink_digits()[3])).decode(), "member": "a", "layers": 99},
     {"image": base64.b64encode(png(ink_digits()[3])).decode(), "config": {"rotation": -5}},

@@ -388,3 +388,15 @@ def test_help_is_complete_and_needs_neither_torch_nor_lightning():
     for flag in ("--resume", "--overwrite"):
         assert "DIR" in opts[flag].help, flag
     assert "runs/quick/" in opts["--quick"].help
+
+
+def test_lightning_advert_is_hidden_but_its_info_lines_are_not(caplog):
+    from pytorch_lightning.utilities.rank_zero import rank_zero_info
+
+    from ensemble import third_party
+    third_party.install()
+    third_party.install()                                   # idempotent: one filter, not two
+    with caplog.at_level("INFO"):
+        rank_zero_info("💡 Tip: For seamless cloud logging, try installing [litlogger](https://x) to enable it")
+        rank_zero_info("GPU available: False, used: False")
+    assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]

@@ -1,0 +1,194 @@
+"""Multi-digit number reading: sequence and digit accuracy per condition, numbers/s.
+
+    python benchmarks/numbers.py                        # MNIST test digits: the reported table
+    python benchmarks/numbers.py --split val --n 100    # validation digits: for tuning
+    python benchmarks/numbers.py --markdown             # the table as Markdown (benchmarks/RESULTS.md)
+
+The data: numbers rendered by `generators.numbers.render_number` from MNIST digits of the
+chosen split (test: the 10,000 test digits; val: training images 55,000-59,999, the
+validation split that thresholds were tuned on), drawn as dark ink on paper:
+
+  condition       digits  writing
+  4 gaps          4       gaps of 2-8 MNIST px between the digits' ink
+  4 touching      4       the same, but one random pair touches: its closest ink rows overlap
+                          by -0.5..0.5 px (a hairline gap bridged by the pens' rims, up to
+                          half a pixel of overlap)
+  4 overlapping   4       one pair overlaps by 0.5-2 px (strokes merge; no target)
+  4 broken        4       gaps of 2-8 px; half the digits have 1-2 gaps in their strokes
+  8 gaps          8       gaps of 2-8 px
+  2-10 mixed      2..10   gaps of 2-8 px; a touching or overlapping pair (-0.5..2 px) in 30 %,
+                          10 % of the digits broken
+
+each with size (+-12 %) and baseline (+-2 px) jitter per digit and a slant (shear +-0.25) per
+number, pictured two ways: "photo" (1600x1200 or 1200x1600 phone photo, JPEG quality 85-95,
+uneven light, grain, blur; digits 60-200 px tall) and "scan" (grey PNG cropped around the
+number, digits 45-100 px tall). The files are written once under --cache, named
+`<number>_<index>.<ext>`, i.e. a labelled number folder that `vote.py --number` reads too.
+
+Reading goes through the package's one path: find_inputs + number labels + Reader with
+NumberMode (decode, segment, normalize each candidate digit, members, vote), --workers
+processes. Prints per condition and look: numbers, sequence accuracy (the whole string right),
+digit accuracy (1 - edit distance / digits, summed), numbers/s. Targets: 4 gaps >= 98 %,
+4 touching >= 93 %, 8 gaps >= 90 % sequence accuracy; >= 50 numbers/s on 2 cores.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+if __name__ == "numbers":
+    # A script in benchmarks/ has this folder first on sys.path, so `import numbers` (numpy
+    # does it) finds this file, not the standard library's module: hand over to the real one.
+    # (The rest of this file then only defines functions; numpy is imported inside them.)
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
+    del sys.modules["numbers"]
+    import numbers as _standard_numbers  # noqa: E402  (the standard library's, found now)
+    sys.modules["numbers"] = _standard_numbers
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CONDITIONS = {     # name: (min digits, max digits, share with a touching pair, its ink overlap, broken digits)
+    "4 gaps": (4, 4, 0.0, None, 0.0),
+    "4 touching": (4, 4, 1.0, (-0.5, 0.5), 0.0),
+    "4 overlapping": (4, 4, 1.0, (0.5, 2.0), 0.0),
+    "4 broken": (4, 4, 0.0, None, 0.5),
+    "8 gaps": (8, 8, 0.0, None, 0.0),
+    "2-10 mixed": (2, 10, 0.3, (-0.5, 2.0), 0.1),
+}
+LOOKS = ("photo", "scan")
+TARGETS = {"4 gaps": 0.98, "4 touching": 0.93, "8 gaps": 0.90}
+
+
+def split_digits(split: str):
+    """uint8 (N, 28, 28) digits and int labels (N,) of the split: test, or val (train[-5000:])."""
+    from generators import load_mnist
+    if split == "test":
+        x, y = load_mnist("test", verbose=False)
+    else:
+        x, y = load_mnist("train", verbose=False)
+        x, y = x[-5000:], y[-5000:]
+    return x.numpy(), y.numpy()
+
+
+def build(folder: Path, images, labels, condition: str, look: str, n: int, seed: int) -> None:
+    """Render n numbers of one condition and look into folder (once)."""
+    import numpy as np
+    from PIL import Image
+
+    from generators.numbers import NumberStyle, render_number
+    done = folder / ".complete"
+    if done.exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    lo, hi, touch_share, overlap, broken = CONDITIONS[condition]
+    rng = np.random.default_rng([seed, list(CONDITIONS).index(condition), LOOKS.index(look)])
+    print(f"rendering {n} numbers into {folder} (once)", file=sys.stderr)
+    truth = {}
+    for i in range(n):
+        k = int(rng.integers(lo, hi + 1))
+        idx = rng.choice(len(images), k, replace=False)
+        style = NumberStyle(look=look, touch=bool(rng.random() < touch_share), overlap=overlap or (-0.5, 0.5),
+                            broken=broken)
+        img, boxes = render_number(images[idx], seed=int(rng.integers(2 ** 31)), style=style)
+        text = "".join(str(int(v)) for v in labels[idx])
+        pil = Image.fromarray(img)
+        name = f"{text}_{i:04d}.{'jpg' if look == 'photo' else 'png'}"
+        if look == "photo":
+            pil.save(folder / name, quality=int(rng.integers(85, 96)))
+        else:
+            pil.save(folder / name)
+        truth[name] = {"mnist_index": idx.tolist(), "boxes": boxes.tolist()}
+    (folder / "truth.json").write_text(json.dumps(truth))     # digit boxes, for diagnostics
+    done.touch()
+
+
+def read_folder(folder: Path, ens, workers: int | None):
+    """Read a labelled number folder: (readings, seconds)."""
+    from ensemble.numbers import NumberMode, label_numbers
+    from ensemble.reading import Reader, find_inputs
+    found = label_numbers(find_inputs([str(folder)], ens.class_names))
+    reader = Reader(ens, mode=NumberMode(class_names=ens.class_names), workers=workers)
+    t = time.perf_counter()
+    readings = reader.read(found.items)
+    return readings, time.perf_counter() - t
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", choices=("test", "val"), default="test")
+    ap.add_argument("--n", type=int, default=200, help="numbers per condition and look (default 200)")
+    ap.add_argument("--conditions", default=",".join(CONDITIONS), help="comma-separated subset")
+    ap.add_argument("--looks", default=",".join(LOOKS))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weights", help="folder of *.safetensors (default: checkpoints/)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--workers", type=int, default=2, help="reading processes (default 2)")
+    ap.add_argument("--cache", default=str(Path.home() / ".cache" / "digit-ensemble" / "bench"))
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--errors", type=int, default=0, metavar="K", help="also list K misread numbers per row")
+    args = ap.parse_args(argv)
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    looks = [c.strip() for c in args.looks.split(",") if c.strip()]
+    for c in conditions:
+        if c not in CONDITIONS:
+            ap.error(f"unknown condition {c!r}; choose from {', '.join(CONDITIONS)}")
+    for lk in looks:
+        if lk not in LOOKS:
+            ap.error(f"unknown look {lk!r}; choose from {', '.join(LOOKS)}")
+
+    from ensemble import Ensemble
+    from ensemble.outputs import number_summary
+    images, labels = split_digits(args.split)
+    ens = Ensemble(args.weights, device=args.device)
+    rows = []
+    for cond in conditions:
+        for look in looks:
+            folder = Path(args.cache) / f"numbers-v3-{args.split}-s{args.seed}-n{args.n}" / \
+                f"{cond.replace(' ', '_')}-{look}"
+            build(folder, images, labels, cond, look, args.n, args.seed)
+            readings, seconds = read_folder(folder, ens, args.workers)
+            s = number_summary(readings, ens.member_names)
+            rows.append((cond, look, s, seconds))
+            print(f"{cond:<13} {look:<6} n={s['n']:>4}  sequence {100 * s['sequence_accuracy']:6.2f}%  "
+                  f"digits {100 * s['digit_accuracy']:6.2f}%  {s['n'] / seconds:6.1f} numbers/s",
+                  file=sys.stderr, flush=True)
+            for path in s["misread"][:args.errors]:
+                r = next(r for r in readings if r.path == path)
+                print(f"    {os.path.basename(path)}: read {r.extra.get('text', r.status)!r}", file=sys.stderr)
+    print(table(rows, args, ens), end="")
+    return 0
+
+
+def table(rows, args, ens) -> str:
+    import torch
+    device = args.device if args.device != "cpu" else f"CPU ({os.cpu_count()} cores, {args.workers} workers)"
+    head = ["condition", "look", "numbers", "sequence acc.", "digit acc.", "numbers/s", "target"]
+    body = []
+    for cond, look, s, seconds in rows:
+        target = TARGETS.get(cond)
+        seq = s["sequence_accuracy"]
+        body.append([cond, look, str(s["n"]), f"{100 * seq:.2f} %", f"{100 * s['digit_accuracy']:.2f} %",
+                     f"{s['n'] / seconds:.1f}",
+                     "" if target is None else f"≥ {100 * target:.0f} % {'✔' if seq >= target else '✘'}"])
+    total_n = sum(s["n"] for _, _, s, _ in rows)
+    total_t = sum(t for *_, t in rows)
+    body.append(["all", "", str(total_n), "", "", f"{total_n / total_t:.1f}", "≥ 50/s"])
+    info = f"split={args.split}, seed={args.seed}, device: {device}, torch {torch.__version__}"
+    if not args.markdown:
+        w = [max(len(r[k]) for r in [head] + body) for k in range(len(head))]
+        lines = ["  ".join(c.ljust(wd) for c, wd in zip(r, w)).rstrip() for r in [head] + body]
+        return info + "\n" + "\n".join(lines) + "\n"
+    out = [info, "", "| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 5) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

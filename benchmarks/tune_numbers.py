@@ -1,0 +1,261 @@
+"""Fit how the members' votes choose a number's segmentation (ensemble.numbers.Scoring), on
+numbers rendered from the MNIST VALIDATION split only (training images 55,000-59,999).
+
+    python benchmarks/tune_numbers.py                  # fit on render seed 1, check on seed 2
+    python benchmarks/tune_numbers.py --n 200
+
+1. Segments every number (candidates + the members' vote on each), with the current
+   SegmentParams.
+2. Labels each candidate digit: 1 when its box matches a true digit's (IoU >= 0.75, from the
+   renderer's truth.json) and the members read that digit, else 0.
+3. Measures each class's aspect ratio (width / height) on the true candidates, then fits the
+   weights of the FEATURES and the skip costs with an averaged structured perceptron (when the
+   best path misreads a number, move the weights towards the best path that reads it right);
+   prints a Scoring(...) to paste into ensemble/numbers.py.
+4. Reports sequence accuracy per condition with the current and the fitted Scoring, and the
+   oracle (some path through the candidates reads the true string: what segmentation allows).
+
+The check set (--check-seed) is rendered from the same validation digits with other random
+layouts; the test split is never read here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.numbers import CONDITIONS, LOOKS, build, split_digits  # noqa: E402
+from ensemble.numbers import (FEATURES, NumberMode, Scoring, best_path, candidate_votes,  # noqa: E402
+                              label_numbers, span_features, span_scores)
+from ensemble.reading import Reader, Reading, find_inputs, vote_into  # noqa: E402
+
+
+class Recording(NumberMode):
+    """NumberMode that also keeps every candidate's vote for re-scoring offline."""
+
+    def combine(self, readings, prepared, probs):
+        super().combine(readings, prepared, probs)
+        for r, p, pr in zip(readings, prepared, probs):
+            cands = [Reading("") for _ in range(pr.shape[1])]
+            vote_into(cands, pr)
+            r.extra["tune"] = {"lines": p.info["lines"], "boxes": np.array(p.info["boxes"]),
+                               "vote": candidate_votes(pr, cands)}
+
+
+def read_text(t: dict, scoring: Scoring) -> str:
+    out = []
+    for line in t["lines"]:
+        path = best_path(line, span_scores(line, t["vote"], scoring), scoring)
+        out += [str(t["vote"]["pred"][line["spans"][s][2]]) for s in path]
+    return "".join(out)
+
+
+def oracle(t: dict, label: str) -> bool:
+    """Can some path through the candidates (pieces may be skipped) read `label`?"""
+    states = {0}
+    for line in t["lines"]:
+        seen = {(0, pos) for pos in states}
+        todo = list(seen)
+        while todo:
+            i, pos = todo.pop()
+            nxt = [(i + 1, pos)] if i < line["n"] else []
+            for a, b, k in line["spans"]:
+                if a == i and pos < len(label) and str(t["vote"]["pred"][k]) == label[pos]:
+                    nxt.append((b, pos + 1))
+            for s in nxt:
+                if s not in seen:
+                    seen.add(s)
+                    todo.append(s)
+        states = {pos for i, pos in seen if i == line["n"]}
+    return len(label) in states
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of box a (4,) with boxes b (K, 4), x0 y0 x1 y1."""
+    w = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
+    h = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
+    inter = w * h
+    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])      # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1)
+
+
+def targets(t: dict, label: str, boxes) -> np.ndarray:
+    """(K,) 1 for candidates on a true digit (IoU >= 0.75) that the members read right."""
+    y = np.zeros(len(t["boxes"]))
+    for d, box in zip(label, boxes):
+        ious = iou(np.array(box), t["boxes"])
+        y[(ious >= 0.75) & (t["vote"]["pred"] == int(d))] = 1
+    return y
+
+
+def collect(ens, args, seed):
+    """{(condition, look): [(tune dict or None, label, true boxes)]} for one render seed; kept in
+    --cache, keyed by the segmentation code and the weights, so re-fitting is quick."""
+    import hashlib
+    import pickle
+    key = hashlib.sha256((ROOT / "ensemble" / "numbers.py").read_bytes() + (ROOT / "ensemble" / "normalize.py").read_bytes()
+                         + b"".join(f.read_bytes() for f in ens.files)).hexdigest()[:16]
+    store = Path(args.cache) / f"tune-v3-s{seed}-n{args.n}-{key}.pkl"
+    if store.exists():
+        return pickle.loads(store.read_bytes())
+    images, labels = split_digits("val")
+    data = {}
+    for cond in CONDITIONS:
+        for look in LOOKS:
+            folder = Path(args.cache) / f"numbers-v3-val-s{seed}-n{args.n}" / f"{cond.replace(' ', '_')}-{look}"
+            build(folder, images, labels, cond, look, args.n, seed)
+            truth = json.loads((folder / "truth.json").read_text())
+            found = label_numbers(find_inputs([str(folder)], ens.class_names))
+            rs = Reader(ens, mode=Recording(class_names=ens.class_names), workers=args.workers).read(found.items)
+            data[(cond, look)] = [(r.extra.get("tune"), r.label, truth[os.path.basename(r.path)]["boxes"]) for r in rs]
+            ok = [t for t, _, _ in data[(cond, look)] if t is not None]
+            orc = np.mean([t is not None and oracle(t, y) for t, y, _ in data[(cond, look)]])
+            print(f"seed {seed} {cond:<13} {look:<6} read {len(ok)}/{len(rs)}  oracle {100 * orc:.1f}%  "
+                  f"candidates/number {np.mean([len(t['boxes']) for t in ok]):.1f}", file=sys.stderr, flush=True)
+    store.write_bytes(pickle.dumps(data))
+    return data
+
+
+def accuracy(data, scoring) -> dict:
+    return {key: float(np.mean([t is not None and read_text(t, scoring) == y for t, y, _ in rows]))
+            for key, rows in data.items()}
+
+
+def aspect_table(data, scoring: Scoring) -> tuple:
+    """Each class's candidate aspect ratio (width / height: mean, std) on the true candidates."""
+    asp = {c: [] for c in range(10)}
+    for v in data.values():
+        for t, y, b in v:
+            if t is None:
+                continue
+            tg = targets(t, y, b)
+            for line in t["lines"]:
+                for s, (_i, _j, k) in enumerate(line["spans"]):
+                    if tg[k]:
+                        asp[int(t["vote"]["pred"][k])].append(line["widths"][s] / max(line["heights"][s], 1e-3))
+    return tuple((round(float(np.mean(v)), 3), round(max(0.05, float(np.std(v))), 3)) if len(v) > 5
+                 else scoring.aspect[c] for c, v in asp.items())
+
+
+def path_features(t: dict, paths: list[list[int]], feats: list[np.ndarray]) -> np.ndarray:
+    """Phi(path): [number of digits, summed span features..., main pieces skipped, pieces skipped]."""
+    phi = np.zeros(len(FEATURES) + 3)
+    for line, path, f in zip(t["lines"], paths, feats):
+        covered = np.zeros(line["n"], bool)
+        for s in path:
+            i, j, _k = line["spans"][s]
+            covered[i:j] = True
+            phi[0] += 1
+            phi[1:1 + len(FEATURES)] += f[s]
+        main = np.asarray(line["main"], bool)
+        phi[-2] += (~covered & main).sum()
+        phi[-1] += (~covered & ~main).sum()
+    return phi
+
+
+def as_scoring(theta: np.ndarray, scoring: Scoring) -> Scoring:
+    return replace(scoring, bias=round(float(theta[0]), 3),
+                   weights=tuple(round(float(v), 3) for v in theta[1:1 + len(FEATURES)]),
+                   skip_digit=round(float(-theta[-2]), 3), skip_piece=round(float(-theta[-1]), 3))
+
+
+def constrained_paths(t: dict, label: str, scores: list[np.ndarray], sc: Scoring):
+    """The best-scoring paths (one per line) that together read exactly `label`, or None."""
+    tables, start = [], {0: 0.0}                  # label position at a line's start -> score
+    for li, line in enumerate(t["lines"]):
+        n = line["n"]
+        best = [dict() for _ in range(n + 1)]      # best[i][pos] = (score, (prev i, prev pos, span or -1))
+        for pos, v in start.items():
+            best[0][pos] = (v, None)
+        by_start = {}
+        for s, (i, _j, _k) in enumerate(line["spans"]):
+            by_start.setdefault(i, []).append(s)
+        for i in range(n):
+            for pos, (v, _) in list(best[i].items()):
+                skip = v - (sc.skip_digit if line["main"][i] else sc.skip_piece)
+                if skip > best[i + 1].get(pos, (-np.inf,))[0]:
+                    best[i + 1][pos] = (skip, (i, pos, -1))
+                for s in by_start.get(i, []):
+                    _, j, k = line["spans"][s]
+                    if pos < len(label) and str(t["vote"]["pred"][k]) == label[pos]:
+                        w = v + scores[li][s]
+                        if w > best[j].get(pos + 1, (-np.inf,))[0]:
+                            best[j][pos + 1] = (w, (i, pos, s))
+        tables.append(best)
+        start = {pos: v for pos, (v, _) in best[n].items()}
+    if len(label) not in start:
+        return None
+    paths, pos = [], len(label)
+    for li in range(len(t["lines"]) - 1, -1, -1):
+        best, i, path = tables[li], t["lines"][li]["n"], []
+        while i > 0:
+            i, pos, s = best[i][pos][1]
+            if s >= 0:
+                path.append(s)
+        paths.append(path[::-1])
+    return paths[::-1]
+
+
+def fit(data, scoring: Scoring, epochs: int = 20, seed: int = 0) -> Scoring:
+    """Averaged structured perceptron: whenever the best path misreads a number, move the
+    weights from its features towards those of the best path that reads it right."""
+    scoring = replace(scoring, aspect=aspect_table(data, scoring))
+    rows = [(t, y) for v in data.values() for t, y, _ in v if t is not None]
+    feats = [[span_features(line, t["vote"], scoring) if line["spans"] else np.zeros((0, len(FEATURES)))
+              for line in t["lines"]] for t, _ in rows]
+    theta = np.array([scoring.bias, *scoring.weights, -scoring.skip_digit, -scoring.skip_piece])
+    total, count = np.zeros_like(theta), 0
+    rng = np.random.default_rng(seed)
+    for epoch in range(epochs):
+        mistakes = 0
+        for n in rng.permutation(len(rows)):
+            t, y = rows[n]
+            sc = replace(scoring, bias=theta[0], weights=tuple(theta[1:1 + len(FEATURES)]),
+                         skip_digit=-theta[-2], skip_piece=-theta[-1])
+            scores = [sc.bias + f @ np.asarray(sc.weights) for f in feats[n]]
+            pred = [best_path(line, s, sc) for line, s in zip(t["lines"], scores)]
+            text = "".join(str(t["vote"]["pred"][line["spans"][s][2]]) for line, p in zip(t["lines"], pred) for s in p)
+            if text != y:
+                good = constrained_paths(t, y, scores, sc)
+                if good is not None:
+                    mistakes += 1
+                    theta = theta + 0.1 * (path_features(t, good, feats[n]) - path_features(t, pred, feats[n]))
+            total += theta
+            count += 1
+        print(f"perceptron epoch {epoch + 1}: {mistakes} corrections", file=sys.stderr)
+    return as_scoring(total / count, scoring)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100, help="numbers per condition and look")
+    ap.add_argument("--seed", type=int, default=1, help="render seed to fit on (the benchmark uses 0)")
+    ap.add_argument("--check-seed", type=int, default=2, help="render seed to check the fit on")
+    ap.add_argument("--epochs", type=int, default=20, help="perceptron passes over the numbers")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--cache", default=str(Path.home() / ".cache" / "digit-ensemble" / "bench"))
+    args = ap.parse_args(argv)
+    from ensemble import Ensemble
+    ens = Ensemble(device="cpu")
+    train, check = collect(ens, args, args.seed), collect(ens, args, args.check_seed)
+    best = fit(train, Scoring(), args.epochs)
+    for name, sc in (("current", Scoring()), ("fitted", best)):
+        for label, data in (("fit", train), ("check", check)):
+            acc = accuracy(data, sc)
+            print(f"{name:<8} {label:<6} mean {100 * np.mean(list(acc.values())):.2f}%  " +
+                  "  ".join(f"{c}/{lk} {100 * a:.1f}%" for (c, lk), a in acc.items()))
+    print("features:", ", ".join(FEATURES))
+    print(best)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,937 @@
+"""Read whole numbers: segment the digits, normalize and vote on each one like a single digit.
+
+    from ensemble import Ensemble
+    from ensemble.numbers import NumberMode, read_number
+    ens = Ensemble()
+    r = read_number(ens, "meter.jpg")          # a path, encoded bytes or an (H, W) array
+    r.extra["text"], r.agreement               # "2026", the weakest digit's agreement
+    r.extra["digits"]                          # per digit: prediction, agreement, confidence, box...
+    readings = Reader(ens, mode=NumberMode()).read(find_inputs(["forms/"], ens.class_names).items)
+
+How an image becomes candidate digits (`segment`, in the worker processes):
+
+1. a first look at <= 384 px: the page's ink (`ensemble.normalize`'s polarity and paper model),
+   Otsu threshold, connected components; the text height H is the median height of the big ones;
+2. the region holding ink is decoded again, or resampled, so that H is ~32 px: small writing on
+   a large photo gets the pixels it needs, a huge digit costs no more than a small one;
+3. components shorter and narrower than 0.2 H are specks and dropped; components at least
+   0.55 H tall may be digits by themselves; they are grouped into lines by vertical overlap,
+   lines read top to bottom; smaller pieces join the line, and the digit whose columns they
+   share (a 5's detached bar), or stay pieces of their own that the vote may join or drop;
+4. a component wider than 0.7 H may hold touching digits: the cheapest top-to-bottom paths
+   through its ink (seams, by dynamic programming, one column per row at most) are candidate
+   cuts; up to 1.1 H wide only one cut is tried, and only where it crosses a single stroke;
+5. every piece, every run of up to 4 neighbouring pieces that could be one digit (at most
+   1.3 H wide, 1.0 H when it joins digit-sized components: a broken 0; gaps under 0.25 H),
+   and every cut component made whole again is a candidate digit: cropped from the ink map onto
+   blank paper, normalized by `normalize_digit` like any single digit, voted on by the members.
+
+Then (`NumberMode.combine`, once per chunk): per line, the best path through the pieces wins
+(dynamic programming): a candidate digit scores bias + weights . features, from the members'
+vote on it (log confidence, agreement, margin between the top two classes), how its aspect
+ratio fits the class they read, whether it is too low or too wide, how many pieces, components
+and cuts it took and how much ink those cuts cross (`Scoring`, `span_features`); a piece left
+out costs `skip_piece` (small) or `skip_digit` (digit-sized). So a broken 0 stays one digit when
+the members read it whole more surely than its halves, and two touching digits are split at the
+cut whose halves both read well. Thresholds were chosen and the weights fitted (structured
+perceptron, benchmarks/tune_numbers.py) on numbers rendered from the MNIST validation split,
+never on test.
+
+`text`: each line's digits; a gap wider than 1.2 H inside a line, and every line break,
+becomes one space ("12 345"). JSON also gives the lines as a list.
+
+Depends on private helpers of ensemble/normalize.py (to be made public): `_crop_to_sheet`,
+`_ink_map`, `_otsu`, `_sample`, and the constant `MIN_CONTRAST`.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .reading import Found, Item, Prepared, Reading, _reason, decode_gray, vote_into
+
+FIRST_LOOK = 384            # px: the first look at the page (load_gray's default size)
+MAX_DECODE = 2048           # px: never decode larger than this for a second look
+MAX_WORK_PIXELS = 1_500_000  # the region segmented at working scale is at most this big
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    """Segmentation thresholds; lengths are in units of the text height H."""
+
+    target_height: float = 32.0   # px: H at the working scale
+    sigma: float = 0.0            # working scale: blur before thresholding (the ink map is smooth)
+    level: float = 0.45           # working scale: threshold >= this x the strong ink (thin masks)
+    min_height: float = 0.02      # first look: H below this fraction of the long side is no text
+    speck: float = 0.2            # components this small (both sides) are specks
+    main: float = 0.55            # at least this tall: may be a digit by itself
+    attach: float = 0.5           # a piece sharing this fraction of its columns with a digit joins it
+    merge_gap: float = 0.25       # pieces further apart than this are never one digit
+    max_width: float = 1.3        # a candidate digit of several pieces is at most this wide
+    merge_width: float = 1.0      # ... and at most this wide when it joins digit-sized components
+    split_width: float = 0.7      # components wider than this get a candidate cut
+    split_more: float = 1.1       # ... wider than this: two or more, else only one through a single stroke
+    cut_spacing: float = 0.12     # candidate cuts at least this far apart
+    min_side: float = 0.15        # a cut leaves at least this share of the ink on either side
+    max_pieces: int = 4           # a candidate digit joins at most this many pieces
+    word_gap: float = 1.2         # a wider gap inside a line separates two numbers
+    line_overlap: float = 0.4     # vertical overlap (of the shorter) that puts two digits on one line
+
+    def __post_init__(self):
+        for name in ("target_height", "speck", "main", "max_width", "split_width", "word_gap"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 < self.attach <= 1 or not 0 < self.line_overlap <= 1:
+            raise ValueError("attach and line_overlap must be in (0, 1]")
+        if self.max_pieces < 1:
+            raise ValueError(f"max_pieces must be >= 1, got {self.max_pieces}")
+
+
+FEATURES = ("log_confidence", "agreement", "margin", "aspect_z2", "short", "wide", "pieces",
+            "cut_left", "cut_right", "cut_inside", "loose", "cut_strokes", "cut_ink", "components")
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How the members' votes on candidate digits choose the segmentation.
+
+    Each candidate digit scores bias + weights . features (FEATURES, `span_features`): how sure
+    the members are of it, how its aspect ratio fits the class they read, whether it is too low
+    or too wide for a digit, how many pieces, components and cuts it is made of. A line's
+    segmentation is the path through its pieces with the largest summed score (`best_path`).
+    The weights were fitted by a structured perceptron on numbers rendered from the validation
+    split (benchmarks/tune_numbers.py): whenever the best path misread a number, the weights
+    moved towards the best path that read it right.
+    """
+
+    # fitted by `python benchmarks/tune_numbers.py --n 50` (validation split, render seed 1; checked on seed 2)
+    weights: tuple = (0.6, -1.315, 2.848, -0.192, -4.465, -5.36, -1.238, -0.596, -0.271, -0.196, -0.672,
+                      -0.058, -2.974, -0.241)
+    bias: float = -1.601
+    aspect: tuple = ((0.918, 0.173), (0.458, 0.184), (0.955, 0.203), (0.803, 0.172), (0.826, 0.166),
+                     (0.967, 0.25), (0.748, 0.149), (0.775, 0.163), (0.778, 0.174), (0.693, 0.132))
+    #                per class: a true candidate digit's width / height, mean and std
+    skip_piece: float = 3.512     # cost of dropping a small piece as noise
+    skip_digit: float = 4.949     # cost of dropping a digit-sized piece
+
+    def __post_init__(self):
+        if len(self.weights) != len(FEATURES):
+            raise ValueError(f"weights must have {len(FEATURES)} values ({', '.join(FEATURES)})")
+
+
+# ---- the ink and its components ------------------------------------------------------------
+def _as_float(gray) -> np.ndarray:
+    g = np.asarray(gray)
+    if g.ndim != 2 or min(g.shape) < 1:
+        raise ValueError(f"expected a 2-D grayscale image, got shape {g.shape}")
+    return g.astype(np.float32) / 255 if g.dtype == np.uint8 else np.clip(g.astype(np.float32), 0, 1)
+
+
+def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
+    from PIL import Image
+    if (h, w) == a.shape:
+        return a
+    resample = Image.Resampling.BICUBIC if h > a.shape[0] else Image.Resampling.BOX
+    return np.asarray(Image.fromarray(np.ascontiguousarray(a, np.float32), "F").resize((w, h), resample))
+
+
+def _view_offset(base: np.ndarray, view: np.ndarray) -> tuple[int, int]:
+    """Row and column of `view`'s first pixel inside `base` (a slice of it), else (0, 0)."""
+    if view is base or view.shape == base.shape or not np.shares_memory(base, view):
+        return 0, 0
+    delta = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    return delta // base.strides[0], (delta % base.strides[0]) // base.strides[1]
+
+
+def ink_of(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Light-on-dark ink map of a page (H, W) >= 0 and where it lies in `gray` (row, col)."""
+    from .normalize import _crop_to_sheet, _ink_map
+    sheet = _crop_to_sheet(gray)
+    return _ink_map(sheet), _view_offset(gray, sheet)
+
+
+@dataclass
+class Components:
+    """Connected components of thresholded ink: labels (H, W) and per-component stats."""
+
+    labels: np.ndarray            # int32 (H, W), 0 = background
+    boxes: np.ndarray             # int (n, 4) y0, x0, y1, x1 (exclusive)
+    area: np.ndarray              # (n,) pixels
+    bw: np.ndarray                # bool (H, W) thresholded ink
+
+    @property
+    def heights(self):
+        return self.boxes[:, 2] - self.boxes[:, 0]
+
+    @property
+    def widths(self):
+        return self.boxes[:, 3] - self.boxes[:, 1]
+
+
+def components(ink: np.ndarray, sigma: float = 1.0, level: float = 0.2) -> Components | None:
+    """Threshold the ink (Otsu, above the paper's noise, at least `level` x the ink's 99.5th
+    percentile), connected components; None when blank."""
+    from .normalize import MIN_CONTRAST, _otsu, _sample
+    sample = _sample(ink)
+    noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))    # robust std of the paper
+    smooth = ndi.gaussian_filter(ink, sigma) if sigma > 0 else ink
+    peak = float(smooth.max())
+    if peak < max(MIN_CONTRAST, 3 * noise):
+        return None
+    strong = float(np.percentile(_sample(smooth), 99.5))
+    t = max(_otsu(_sample(smooth)), 3 * noise, 0.2 * peak, level * strong)
+    bw = smooth > t
+    labels, n = ndi.label(bw, structure=np.ones((3, 3)))
+    if n == 0:
+        return None
+    sl = ndi.find_objects(labels)
+    boxes = np.array([[s[0].start, s[1].start, s[0].stop, s[1].stop] for s in sl])
+    area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    return Components(labels, boxes, area, bw)
+
+
+def page_edges(c: Components, shape) -> np.ndarray:
+    """(n,) components that touch the border and span most of the page: paper edges, shadows."""
+    h, w = shape
+    b = c.boxes
+    return (((b[:, 0] == 0) | (b[:, 2] == h)) & (c.heights > 0.6 * h)) | \
+           (((b[:, 1] == 0) | (b[:, 3] == w)) & (c.widths > 0.6 * w))
+
+
+def stacks(c: Components, keep: np.ndarray, gap: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Components stacked one above the other (a broken 8's loops, a 5's bar over its body):
+    sharing half the narrower one's columns, less than `gap` x the taller one's height apart.
+
+    Returns each component's stack id (n,) and each component's stack box (n, 4) (its own
+    box when alone or not kept)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    b, idx = c.boxes, np.flatnonzero(keep)
+    n = len(b)
+    if len(idx) > 1:
+        bb = b[idx]
+        x_ov = np.minimum(bb[:, None, 3], bb[None, :, 3]) - np.maximum(bb[:, None, 1], bb[None, :, 1])
+        w = bb[:, 3] - bb[:, 1]
+        h = bb[:, 2] - bb[:, 0]
+        y_gap = np.maximum(bb[None, :, 0] - bb[:, None, 2], bb[:, None, 0] - bb[None, :, 2])   # < 0: overlap
+        link = (x_ov >= 0.5 * np.minimum(w[:, None], w[None, :])) & \
+               (y_gap <= gap * np.maximum(h[:, None], h[None, :]))                          # (k, k)
+        r, q = np.nonzero(np.triu(link, 1))
+        _, lab = connected_components(coo_matrix((np.ones(len(r)), (r, q)), shape=(len(idx),) * 2), directed=False)
+    else:
+        lab = np.zeros(len(idx), np.int64)
+    ids = np.arange(n) + (lab.max() + 1 if len(idx) else 0)           # singletons: ids of their own
+    ids[idx] = lab
+    boxes = b.copy()
+    for g in np.unique(lab):
+        members = idx[lab == g]
+        boxes[members] = [b[members, 0].min(), b[members, 1].min(), b[members, 2].max(), b[members, 3].max()]
+    return ids, boxes
+
+
+def text_height(c: Components, shape) -> float | None:
+    """Median height of the big stacks of components (area >= 20 % of the biggest), ignoring
+    page edges: a digit broken into pieces above one another counts at its full height."""
+    keep = ~page_edges(c, shape)
+    if not keep.any():
+        return None
+    ids, boxes = stacks(c, keep)
+    area = np.bincount(ids[keep], weights=c.area[keep])               # per stack
+    heights = np.zeros(len(area))
+    heights[ids[keep]] = (boxes[keep, 2] - boxes[keep, 0])
+    big = area >= 0.2 * area.max()
+    return float(np.median(heights[big]))
+
+
+# ---- layout: lines, pieces, cuts -------------------------------------------------------------
+@dataclass
+class Piece:
+    """A part of a line that is at most one digit: some components' pixels, maybe cut by seams."""
+
+    mask: np.ndarray              # bool (h, w) in the line's region
+    main: bool                    # digit-sized (else a small piece that may be noise)
+    parent: int = -1              # pieces cut from one component share this id (else -1)
+    cut_runs: int = 0             # strokes crossed by the cut on its left (if cut)
+    cut_ink: float = 0.0          # ink pixels on that cut / H
+
+    def __post_init__(self):
+        ys, xs = np.nonzero(self.mask)
+        self.y0, self.y1 = int(ys.min()), int(ys.max()) + 1
+        self.x0, self.x1 = int(xs.min()), int(xs.max()) + 1
+        self.cx = 0.5 * (self.x0 + self.x1)
+
+
+@dataclass
+class Line:
+    """One line of writing: its region (y0, x0 in the working image), pieces left to right and
+    the candidate digits (runs of pieces)."""
+
+    y0: int
+    x0: int
+    ink: np.ndarray               # (h, w) the line region's ink
+    bw: np.ndarray                # bool (h, w) its thresholded ink
+    pieces: list[Piece]
+    breaks: list[int] = field(default_factory=list)   # piece indices preceded by a word gap
+    cuts: list[int] = field(default_factory=list)     # piece indices whose left edge is a cut
+    spans: list[tuple[int, int]] = field(default_factory=list)   # candidate digits: pieces [i, j)
+
+
+def _overlap(a0, a1, b0, b1) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def group_lines(c: Components, keep: np.ndarray, mains: list[int], boxes: np.ndarray, H: float,
+                p: SegmentParams) -> list[list[int]]:
+    """Components (indices) per line, lines top to bottom: `mains` (digit-sized, with their stack
+    `boxes`) by vertical overlap; the other kept components join the nearest line."""
+    b, hts = boxes, boxes[:, 2] - boxes[:, 0]
+    lines: list[list[int]] = []
+    for i in sorted(mains, key=lambda i: b[i, 0] + b[i, 2]):
+        best, best_ov = None, 0.0
+        for k, line in enumerate(lines):
+            y0, y1 = np.median(b[line, 0]), np.median(b[line, 2])
+            ov = _overlap(b[i, 0], b[i, 2], y0, y1) / max(1.0, min(hts[i], y1 - y0))
+            if ov > best_ov:
+                best, best_ov = k, ov
+        if best is not None and best_ov >= p.line_overlap:
+            lines[best].append(i)
+        else:
+            lines.append([i])
+    bands = [(float(np.median(b[line, 0])), float(np.median(b[line, 2]))) for line in lines]
+    main_set = set(mains)
+    for i in np.flatnonzero(keep):
+        if i in main_set or not lines:
+            continue
+        cy = 0.5 * (b[i, 0] + b[i, 2])
+        dist = [max(y0 - cy, cy - y1, 0.0) for y0, y1 in bands]
+        k = int(np.argmin(dist))
+        if dist[k] <= 0.3 * H:
+            lines[k].append(i)
+    order = np.argsort([0.5 * (y0 + y1) for y0, y1 in bands])
+    return [lines[k] for k in order]
+
+
+def seams(cost: np.ndarray, weight: np.ndarray, n_max: int, spacing: float, min_side: float,
+          diag: float = 1.0):
+    """Up to n_max cheapest top-to-bottom paths through `cost` (h, w) that leave at least
+    `min_side` of `weight`'s total on either side, at least `spacing` apart (mean column);
+    each path moves at most one column per row (diagonal steps cost `diag`).
+
+    Returns a list of (x per row int (h,), cost), left to right.
+    """
+    h, w = cost.shape
+    acc = cost[0].astype(np.float64)
+    back = np.zeros((h, w), np.int64)
+    cols = np.arange(w)
+    inf = np.array([np.inf])
+    for r in range(1, h):
+        stack = np.stack([np.concatenate([inf, acc[:-1]]) + diag, acc,
+                          np.concatenate([acc[1:], inf]) + diag])                  # (3, w)
+        k = stack.argmin(0)
+        back[r] = k - 1
+        acc = cost[r] + stack[k, cols]
+    xs = np.empty((h, w), np.int64)                    # xs[:, e]: the path ending in column e
+    xs[-1] = cols
+    for r in range(h - 1, 0, -1):
+        xs[r - 1] = xs[r] + back[r, xs[r]]
+    cum = np.cumsum(weight, axis=1)                    # (h, w) weight left of and at each column
+    left = cum[np.arange(h)[:, None], xs].sum(0)       # (w,) weight left of each path
+    total = float(cum[:, -1].sum())
+    ok = np.flatnonzero((left >= min_side * total) & (total - left >= min_side * total))
+    chosen: list[int] = []
+    centre = xs.mean(0)
+    for e in ok[np.argsort(acc[ok], kind="stable")]:
+        if all(abs(centre[e] - centre[c]) >= spacing for c in chosen):
+            chosen.append(int(e))
+            if len(chosen) == n_max:
+                break
+    return [(xs[:, e], float(acc[e])) for e in sorted(chosen, key=lambda e: centre[e])]
+
+
+def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Piece]:
+    """A wide piece -> pieces between candidate cuts (seams), left to right."""
+    w = piece.x1 - piece.x0
+    if w <= p.split_width * H:
+        return [piece]
+    sub = piece.mask[piece.y0:piece.y1, piece.x0:piece.x1]                  # (h, w)
+    cost = sub + 0.5 * ink[piece.y0:piece.y1, piece.x0:piece.x1] * sub        # crossing ink costs
+    # two cuts to try per likely boundary; one for pieces about as wide as a digit (a 1 touching)
+    n_max = 1 if w <= p.split_more * H else max(2, 2 * (round(w / (0.75 * H)) - 1))
+    cuts = seams(cost, sub, n_max, p.cut_spacing * H, p.min_side)
+    cols = np.arange(w)[None, :]                                             # (1, w)
+    rows = np.arange(sub.shape[0])
+
+    def strokes(xs):                                  # strokes a seam crosses (runs of ink along it)
+        on = sub[rows, xs]
+        return int(on[0]) + int(np.sum(on[1:] & ~on[:-1]))
+
+    if w <= p.split_more * H:                         # about one digit wide: only a cut through a
+        cuts = [(xs, c) for xs, c in cuts if strokes(xs) <= 1]     # single stroke (where two touch)
+        if not cuts:
+            return [piece]
+    out, left, crossing = [], np.full(sub.shape[0], -1), (0, 0.0)
+    for xs, _ in cuts + [(np.full(sub.shape[0], w), 0.0)]:
+        part = sub & (cols > left[:, None]) & (cols <= xs[:, None])
+        left = xs
+        if part.sum() >= 2:
+            m = np.zeros_like(piece.mask)
+            m[piece.y0:piece.y1, piece.x0:piece.x1] = part
+            q = Piece(m, piece.main)
+            q.main = q.main and q.y1 - q.y0 >= p.main * H
+            q.cut_runs, q.cut_ink = crossing                  # the cut on its left
+            out.append(q)
+        if xs[0] < w:                                         # strokes this seam crosses, ink px / H
+            crossing = (strokes(xs), float(sub[rows, xs].sum()) / H)
+    return out or [piece]
+
+
+def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams) -> list[Line]:
+    """Lines of pieces with their candidate digits, from components at the working scale."""
+    hts, wds, b = c.heights, c.widths, c.boxes
+    h_img, w_img = ink.shape
+    keep = (np.maximum(hts, wds) >= p.speck * H) & ~page_edges(c, ink.shape)
+    ids, sboxes = stacks(c, keep)
+    # digit-sized: the biggest component of each stack at least `main` H tall
+    mains = []
+    for g in np.unique(ids[keep]):
+        members = np.flatnonzero(keep & (ids == g))
+        top = members[np.argmax(c.area[members])]
+        if sboxes[top, 2] - sboxes[top, 0] >= p.main * H:
+            mains.append(int(top))
+    lines = []
+    for members in group_lines(c, keep, mains, sboxes, H, p):
+        yb0, xb0 = b[members, 0].min(), b[members, 1].min()
+        yb1, xb1 = b[members, 2].max(), b[members, 3].max()
+        pad = max(2, int(0.3 * H))
+        y0, x0 = max(0, yb0 - pad), max(0, xb0 - pad)
+        y1, x1 = min(h_img, yb1 + pad), min(w_img, xb1 + pad)
+        lab = c.labels[y0:y1, x0:x1]
+        line_mains = [i for i in members if i in set(mains)]
+        small = [i for i in members if i not in set(mains)]
+        groups = {i: [i] for i in line_mains}
+        loose = []
+        for i in small:                      # a piece sharing its columns with a digit joins it
+            ov = [_overlap(b[i, 1], b[i, 3], b[m, 1], b[m, 3]) / max(1, wds[i]) for m in line_mains]
+            k = int(np.argmax(ov)) if ov else -1
+            if k >= 0 and ov[k] >= p.attach:
+                groups[line_mains[k]].append(i)
+            else:
+                loose.append(i)
+        pieces = [Piece(np.isin(lab, np.array(g) + 1), True) for g in groups.values()]
+        pieces += [Piece(lab == i + 1, False) for i in loose]
+        region_ink = ink[y0:y1, x0:x1]
+        split = []
+        for k, pc in enumerate(sorted(pieces, key=lambda q: q.cx)):
+            parts = _split(pc, region_ink, H, p)
+            for q in parts:
+                q.parent = k if len(parts) > 1 else -1
+            split += parts
+        split.sort(key=lambda q: q.cx)
+        line = Line(y0, x0, region_ink, c.bw[y0:y1, x0:x1], split)
+        right = -np.inf
+        for k, pc in enumerate(split):
+            if k and pc.x0 - right > p.word_gap * H:
+                line.breaks.append(k)
+            if k and pc.parent >= 0 and pc.parent == split[k - 1].parent:
+                line.cuts.append(k)
+            right = max(right, pc.x1)
+        line.spans = candidate_spans(split, H, p, set(line.breaks))
+        lines.append(line)
+    return lines
+
+
+def candidate_spans(pieces: list[Piece], H: float, p: SegmentParams, breaks=frozenset()):
+    """Runs of pieces [i, j) that could be one digit: every single piece, every whole component
+    that was cut, and runs of up to max_pieces neighbours no wider than max_width with gaps
+    under merge_gap, within a word."""
+    spans = set()
+    for i in range(len(pieces)):
+        spans.add((i, i + 1))
+        x0, x1 = pieces[i].x0, pieces[i].x1
+        mains = {pieces[i].parent if pieces[i].parent >= 0 else -2 - i} if pieces[i].main else set()
+        for j in range(i + 1, min(len(pieces), i + p.max_pieces)):
+            q = pieces[j]
+            if j in breaks or q.x0 - x1 > p.merge_gap * H:
+                break
+            x0, x1 = min(x0, q.x0), max(x1, q.x1)
+            if x1 - x0 > p.max_width * H:
+                break
+            if q.main:
+                mains.add(q.parent if q.parent >= 0 else -2 - j)
+            # two digit-sized components as one digit: only a broken digit, as narrow as a digit
+            if len(mains) > 1 and x1 - x0 > p.merge_width * H:
+                continue
+            spans.add((i, j + 1))
+    parents = [q.parent for q in pieces]
+    for i, par in enumerate(parents):                 # a cut component, whole again
+        if par >= 0 and (i == 0 or parents[i - 1] != par):
+            j = i
+            while j < len(pieces) and parents[j] == par:
+                j += 1
+            spans.add((i, j))
+    return sorted(spans)
+
+
+# ---- from a page to candidate 28x28 digits -------------------------------------------------
+@dataclass
+class Segmentation:
+    """What `segment` found: candidate digits as 28x28 images and how they fit together."""
+
+    images: np.ndarray            # uint8 (K, 28, 28) candidate digits, normalized
+    lines: list[dict]             # per line: {"n": pieces, "main": [bool], "spans": [(i, j, k)],
+                                  #   "widths"/"heights": [per span, / H], "breaks", "cuts": [piece]}
+    boxes: np.ndarray             # int (K, 4) x0, y0, x1, y1 of each candidate in the source image
+    height: float                 # text height H in source pixels
+
+
+def _source_size(item: Item | None, shape) -> tuple[int, int]:
+    """(H, W) of the source image as load_gray orients it (EXIF applied), from its header."""
+    if item is None or isinstance(item.data, np.ndarray):
+        return tuple(shape)
+    import io
+    from PIL import Image
+    try:
+        src = io.BytesIO(item.data) if item.data is not None else item.path
+        with Image.open(src) as img:
+            w, h = img.size
+            if img.getexif().get(0x0112) in (5, 6, 7, 8):       # EXIF orientation: rotated 90 degrees
+                w, h = h, w
+        return h, w
+    except Exception:                                           # the decode itself succeeded: trust it
+        return tuple(shape)
+
+
+def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> Segmentation:
+    """A page (H, W) grayscale -> candidate digits. Raises ImageError("no digit found ...").
+
+    `item`: where `gray` came from, to decode a larger copy for small writing and to give
+    boxes in the source's pixels (without it, boxes are in `gray`'s pixels).
+    """
+    from .normalize import ImageError, is_mnist_style, normalize_digit
+    p = p or SegmentParams()
+    g = _as_float(gray)
+    src_h, src_w = _source_size(item, g.shape)
+    if np.ptp(g) < 0.08:
+        raise ImageError("no digit found (blank image)")
+    if is_mnist_style(g):                         # an MNIST digit: exactly what the digit mode reads
+        return Segmentation(normalize_digit(g)[None], [{"n": 1, "main": [True], "spans": [(0, 1, 0)],
+                                                        "widths": [1.0], "heights": [1.0],
+                                                        "breaks": [], "cuts": [], "cut_runs": [0], "parents": [-1],
+                                                        "cut_ink": [0.0]}],
+                            np.array([[0, 0, src_w, src_h]]), float(src_h))
+    # 1. first look
+    g1 = g if max(g.shape) <= FIRST_LOOK else _resize(g, *_fit(g.shape, FIRST_LOOK))   # arrays may be big
+    ink1, (oy, ox) = ink_of(g1)
+    c1 = components(ink1)
+    H1 = text_height(c1, ink1.shape) if c1 is not None else None
+    if H1 is None or H1 < max(3, p.min_height * max(g1.shape)):
+        raise ImageError("no digit found")
+    keep = (np.maximum(c1.heights, c1.widths) >= p.speck * H1) & ~page_edges(c1, ink1.shape)
+    keep &= c1.area >= 0.02 * c1.area[keep].max(initial=0)
+    if not keep.any():
+        raise ImageError("no digit found")
+    kb = c1.boxes[keep]
+    m = 0.6 * H1
+    roi1 = (max(0, kb[:, 0].min() - m) + oy, max(0, kb[:, 1].min() - m) + ox,
+            min(ink1.shape[0], kb[:, 2].max() + m) + oy, min(ink1.shape[1], kb[:, 3].max() + m) + ox)
+    # 2. the region at the working scale: H -> target_height px
+    s = p.target_height / H1                      # working px per first-look px
+    s = min(s, math.sqrt(MAX_WORK_PIXELS / max(1.0, (roi1[2] - roi1[0]) * (roi1[3] - roi1[1]))))
+    g2, k2 = g1, 1.0                              # the image the region is cut from, its px per first-look px
+    if s > 1.15 and g1 is not g:                 # an array reduced for the first look: use it all
+        g2, k2 = g, g.shape[1] / g1.shape[1]
+    elif s > 1.15 and item is not None and not isinstance(item.data, np.ndarray) and \
+            max(src_h, src_w) > max(g1.shape):     # a file decoded small: decode a bigger copy
+        g2 = decode_gray(item, max_side=min(MAX_DECODE, math.ceil(max(g1.shape) * s)))
+        k2 = g2.shape[1] / g1.shape[1]
+    ry0, rx0 = int(roi1[0] * k2), int(roi1[1] * k2)
+    ry1, rx1 = int(math.ceil(roi1[2] * k2)), int(math.ceil(roi1[3] * k2))
+    region = g2[ry0:ry1, rx0:rx1]
+    f = s / k2                                    # working px per px of g2
+    hh, ww = max(1, round(region.shape[0] * f)), max(1, round(region.shape[1] * f))
+    work = _resize(region, hh, ww) if abs(f - 1) > 0.05 else region
+    f_y, f_x = work.shape[0] / region.shape[0], work.shape[1] / region.shape[1]
+    from .normalize import _ink_map
+    ink = _ink_map(np.ascontiguousarray(work, np.float32))
+    c = components(ink, p.sigma, p.level)
+    H = text_height(c, ink.shape) if c is not None else None
+    if H is None:
+        raise ImageError("no digit found")
+    # 3.-5. lines, pieces, candidate digits
+    lines = layout(ink, c, H, p)
+    images, boxes, out_lines = [], [], []
+    to_src_x = src_w / g2.shape[1] / f_x          # source px per working px
+    to_src_y = src_h / g2.shape[0] / f_y
+    for line in lines:
+        others = line.bw
+        spans, widths, heights = [], [], []
+        for i, j in line.spans:
+            mask = np.logical_or.reduce([q.mask for q in line.pieces[i:j]])
+            img, box = _candidate(mask, line, others, H, normalize_digit, ImageError)
+            if img is None:
+                continue
+            spans.append((i, j, len(images)))
+            widths.append((box[3] - box[1]) / H)
+            heights.append((box[2] - box[0]) / H)
+            images.append(img)
+            y0, x0, y1, x1 = box
+            boxes.append([int((line.x0 + x0) * to_src_x + rx0 * src_w / g2.shape[1]),
+                          int((line.y0 + y0) * to_src_y + ry0 * src_h / g2.shape[0]),
+                          int(math.ceil((line.x0 + x1) * to_src_x + rx0 * src_w / g2.shape[1])),
+                          int(math.ceil((line.y0 + y1) * to_src_y + ry0 * src_h / g2.shape[0]))])
+        out_lines.append({"n": len(line.pieces), "main": [q.main for q in line.pieces],
+                          "spans": spans, "widths": widths, "heights": heights,
+                          "breaks": line.breaks, "cuts": line.cuts,
+                          "parents": [q.parent for q in line.pieces],
+                          "cut_runs": [q.cut_runs for q in line.pieces],
+                          "cut_ink": [q.cut_ink for q in line.pieces]})
+    if not images:
+        raise ImageError("no digit found")
+    return Segmentation(np.stack(images), out_lines, np.array(boxes), H * to_src_y)
+
+
+def _fit(shape, side):
+    h, w = shape
+    s = side / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def _candidate(mask, line: Line, others, H, normalize_digit, ImageError):
+    """One candidate digit: its pixels (with their anti-aliased rims, not its neighbours')
+    cropped from the ink map, as dark ink on white paper -> normalize_digit -> (28, 28)."""
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    rim = 3
+    h, w = mask.shape
+    cy0, cx0, cy1, cx1 = max(0, y0 - rim), max(0, x0 - rim), min(h, y1 + rim), min(w, x1 + rim)
+    m = mask[cy0:cy1, cx0:cx1]
+    region = ndi.binary_dilation(m, iterations=2) & ~(others[cy0:cy1, cx0:cx1] & ~m)
+    crop = np.clip(line.ink[cy0:cy1, cx0:cx1], 0, 1) * region
+    # on a sheet of blank paper one H wider on every side: normalize estimates the paper with a
+    # window 15 % of the image, which must be much wider than a stroke (as for a photographed digit)
+    pad = max(rim, int(H))
+    page = np.pad(1.0 - crop, ((pad - (y0 - cy0), pad - (cy1 - y1)), (pad - (x0 - cx0), pad - (cx1 - x1))),
+                  constant_values=1.0).astype(np.float32)
+    if page.shape == (28, 28):                  # never mistaken for an MNIST image passed through as is
+        page = np.pad(page, ((0, 1), (0, 0)), constant_values=1.0)
+    try:
+        return normalize_digit(page), (y0, x0, y1, x1)
+    except ImageError:
+        return None, None
+
+
+# ---- choosing the segmentation: the members' votes on the candidates ----------------------
+def best_path(line: dict, score: np.ndarray, scoring: Scoring) -> list[int]:
+    """Candidate indices (into the line's spans) of the best segmentation of one line.
+
+    Dynamic programming over piece boundaries 0..n: a span [i, j) moves from i to j and earns
+    its score; a piece may be dropped (i -> i + 1) at a cost (noise, or a piece no candidate
+    covers). score: (len(spans),) each candidate's score.
+    """
+    n = line["n"]
+    best = np.full(n + 1, -np.inf)
+    best[0] = 0.0
+    how: list[tuple[int, int] | None] = [None] * (n + 1)          # (from, span index or -1)
+    by_start: dict[int, list[int]] = {}
+    for s, (i, _j, _k) in enumerate(line["spans"]):
+        by_start.setdefault(i, []).append(s)
+    for i in range(n):
+        if best[i] == -np.inf:
+            continue
+        skip = best[i] - (scoring.skip_digit if line["main"][i] else scoring.skip_piece)
+        if skip > best[i + 1]:
+            best[i + 1], how[i + 1] = skip, (i, -1)
+        for s in by_start.get(i, []):
+            j = line["spans"][s][1]
+            v = best[i] + score[s]
+            if v > best[j]:
+                best[j], how[j] = v, (i, s)
+    path, j = [], n
+    while j > 0:
+        i, s = how[j]
+        if s >= 0:
+            path.append(s)
+        j = i
+    return path[::-1]
+
+
+def span_features(line: dict, vote: dict, scoring: Scoring) -> np.ndarray:
+    """(len(spans), len(FEATURES)) features of a line's candidate digits; vote holds per
+    candidate image "pred", "agree" (/ members), "conf" and "margin" arrays (K,)."""
+    k = np.array([s[2] for s in line["spans"]], np.int64)
+    i = np.array([s[0] for s in line["spans"]], np.int64)
+    j = np.array([s[1] for s in line["spans"]], np.int64)
+    w = np.asarray(line["widths"], np.float64)
+    h = np.asarray(line["heights"], np.float64)
+    mean, std = np.asarray(scoring.aspect, np.float64)[vote["pred"][k]].T
+    cuts = np.zeros(line["n"] + 1, bool)
+    cuts[line["cuts"]] = True
+    inside = np.concatenate([[0], np.cumsum(cuts[1:])])                 # cuts strictly before piece b
+    main = np.concatenate([[0], np.cumsum(line["main"])])
+    runs = np.where(cuts[:-1], np.asarray(line["cut_runs"], np.float64), 0.0)      # (n,) at each left edge
+    ink = np.where(cuts[:-1], np.asarray(line["cut_ink"], np.float64), 0.0)
+    runs, ink = np.append(runs, 0.0), np.append(ink, 0.0)               # (n + 1,) the line's end: no cut
+    # digit-sized components a candidate joins (a broken digit: 2), less one
+    comps = np.array([len({q if q >= 0 else -2 - b for b, (q, m) in enumerate(zip(line["parents"], line["main"]))
+                           if m and a <= b < c}) for a, c in zip(i, j)], np.float64)
+    return np.stack([np.log(np.maximum(vote["conf"][k], 1e-4)), vote["agree"][k], vote["margin"][k],
+                     np.minimum(((w / np.maximum(h, 1e-3) - mean) / std) ** 2, 9.0),
+                     np.maximum(0.0, 0.75 - h), np.maximum(0.0, w - 1.0), j - i - 1.0,
+                     cuts[i], cuts[j], inside[j - 1] - inside[i], (main[j] - main[i]) == 0,
+                     runs[i] + runs[j], ink[i] + ink[j], np.maximum(comps - 1, 0)], 1).astype(np.float64)
+
+
+def span_scores(line: dict, vote: dict, scoring: Scoring) -> np.ndarray:
+    """Each candidate digit's score, bias + weights . features (len(spans),)."""
+    if not line["spans"]:
+        return np.zeros(0)
+    return scoring.bias + span_features(line, vote, scoring) @ np.asarray(scoring.weights, np.float64)
+
+
+def candidate_votes(probs: np.ndarray, cands: list[Reading]) -> dict:
+    """The vote summary `span_features` needs, from (M, K, C) probabilities and voted readings."""
+    mean = probs.mean(0)                                                  # (K, C)
+    top2 = np.sort(mean, axis=1)[:, -2:] if mean.shape[1] > 1 else np.zeros((len(mean), 2))
+    return {"pred": np.array([c.prediction for c in cands], np.int64),
+            "agree": np.array([c.agreement for c in cands], np.float64) / probs.shape[0],
+            "conf": np.array([c.confidence for c in cands], np.float64),
+            "margin": top2[:, 1] - top2[:, 0]}
+
+
+class NumberMode:
+    """Each image holds a number (one or more lines of digits): segment, vote per digit."""
+
+    name = "number"
+
+    def __init__(self, params: SegmentParams | None = None, scoring: Scoring | None = None,
+                 class_names=None):
+        self.params = params or SegmentParams()
+        self.scoring = scoring or Scoring()
+        self.class_names = list(class_names) if class_names is not None else None   # text: str(index) without
+
+    def prepare(self, item: Item) -> Prepared:
+        """Runs in the worker processes; never raises."""
+        if item.status is not None:
+            return Prepared(item.status, np.zeros((0, 28, 28), np.uint8))
+        try:
+            seg = segment(decode_gray(item), self.params, item)
+        except Exception as e:                    # nothing about one image may stop the run
+            return Prepared(_reason(e), np.zeros((0, 28, 28), np.uint8))
+        return Prepared("ok", seg.images, {"lines": seg.lines, "boxes": seg.boxes.tolist(),
+                                           "height": seg.height})
+
+    def combine(self, readings: list[Reading], prepared: list[Prepared], probs: list[np.ndarray]) -> None:
+        """Vote on every candidate of the chunk at once (M, sum K, C), then pick each number's digits."""
+        if not readings:
+            return
+        cands = [Reading("") for _ in range(sum(pr.shape[1] for pr in probs))]
+        vote_into(cands, np.concatenate(probs, axis=1))
+        start = 0
+        for r, p, pr in zip(readings, prepared, probs):
+            mine = cands[start:start + pr.shape[1]]
+            start += pr.shape[1]
+            self._fill(r, p, mine, candidate_votes(pr, mine))
+
+    def _fill(self, r: Reading, p: Prepared, cands: list[Reading], vote: dict) -> None:
+        name = (lambda k: self.class_names[k]) if self.class_names is not None else str
+        digits, words, selected = [], [], []
+        for li, line in enumerate(p.info["lines"]):
+            path = best_path(line, span_scores(line, vote, self.scoring), self.scoring)
+            breaks = set(line["breaks"])
+            word = ""
+            for s in path:
+                i, _j, k = line["spans"][s]
+                if word and any(b <= i for b in breaks):
+                    words.append(word)
+                    word = ""
+                breaks = {b for b in breaks if b > i}
+                c = cands[k]
+                digits.append({"line": li, "prediction": c.prediction, "agreement": c.agreement,
+                               "confidence": c.confidence, "tie_break": c.tie_break,
+                               "member_predictions": c.member_predictions, "box": p.info["boxes"][k]})
+                selected.append(k)
+                word += name(c.prediction)
+            if word:
+                words.append(word)
+        p.info["selected"] = selected
+        if not digits:
+            r.status = "no digit found"
+            return
+        weakest = min(digits, key=lambda d: (d["agreement"], d["confidence"]))
+        r.agreement, r.confidence = weakest["agreement"], weakest["confidence"]
+        r.tie_break = any(d["tie_break"] for d in digits)
+        r.extra.update({"text": " ".join(words), "words": [len(w) for w in words], "digits": digits,
+                        "candidates": len(cands)})
+
+
+def number_text(r: Reading, class_names) -> str:
+    """The number as text: digits by class name, words (lines, wide gaps) joined by one space."""
+    if not r.ok or "digits" not in r.extra:
+        return ""
+    return " ".join(_words(r, [class_names[d["prediction"]] for d in r.extra["digits"]]))
+
+
+def _words(r: Reading, names: list[str]) -> list[str]:
+    out, k = [], 0
+    for n in r.extra["words"]:                    # digits per word
+        out.append("".join(names[k:k + n]))
+        k += n
+    return out
+
+
+def member_texts(r: Reading, class_names) -> list[str]:
+    """Each member's own reading of the number (its own class for every chosen digit)."""
+    if not r.ok or "digits" not in r.extra:
+        return []
+    M = len(r.extra["digits"][0]["member_predictions"])
+    return [" ".join(_words(r, [class_names[d["member_predictions"][m]] for d in r.extra["digits"]]))
+            for m in range(M)]
+
+
+def read_number(ensemble, image, name: str | None = None, **reader_args) -> Reading:
+    """Read one number: `image` is a path, encoded bytes or an (H, W) grayscale array."""
+    from .reading import Reader
+    reader = Reader(ensemble, mode=NumberMode(class_names=ensemble.class_names), **reader_args)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return reader.read_bytes(bytes(image), name=name or "upload")
+    if isinstance(image, np.ndarray):
+        return reader.read_gray(image, name=name or "array")
+    return reader.read([Item(str(image), root=str(image))], workers=0)[0]
+
+
+# ---- labelled number folders ---------------------------------------------------------------
+_LEADING = re.compile(r"(\d+)(?:[ _\-.,+]|$)")
+_LABEL = re.compile(r"[0-9]+( [0-9]+)*")
+
+
+def label_numbers(found: Found) -> Found:
+    """Give the items of each folder argument their number label, in place; returns `found`.
+
+    A folder with a `labels.csv` (rows `file,label`; file relative to that folder, or just its
+    name; a header row `file,label` is allowed) is labelled by it: files it does not list stay unlabelled.
+    Otherwise a folder is labelled when every image's name starts with digits followed by a
+    separator (_ - . , + space) or nothing: `2026_scan.jpg` -> "2026". Labels are digit strings;
+    a space may separate lines ("12 345"). Class-folder labels (single digits) are dropped.
+    Raises ValueError for a malformed labels.csv.
+    """
+    by_root: dict[str, list[Item]] = {}
+    for it in found.items:
+        it.label = None
+        if it.rel:
+            by_root.setdefault(it.root, []).append(it)
+    found.labelled = []
+    for root, items in by_root.items():
+        table = os.path.join(root, "labels.csv")
+        if os.path.isfile(table):
+            labels = read_labels_csv(table)
+            names = {}
+            for key, value in labels.items():
+                names.setdefault(os.path.basename(key), []).append(value)
+            for it in items:
+                rel = it.rel.replace(os.sep, "/")
+                hit = labels.get(rel)
+                if hit is None and len(names.get(os.path.basename(rel), [])) == 1:
+                    hit = names[os.path.basename(rel)][0]
+                it.label = hit
+            if any(it.label is not None for it in items):
+                found.labelled.append(root)
+            continue
+        stems = [_LEADING.match(os.path.basename(it.rel)) for it in items]
+        if all(stems):
+            for it, m in zip(items, stems):
+                it.label = m.group(1)
+            found.labelled.append(root)
+    return found
+
+
+def read_labels_csv(path: str) -> dict[str, str]:
+    """labels.csv -> {relative path (with /): digit string}. Raises ValueError with the line."""
+    import csv
+    out: dict[str, str] = {}
+    first = True
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        for n, row in enumerate(csv.reader(f), 1):
+            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+                continue
+            if len(row) < 2:
+                raise ValueError(f"{path}:{n}: expected two columns file,label; got {row!r}")
+            name, label = row[0].strip().replace("\\", "/"), " ".join(row[1].split())
+            name = name[2:] if name.startswith("./") else name
+            if not _LABEL.fullmatch(label):
+                if first and label.lower() in ("label", "labels", "number", "text", "digits", "value"):
+                    first = False                          # a header row
+                    continue
+                raise ValueError(f"{path}:{n}: label {row[1]!r} is not a number (digits, spaces between lines)")
+            first = False
+            out[name] = label
+    return out
+
+
+# ---- rows: one record per number -----------------------------------------------------------
+NUMBER_COLUMNS = ("path", "text", "digits", "agreement", "confidence", "status", "review", "label",
+                  "digit_agreement", "digit_confidence")
+
+
+def number_record(r: Reading, class_names, member_names, min_agreement: int | None = None) -> dict:
+    """The JSON record of one number reading (vote.py --number --format json, the HTTP API).
+
+    `agreement`/`confidence` are the weakest digit's (the one with the fewest agreeing members,
+    then the lowest confidence); `review` compares that agreement with min_agreement. Boxes are
+    x0, y0, x1, y1 in the source image's pixels; `line` counts from 0, top to bottom.
+    """
+    from .reading import review_flag
+    ok = r.ok and "digits" in r.extra
+    digits = r.extra.get("digits", []) if ok else []
+    rec = {"path": r.path, "status": r.status,
+           "text": number_text(r, class_names) if ok else None,
+           "lines": _lines(r, class_names) if ok else None,
+           "digits": [{"index": k, "line": d["line"], "prediction": d["prediction"],
+                       "class_name": class_names[d["prediction"]], "agreement": d["agreement"],
+                       "confidence": round(d["confidence"], 4), "tie_break": d["tie_break"],
+                       "box": list(d["box"]), "members": dict(zip(member_names, d["member_predictions"]))}
+                      for k, d in enumerate(digits)] if ok else None,
+           "agreement": r.agreement if ok else None, "members_total": len(member_names),
+           "confidence": round(r.confidence, 4) if ok else None,
+           "review": review_flag(r, min_agreement) if ok else "",
+           "label": r.label,
+           "members": dict(zip(member_names, member_texts(r, class_names))) if ok else None}
+    return rec
+
+
+def _lines(r: Reading, class_names) -> list[str]:
+    words = _words(r, [class_names[d["prediction"]] for d in r.extra["digits"]])
+    lines: dict[int, list[str]] = {}
+    k = 0
+    for w, n in zip(words, r.extra["words"]):
+        lines.setdefault(r.extra["digits"][k]["line"], []).append(w)
+        k += n
+    return [" ".join(ws) for _, ws in sorted(lines.items())]
+
+
+def number_cells(r: Reading, class_names, min_agreement: int | None, members: int) -> list:
+    """One table/CSV row: NUMBER_COLUMNS, then each member's own reading of the number."""
+    from .reading import review_flag
+    ok = r.ok and "digits" in r.extra
+    digits = r.extra.get("digits", []) if ok else []
+    return ([r.path, number_text(r, class_names) if ok else "", len(digits) if ok else "",
+             r.agreement if ok else "", round(r.confidence, 4) if ok else "", r.status,
+             review_flag(r, min_agreement) if ok else "", "" if r.label is None else str(r.label),
+             " ".join(str(d["agreement"]) for d in digits),
+             " ".join(f"{d['confidence']:.3f}" for d in digits)]
+            + (member_texts(r, class_names) if ok else [""] * members))
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions) between two strings."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]

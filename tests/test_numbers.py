@@ -1,0 +1,268 @@
+"""Whole numbers (ensemble/numbers.py, vote.py --number): segmentation on constructed cases
+(gaps, touching pairs, broken strokes, a single digit, two lines, an empty page, specks), the
+reading API, and vote.py's number columns and labelled-folder report.
+
+Numbers are rendered by generators.numbers from the bundled MNIST digits (examples/digits) and
+read by the shipped weights; the segmentation checks need no network at all.
+"""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from ensemble import Ensemble
+from ensemble.normalize import ImageError
+from ensemble.numbers import (NUMBER_COLUMNS, NumberMode, edit_distance, label_numbers,
+                              read_labels_csv, read_number, segment)
+from ensemble.reading import ROW_COLUMNS, Reader, find_inputs
+from generators.numbers import NumberStyle, break_strokes, render_number
+
+ROOT = Path(__file__).resolve().parent.parent
+CK = ROOT / "checkpoints"
+
+
+@pytest.fixture(scope="module")
+def ens():
+    return Ensemble(CK, device="cpu")
+
+
+def mnist(c: int, k: int = 0) -> np.ndarray:
+    """One of the bundled MNIST test digits of class c: uint8 (28, 28)."""
+    return np.asarray(Image.open(sorted((ROOT / "examples" / "digits" / str(c)).glob("mnist_*.png"))[k]))
+
+
+def digits_of(text: str, k: int = 0) -> np.ndarray:
+    return np.stack([mnist(int(c), (k + i) % 4) for i, c in enumerate(text)])
+
+
+def gray(img: np.ndarray) -> np.ndarray:
+    return img if img.ndim == 2 else np.asarray(Image.fromarray(img).convert("L"))
+
+
+def iou(a, b) -> float:
+    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    return w * h / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h)
+
+
+def covered(seg, truth_boxes) -> list[float]:
+    """For each true digit box, the best IoU of a candidate digit's box."""
+    return [max(iou(t, c) for c in seg.boxes) for t in truth_boxes]
+
+
+# ---- segmentation alone (no networks) ------------------------------------------------------
+@pytest.mark.parametrize("look", ["scan", "photo"])
+def test_gaps_every_digit_is_a_candidate(look):
+    img, boxes = render_number(digits_of("2026"), seed=3, style=NumberStyle(look=look))
+    seg = segment(gray(img))
+    assert len(seg.lines) == 1
+    assert min(covered(seg, boxes)) >= 0.7
+
+
+def test_touching_pair_is_cut():
+    for seed in range(3):
+        img, boxes = render_number(digits_of("4705"), seed=seed, style=NumberStyle(look="scan", touch=True,
+                                                                                    overlap=(0.3, 0.5)))
+        seg = segment(gray(img))
+        assert seg.lines[0]["cuts"], "a touching pair must get candidate cuts"
+        assert min(covered(seg, boxes)) >= 0.6, seed
+
+
+def test_two_lines_come_in_reading_order():
+    top, _ = render_number(digits_of("12"), seed=1, style=NumberStyle(look="scan", slant=0))
+    bottom, _ = render_number(digits_of("345"), seed=2, style=NumberStyle(look="scan", slant=0))
+    w = max(top.shape[1], bottom.shape[1])
+    page = np.vstack([np.pad(top, ((0, 0), (0, w - top.shape[1])), constant_values=245),
+                      np.pad(bottom, ((0, 0), (0, w - bottom.shape[1])), constant_values=245)])
+    seg = segment(page)
+    assert len(seg.lines) == 2
+    first = [seg.boxes[k] for _, _, k in seg.lines[0]["spans"]]
+    second = [seg.boxes[k] for _, _, k in seg.lines[1]["spans"]]
+    assert max(b[3] for b in first) <= min(b[1] for b in second) + 5      # line 0 lies above line 1
+
+
+def test_empty_page_and_a_page_of_specks_have_no_digit():
+    blank = np.full((300, 400), 240, np.uint8)
+    with pytest.raises(ImageError, match="no digit found"):
+        segment(blank)
+    rng = np.random.default_rng(0)
+    specks = Image.fromarray(blank.copy())
+    d = ImageDraw.Draw(specks)
+    for x, y in rng.uniform(10, 390, (60, 2)):
+        r = rng.uniform(0.5, 2.0)
+        d.ellipse([x, y * 0.75, x + r, y * 0.75 + r], fill=40)
+    with pytest.raises(ImageError, match="no digit found"):
+        segment(np.asarray(specks))
+
+
+def test_specks_around_a_number_are_ignored(ens):
+    img, _ = render_number(digits_of("38"), seed=0, style=NumberStyle(look="scan"))
+    page = Image.fromarray(img)
+    d = ImageDraw.Draw(page)
+    rng = np.random.default_rng(1)
+    for x, y in rng.uniform(0, 1, (25, 2)) * [page.width - 3, page.height - 3]:
+        d.point([(x, y), (x + 1, y)], fill=60)
+    assert read_number(ens, np.asarray(page)).extra["text"] == "38"
+
+
+# ---- reading with the shipped ensemble -----------------------------------------------------
+@pytest.mark.parametrize("text,touch", [("2026", False), ("83190", False), ("4711", True)])
+def test_reads_numbers(ens, text, touch):
+    img, _ = render_number(digits_of(text), seed=5, style=NumberStyle(look="scan", touch=touch))
+    r = read_number(ens, gray(img))
+    assert r.status == "ok" and r.extra["text"] == text
+    assert len(r.extra["digits"]) == len(text)
+    assert r.agreement == min(d["agreement"] for d in r.extra["digits"])
+
+
+@pytest.mark.parametrize("c", [0, 8, 4, 5])
+def test_broken_strokes_stay_one_digit(ens, c):
+    """A digit with gaps in its strokes (a 0 in two arcs, a 5 with its bar apart) is one digit."""
+    rng = np.random.default_rng(c)
+    for k in range(2):
+        d = mnist(c, k).astype(np.float32) / 255
+        broken = (break_strokes(np.kron(d, np.ones((4, 4))), rng, 2) * 255).astype(np.uint8)
+        broken = np.asarray(Image.fromarray(broken).resize((28, 28), Image.Resampling.BOX))
+        img, _ = render_number(broken[None], seed=k, style=NumberStyle(look="scan"))
+        r = read_number(ens, gray(img))
+        assert r.extra["text"] == str(c), (c, k, r.extra["text"])
+
+
+def test_a_single_digit_gives_a_one_digit_string(ens):
+    for c in (0, 1, 8):
+        r = read_number(ens, mnist(c))                       # an MNIST image: read exactly like one digit
+        single = Reader(ens).read_gray(mnist(c))
+        assert r.extra["text"] == str(single.prediction) == str(c)
+    photo = ROOT / "examples" / "digits" / "0" / "photo_0028.jpg"
+    r = read_number(ens, str(photo))
+    assert r.extra["text"] == "0"
+
+
+def test_two_lines_are_read_top_to_bottom(ens):
+    top, _ = render_number(digits_of("12"), seed=1, style=NumberStyle(look="scan", slant=0))
+    bottom, _ = render_number(digits_of("345"), seed=2, style=NumberStyle(look="scan", slant=0))
+    w = max(top.shape[1], bottom.shape[1])
+    page = np.vstack([np.pad(top, ((0, 0), (0, w - top.shape[1])), constant_values=245),
+                      np.pad(bottom, ((0, 0), (0, w - bottom.shape[1])), constant_values=245)])
+    r = read_number(ens, page)
+    assert r.extra["text"] == "12 345"
+    assert [d["line"] for d in r.extra["digits"]] == [0, 0, 1, 1, 1]
+
+
+def test_paths_bytes_and_arrays_read_alike(ens, tmp_path):
+    img, boxes = render_number(digits_of("905"), seed=2, style=NumberStyle(look="photo"))
+    path = tmp_path / "905.jpg"
+    Image.fromarray(img).save(path, quality=90)
+    from_file = read_number(ens, str(path))
+    from_bytes = read_number(ens, path.read_bytes())
+    assert from_file.extra["text"] == from_bytes.extra["text"] == "905"
+    for d, truth in zip(from_file.extra["digits"], boxes):        # boxes in the photo's own pixels
+        assert iou(d["box"], truth) > 0.6
+    blank = read_number(ens, np.full((50, 80), 255, np.uint8))
+    assert blank.status.startswith("no digit found")
+
+
+def test_reader_keeps_each_chosen_digit_image(ens):
+    img, _ = render_number(digits_of("61"), seed=0, style=NumberStyle(look="scan"))
+    r = Reader(ens, mode=NumberMode(class_names=ens.class_names), keep_images=True,
+               keep_probs=True).read_gray(gray(img))
+    assert r.image.shape == (2, 28, 28) and r.probs.shape == (len(ens), 2, 10)
+
+
+# ---- labels -------------------------------------------------------------------------------
+def test_labels_from_names_and_labels_csv(tmp_path):
+    a = tmp_path / "named"
+    a.mkdir()
+    for name in ("2026_scan.png", "0042.png", "7-x.jpg"):
+        Image.new("L", (8, 8)).save(a / name)
+    b = tmp_path / "listed"
+    (b / "sub").mkdir(parents=True)
+    for name in ("x.png", "sub/y.png", "z.png"):
+        Image.new("L", (8, 8)).save(b / name)
+    (b / "labels.csv").write_text("file,label\nx.png,12\nsub/y.png,3 45\n")
+    found = label_numbers(find_inputs([str(a), str(b)], [str(i) for i in range(10)]))
+    labels = {os.path.basename(it.path): it.label for it in found.items}
+    assert labels == {"2026_scan.png": "2026", "0042.png": "0042", "7-x.jpg": "7",
+                      "x.png": "12", "y.png": "3 45", "z.png": None}
+    assert found.labelled == [str(a), str(b)]
+    (b / "labels.csv").write_text("x.png,twelve\n")
+    with pytest.raises(ValueError, match="labels.csv:1"):
+        read_labels_csv(str(b / "labels.csv"))
+    Image.new("L", (8, 8)).save(a / "IMG_1.png")                 # not every name has a number
+    assert label_numbers(find_inputs([str(a)], [str(i) for i in range(10)])).labelled == []
+
+
+def test_edit_distance():
+    assert edit_distance("2026", "2026") == 0
+    assert edit_distance("226", "2026") == 1 and edit_distance("20261", "2026") == 1
+    assert edit_distance("2126", "2026") == 1 and edit_distance("", "12") == 2
+
+
+# ---- vote.py --number ----------------------------------------------------------------------
+def vote(*args):
+    return subprocess.run([sys.executable, str(ROOT / "vote.py"), *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def number_folder(tmp_path_factory):
+    """Three labelled numbers; the last is labelled wrong on purpose (read 905, named 906)."""
+    folder = tmp_path_factory.mktemp("numbers")
+    for text, name, seed in (("2026", "2026_scan.png", 3), ("38", "38_b.png", 0), ("905", "906_c.png", 2)):
+        img, _ = render_number(digits_of(text), seed=seed, style=NumberStyle(look="scan"))
+        Image.fromarray(img).save(folder / name)
+    return folder
+
+
+def test_cli_number_columns_and_labelled_report(number_folder, tmp_path):
+    r = vote("--number", number_folder, "--format", "csv", "--min-agreement", "5",
+             "--save-preprocessed", tmp_path / "seen", "--report", tmp_path / "report")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert list(rows[0])[:len(NUMBER_COLUMNS)] == list(NUMBER_COLUMNS)
+    got = {os.path.basename(row["path"]): row for row in rows}
+    assert got["2026_scan.png"]["text"] == "2026" and got["2026_scan.png"]["digits"] == "4"
+    assert got["906_c.png"]["label"] == "906" and got["906_c.png"]["text"] == "905"
+    assert len(got["38_b.png"]["digit_agreement"].split()) == 2
+    for row in rows:
+        assert row["review"] == ("yes" if int(row["agreement"]) < 5 else "no")
+        assert row["agreement"] == str(min(int(a) for a in row["digit_agreement"].split()))
+    # the summary goes to stderr when csv is piped
+    assert "sequence accuracy: 66.67% (2/3)" in r.stderr
+    assert "digit accuracy:    88.89% (1 edits over 9 digits" in r.stderr
+    assert Image.open(tmp_path / "report" / "misread.png").size[0] > 100      # the one misread number
+    saved = sorted(p.name for p in (tmp_path / "seen").rglob("*.png"))
+    assert saved == sorted(["2026_scan_0.png", "2026_scan_1.png", "2026_scan_2.png", "2026_scan_3.png",
+                            "38_b_0.png", "38_b_1.png", "906_c_0.png", "906_c_1.png", "906_c_2.png"])
+
+
+def test_cli_number_json_has_boxes_and_digit_mode_is_unchanged(number_folder):
+    r = vote("--number", number_folder / "2026_scan.png", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout)["images"][0]
+    assert rec["text"] == "2026" and rec["lines"] == ["2026"]
+    assert [d["class_name"] for d in rec["digits"]] == list("2026")
+    for d in rec["digits"]:
+        assert set(d) >= {"box", "line", "prediction", "class_name", "agreement", "confidence", "members"}
+        x0, y0, x1, y1 = d["box"]
+        assert 0 <= x0 < x1 and 0 <= y0 < y1
+    assert [d["box"][0] for d in rec["digits"]] == sorted(d["box"][0] for d in rec["digits"])
+    plain = vote(number_folder / "2026_scan.png", "--format", "csv")
+    assert plain.stdout.splitlines()[0].split(",")[:len(ROW_COLUMNS)] == list(ROW_COLUMNS)
+
+
+def test_cli_save_preprocessed_never_overwrites_an_input(tmp_path):
+    img, _ = render_number(digits_of("38"), seed=0, style=NumberStyle(look="scan"))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out" / "in").mkdir(parents=True)
+    Image.fromarray(img).save(tmp_path / "in" / "a.png")
+    Image.fromarray(img).save(tmp_path / "out" / "in" / "a_0.png")   # where in/a.png's first digit would go
+    r = vote("--number", tmp_path / "in", tmp_path / "out", "--save-preprocessed", tmp_path / "out")
+    assert r.returncode == 1 and "overwrite the input" in r.stderr and "a_<k>.png" in r.stderr
