@@ -201,9 +201,8 @@ def _crop_to_sheet(g: np.ndarray) -> np.ndarray:
     med = float(np.median(_sample(g)))
     if np.mean(border < 0.6 * med) < 0.6:
         return g
-    labels, n = ndi.label(g > (float(np.median(border)) + med) / 2)
-    if n == 0:
-        return g
+    # med > 0 here (the border is darker than it), so some pixel >= med lies above the cut: n >= 1
+    labels, _ = ndi.label(g > (float(np.median(border)) + med) / 2)
     sizes = np.bincount(labels.ravel())[1:]                               # (n,) areas
     k = int(np.argmax(sizes))
     if sizes[k] < 0.2 * g.size:
@@ -287,8 +286,10 @@ def _is_shadow(labels, i, box, paper, wide_paper, cut) -> bool:
         return True                                                      # larger than any stroke
     rim = ndi.binary_dilation(region, iterations=2) & ~region
     level = float(wide_paper[y0:y1, x0:x1][region].mean())              # the paper under it
+    # the rim is never empty: it is only when the region fills its window, i.e. the whole image,
+    # and that is larger than SHADOW_AREA
     dark = paper[y0:y1, x0:x1][rim] < level * (1 - 0.5 * cut)           # neighbours in shade
-    return bool(dark.mean() > 0.25) if dark.size else True
+    return bool(dark.mean() > 0.25)
 
 
 def _odd(size: float) -> int:
@@ -327,13 +328,12 @@ def _digit_crop(ink: np.ndarray) -> np.ndarray:
     labels, n = ndi.label(smooth > t, structure=np.ones((3, 3)))
     if n == 0:
         raise ImageError("no digit found")
-    idx = np.arange(1, n + 1)
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)[1:]   # (n,) ink per component
+    mass = np.bincount(labels.ravel(), weights=ink.ravel())[1:]   # (n,) ink per component (all n labels occur)
     boxes = ndi.find_objects(labels)                      # n slices (rows, cols)
     touches = np.array([b[0].start == 0 or b[1].start == 0 or b[0].stop == h or b[1].stop == w
                         for b in boxes])
     # paper edges and shadows touch the border; a digit usually does not
-    main = int(np.argmax(np.where(touches & (n > 1), mass * 0.25, mass)))
+    main = int(np.argmax(np.where(touches, mass * 0.25, mass)))   # (a lone component wins anyway)
     y0, y1, x0, x1 = boxes[main][0].start, boxes[main][0].stop, boxes[main][1].start, boxes[main][1].stop
     keep = [main]
     for i in np.argsort(-mass):                           # heaviest first: the box can grow
@@ -350,7 +350,7 @@ def _digit_crop(ink: np.ndarray) -> np.ndarray:
     # digit is faint where its pen was thin), within a margin around the box found so far
     m = int(GROW_MARGIN * max(y1 - y0, x1 - x0))
     y0, y1, x0, x1 = max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m)
-    strong = np.isin(labels[y0:y1, x0:x1], idx[keep])     # (h', w') kept strokes
+    strong = np.isin(labels[y0:y1, x0:x1], np.array(keep) + 1)    # (h', w') kept strokes (labels from 1)
     weak, _ = ndi.label(smooth[y0:y1, x0:x1] > HYSTERESIS * t, structure=np.ones((3, 3)))
     mask = np.isin(weak, np.unique(weak[strong]))         # strong is part of weak
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))

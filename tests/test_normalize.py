@@ -396,3 +396,76 @@ def test_otsu_matches_a_brute_force_search():
                 if score > best + 1e-9:
                     best, cut = score, edges[k]
         assert _otsu(values) == pytest.approx(cut, abs=1e-6)
+
+
+# ---- finding the digit in an ink map (_digit_crop), on hand-made maps whose answer we know ----
+def ink_plus(size=200):
+    """A '+' broken into five pieces (centre + four arms, 6 px gaps, like a pen skipping) on an
+    ink map (background 0): the centre ramps 0.7..1.0 across, the arms are 0.8. Its box is 59:141."""
+    ink = np.zeros((size, size), np.float32)
+    ink[90:110, 90:110] = np.linspace(0.7, 1.0, 20)                       # centre, mass ~340
+    ink[59:84, 97:103] = ink[116:141, 97:103] = 0.8                       # arms above and below
+    ink[97:103, 59:84] = ink[97:103, 116:141] = 0.8                       # arms left and right
+    return ink
+
+
+def box_of(crop):
+    rows, cols = np.flatnonzero(crop.any(1)), np.flatnonzero(crop.any(0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def test_digit_crop_keeps_every_piece_of_a_broken_digit_and_stretches_its_contrast():
+    from ensemble.normalize import _digit_crop
+    ink = ink_plus()
+    crop = _digit_crop(ink)
+    h, w = crop.shape
+    assert 82 <= h <= 84 and 82 <= w <= 84                               # all five pieces, nothing more
+    assert crop.min() == 0 and crop.max() == 1                           # stretched into [0, 1]
+    assert (crop == 1).sum() >= 40                                       # the brightest cores are white
+    inner = crop[h // 2 - 10:h // 2 + 10, w // 2 - 10:w // 2 + 10]       # the centre piece
+    assert np.all(np.diff(inner[:, :16], axis=1) >= 0)                   # its ramp is kept, in order
+    pad = (h - 82) // 2, (w - 82) // 2
+    assert np.all(crop[pad[0]:pad[0] + 82, pad[1]:pad[1] + 82][ink[59:141, 59:141] == 0] == 0)   # paper stays black
+
+
+@pytest.mark.parametrize("where", ["right", "below", "left", "above"])
+def test_digit_crop_drops_far_pieces_and_specks(where):
+    """Ink farther from the digit than ~1/3 of its size is not part of it (another mark on the
+    page), nor is a speck next to it with under 5 % of the digit's ink."""
+    from ensemble.normalize import _digit_crop
+    ink = ink_plus()
+    ink[50:53, 120:123] = 1.0                                            # a speck (9 px) near the digit
+    far = np.zeros_like(ink)
+    far[95:105, 180:190] = 1.0                                           # 39 px right of the digit
+    ink += np.rot90(far, {"right": 0, "above": 1, "left": 2, "below": 3}[where])
+    assert 82 <= min(_digit_crop(ink).shape) <= max(_digit_crop(ink).shape) <= 84
+
+
+@pytest.mark.parametrize("side", range(4))
+def test_digit_crop_prefers_the_digit_to_a_heavier_region_at_the_border(side):
+    """Paper edges and shadows come in from the border: such a region loses to a digit with
+    more than a quarter of its ink."""
+    from ensemble.normalize import _digit_crop
+    ink = np.zeros((200, 200), np.float32)
+    ink[0:20, 10:170] = 1.0                                              # 3,200 px on the top edge
+    ink = np.rot90(ink, side).copy()
+    ink[80:120, 80:120] = 1.0                                            # the digit: 1,600 px, centre
+    assert 40 <= min(_digit_crop(ink).shape) <= max(_digit_crop(ink).shape) <= 42
+
+
+def test_digit_crop_leaves_out_a_faint_smear_beside_the_digit():
+    """A smear with a quarter of the stroke's contrast, next to it: Otsu's threshold (between
+    the smear and the strokes) leaves it out, a fixed fraction of the peak would not."""
+    from ensemble.normalize import _digit_crop
+    ink = np.zeros((200, 200), np.float32)
+    ink[80:120, 80:120] = 1.0                                            # the digit
+    ink[80:120, 130:190] = 0.24                                          # the smear, 10 px away
+    assert 40 <= min(_digit_crop(ink).shape) <= max(_digit_crop(ink).shape) <= 42
+
+
+@pytest.mark.parametrize("ink", [np.zeros((60, 60), np.float32),
+                                 np.abs(np.random.default_rng(0).normal(0, 0.08, (120, 120))).astype(np.float32)])
+def test_digit_crop_of_paper_or_noise_is_no_digit(ink):
+    from ensemble.normalize import _digit_crop
+    with pytest.raises(ImageError, match="^no digit found$"):
+        _digit_crop(ink)
