@@ -78,8 +78,9 @@ def load_gray(path: str | os.PathLike | bytes | io.IOBase, max_side: int = WORK_
     if isinstance(path, (bytes, bytearray, memoryview)):
         path = io.BytesIO(path)
     try:
-        if (path.getbuffer().nbytes if isinstance(path, io.BytesIO) else
-                os.path.getsize(path) if not hasattr(path, "read") else 1) == 0:
+        # other file objects: Pillow calls an empty one "not an image"
+        if isinstance(path, io.BytesIO) and path.getbuffer().nbytes == 0 or (
+                not hasattr(path, "read") and os.path.getsize(path) == 0):
             raise ImageError("empty file")
         with warnings.catch_warnings():
             # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; refuse both
@@ -113,7 +114,8 @@ def _first_sentence(e: BaseException) -> str:
 
 def _to_gray(img: Image.Image, max_side: int) -> np.ndarray:
     """Any Pillow mode -> float32 (H, W) in [0, 1], reduced to at most max_side."""
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+    # (not "La": Pillow's decoders never make it, and it cannot convert it to RGBA)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         rgba.thumbnail((max_side, max_side), _ANTIALIAS)
         a = np.asarray(rgba, dtype=np.float32)[..., 3] / 255             # (H, W) opacity
@@ -124,18 +126,17 @@ def _to_gray(img: Image.Image, max_side: int) -> np.ndarray:
             gray = 1 - a
         return gray
     if img.mode.startswith("I;16") or img.mode in ("I", "F"):
-        arr = np.asarray(img).astype(np.float32)                         # (H, W) 16/32-bit
+        arr = np.asarray(img)                                            # (H, W) 16/32-bit int or float
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         if img.mode == "F" and arr.max() <= 1:
             top = 1.0
-        img = Image.fromarray(np.clip(arr / top, 0, 1).astype(np.float32), "F")
-    elif img.mode != "L":
+        img = Image.fromarray(np.clip(arr / top, 0, 1).astype(np.float32))   # mode F
+    else:
         try:
-            img = img.convert("L")
-        except ValueError:   # e.g. LAB/HSV have no direct route to L
+            img = img.convert("L")                                       # (a copy when already L)
+        except ValueError:   # LAB has no direct route to L
             img = img.convert("RGB").convert("L")
-    if max(img.size) > max_side:
-        img.thumbnail((max_side, max_side), _ANTIALIAS)
+    img.thumbnail((max_side, max_side), _ANTIALIAS)                      # never enlarges
     arr = np.asarray(img, dtype=np.float32)
     return arr if img.mode == "F" else arr / 255
 
@@ -182,7 +183,7 @@ def _upscale_small(g: np.ndarray) -> np.ndarray:
     if max(h, w) >= MIN_SIDE:
         return g
     f = math.ceil(MIN_SIDE / max(h, w))
-    big = np.clip(np.asarray(Image.fromarray(g, "F").resize((w * f, h * f), Image.Resampling.BICUBIC)), 0, 1)
+    big = np.clip(np.asarray(Image.fromarray(g).resize((w * f, h * f), Image.Resampling.BICUBIC)), 0, 1)
     # such a digit often fills its frame: give it a margin of paper (the border's usual value),
     # so that its strokes do not look like things coming in from outside the picture
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
@@ -229,10 +230,10 @@ def _dark_ink(g: np.ndarray) -> bool:
     h, w = g.shape
     scale = min(1.0, THUMB / max(h, w))
     th, tw = max(1, round(h * scale)), max(1, round(w * scale))
-    thumb = np.asarray(Image.fromarray(g, "F").resize((tw, th), Image.Resampling.BOX))
+    thumb = np.asarray(Image.fromarray(g).resize((tw, th), Image.Resampling.BOX))
     k = max(3, int(0.4 * max(th, tw)) | 1)
     bg = ndi.median_filter(thumb, size=k, mode="nearest")
-    bg = np.asarray(Image.fromarray(bg.astype(np.float32), "F").resize((w, h), Image.Resampling.BILINEAR))
+    bg = np.asarray(Image.fromarray(bg.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR))
     q = np.quantile(_sample(g - bg), [0.002, 0.01, 0.05, 0.95, 0.99, 0.998])
     return bool(-q[:3].sum() > q[3:].sum())
 
@@ -382,7 +383,7 @@ def _pen(crop: np.ndarray) -> np.ndarray:
     """
     h, w = crop.shape
     s = 4 * BOX / max(h, w)
-    work = np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize(
+    work = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(
         (max(1, round(w * s)), max(1, round(h * s))), _ANTIALIAS)).clip(0, 1)   # longest side 80
     mask = work > 0.5
     width = _stroke_width(mask) / 4                                      # at final scale
@@ -409,7 +410,7 @@ def _fit_and_centre(crop: np.ndarray) -> np.ndarray:
     h, w = crop.shape
     s = BOX / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    small = np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize((nw, nh), _ANTIALIAS))
+    small = np.asarray(Image.fromarray(crop.astype(np.float32)).resize((nw, nh), _ANTIALIAS))
     small = np.clip(small, 0, 1)                          # (nh, nw); Lanczos may overshoot
     cy, cx = ndi.center_of_mass(small)
     oy, ox = int(round(SIZE / 2 - cy)), int(round(SIZE / 2 - cx))
