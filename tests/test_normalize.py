@@ -567,3 +567,111 @@ def test_colour_spaces_without_a_direct_route_still_decode(mode):
     g = _to_gray(img, 384)
     assert g.dtype == np.float32 and g.shape == (200, 200)
     assert np.corrcoef(g.ravel(), np.asarray(draw_digit(), np.float32).ravel())[0, 1] > 0.9
+
+
+# ---- a sheet on a table (_crop_to_sheet), bold pens (_pen), exactly ----------------------------
+def test_crop_to_sheet_keeps_the_largest_bright_region_less_a_margin():
+    from ensemble.normalize import _crop_to_sheet
+    g = np.full((200, 240), 0.1, np.float32)                             # the table
+    g[5:15, 5:15] = 0.95                                                 # a small card, first in raster order
+    g[30:190, 40:220] = 0.9                                              # the sheet: 160 x 180
+    m = round(0.02 * 240)                                                # margin off the sheet's edge
+    out = _crop_to_sheet(g)
+    assert out.shape == (160 - 2 * m, 180 - 2 * m) and np.all(out == np.float32(0.9))
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_crop_to_sheet_leaves_images_without_a_usable_sheet_alone(transpose):
+    from ensemble.normalize import _crop_to_sheet
+    small = np.full((200, 240), 0.1, np.float32)
+    small[60:100, 60:140] = 0.9                                          # a bright card: 7 % of the picture
+    strip = np.full((30, 300), 0.1, np.float32)
+    strip[6:24, 20:280] = 0.9                                            # a sheet 18 px high: 6 px left after margins
+    for g in (small, strip):
+        g = g.T.copy() if transpose else g
+        assert _crop_to_sheet(g) is g
+
+
+def test_pen_keeps_a_bold_blob_round_and_its_box_tight():
+    """A bold digit whose loops closed is a blob: eroded, it stays a round blob (the erosion's
+    footprint is a disc), centred in the returned box."""
+    from ensemble.normalize import _pen
+    yy, xx = np.mgrid[:60, :60] - 29.5
+    disc = (yy ** 2 + xx ** 2 <= 28 ** 2).astype(np.float32)            # 56 px across: far too bold
+    ink = _pen(disc)
+    h, w = ink.shape
+    assert abs(h - w) <= 1 and 0.6 < (ink >= 0.5).mean() < 0.9          # a disc fills pi/4 of its box
+    assert np.abs(ink - ink.T).max() < 0.05 and np.abs(ink - ink[::-1, ::-1]).max() < 0.05   # round, centred
+    assert ink[0].any() and ink[-1].any() and ink[:, 0].any() and ink[:, -1].any()            # tight box
+
+
+def test_pen_keeps_a_bold_stroke_whole_where_it_narrows():
+    """The erosion alone would cut a bold stroke where the pen was lighter; its centre line,
+    redrawn with an MNIST pen (~9 px at 4x), keeps it whole."""
+    from ensemble.normalize import THIN_STROKE, _pen
+    crop = np.zeros((30, 100), np.float32)
+    crop[5:25] = 1.0                                                     # a 20 px bar ...
+    crop[5:12, 45:55] = crop[18:25, 45:55] = 0                           # ... pinched to 6 px in the middle
+    ink = _pen(crop)
+    assert ndi.label(ink >= 0.5)[1] == 1                                 # one piece
+    mid = ink[:, ink.shape[1] // 2]
+    assert 4 * THIN_STROKE - 2 <= (mid >= 0.5).sum() <= 4 * THIN_STROKE + 2   # the new pen's width there
+
+
+def test_pen_thickens_a_hairline_ring_evenly():
+    from ensemble.normalize import _pen
+    yy, xx = np.mgrid[:100, :100] - 49.5
+    ring = (np.abs(np.hypot(yy, xx) - 40) < 0.6).astype(np.float32)     # a 1 px circle: an "0" in hairline
+    ink = _pen(ring)
+    assert np.abs(ink - ink.T).max() < 0.05 and np.abs(ink - ink[::-1, ::-1]).max() < 0.05   # evenly, all round
+    assert ndi.label(ink >= 0.5)[1] == 1 and ndi.label(ink < 0.5)[1] == 2   # still a closed ring
+
+
+# ---- shadows vs bold strokes (_is_shadow, _ink_map), exactly ---------------------------------
+def shadow_case(side, rim_paper, rows=slice(0, 20), cols=slice(40, 60)):
+    """Region 1 (where only the wide window sees ink) in a 100x100 map, on edge `side` (0..3,
+    by rotation); the narrow window's paper around it is `rim_paper`, the wide one's is 1."""
+    labels = np.zeros((100, 100), np.int32)
+    labels[rows, cols] = 1
+    paper = np.ones((100, 100), np.float32)
+    paper[ndi.binary_dilation(labels == 1, iterations=2) & (labels != 1)] = rim_paper
+    labels, paper = np.rot90(labels, side).copy(), np.rot90(paper, side).copy()
+    return labels, ndi.find_objects(labels)[0], paper, np.ones((100, 100), np.float32)
+
+
+@pytest.mark.parametrize("side", range(4))
+def test_is_shadow_small_region_at_the_border(side):
+    """A small region coming in from any edge: a shadow if the paper around it is in shade too,
+    a bold stroke leaving the picture if the paper around it is bright."""
+    from ensemble.normalize import _is_shadow
+    labels, box, paper, wide = shadow_case(side, rim_paper=0.7)          # 30 % darker around it
+    assert _is_shadow(labels, 1, box, paper, wide, cut=0.3)
+    labels, box, paper, wide = shadow_case(side, rim_paper=1.0)          # bright paper around it
+    assert not _is_shadow(labels, 1, box, paper, wide, cut=0.3)
+
+
+def test_is_shadow_large_border_region_or_inner_region():
+    from ensemble.normalize import _is_shadow
+    labels, box, paper, wide = shadow_case(0, rim_paper=1.0, rows=slice(0, 60), cols=slice(0, 60))
+    assert _is_shadow(labels, 1, box, paper, wide, cut=0.3)              # 36 % of the picture: a shadow
+    labels, box, paper, wide = shadow_case(0, rim_paper=0.7, rows=slice(40, 60), cols=slice(40, 60))
+    assert not _is_shadow(labels, 1, box, paper, wide, cut=0.3)          # off the border: a stroke
+
+
+def test_ink_map_contrast_is_relative_to_the_paper_and_ignores_a_hard_shadow():
+    """Black ink on white paper is contrast 1 and the paper 0, in either polarity. On a full
+    page (not an upscaled thumbnail, the default, as ensemble.numbers uses it) the edge of a
+    hard shadow is not ink; taking the wide window's paper everywhere would make it ink."""
+    from ensemble.normalize import _ink_map
+    page = np.asarray(draw_digit(), np.float32) / 255                   # (200, 200) black on white
+    far = ndi.distance_transform_edt(page > 0.99) > 3                   # paper, off the strokes' blur
+    for g in (page, 1 - page):
+        ink = _ink_map(g)
+        assert ink.max() > 0.95 and ink[far].max() < 0.01
+    shadow = page.copy()
+    yy, xx = np.mgrid[:200, :200]
+    in_shadow = xx + yy < 150
+    shadow[in_shadow] *= 0.4                                            # a phone's hard-edged shadow
+    paper_in_shade = in_shadow & (ndi.distance_transform_edt(page > 0.99) > 10)
+    assert np.mean(_ink_map(shadow)[paper_in_shade] > 0.1) < 0.05      # (a corner where it meets the frame)
+    assert np.mean(_ink_map(shadow, upscaled=True)[paper_in_shade] > 0.1) > 0.15   # (what this guards)
