@@ -675,3 +675,54 @@ def test_ink_map_contrast_is_relative_to_the_paper_and_ignores_a_hard_shadow():
     paper_in_shade = in_shadow & (ndi.distance_transform_edt(page > 0.99) > 10)
     assert np.mean(_ink_map(shadow)[paper_in_shade] > 0.1) < 0.05      # (a corner where it meets the frame)
     assert np.mean(_ink_map(shadow, upscaled=True)[paper_in_shade] > 0.1) > 0.15   # (what this guards)
+
+
+@pytest.mark.parametrize("dark", [True, False])
+def test_polarity_where_the_border_is_undecided(dark):
+    """Paper lit half dim, half bright, the dim half covering most of the border: the border's
+    median lies mid-range, so the heavier tail against the local paper says which is ink."""
+    from ensemble.normalize import _dark_ink
+    page = np.asarray(draw_digit(box=(40, 40, 170, 170), width=10), np.float32) / 255   # black on white
+    paper = np.where(np.arange(200) < 120, 0.3, 0.9).astype(np.float32)                  # (W,) light
+    g = page * paper if dark else 1 - page * paper                       # ink 0 (dark) or 1 (light)
+    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    lo, hi = np.quantile(g, [0.01, 0.99])
+    assert abs(np.median(border) - (lo + hi) / 2) <= 0.25 * (hi - lo)   # (the border cannot tell)
+    assert _dark_ink(g) == dark
+
+
+@pytest.mark.parametrize("turn", range(4))
+def test_lopsided_digit_is_pushed_partly_off_the_field_as_in_mnist(turn):
+    """A heavy base under a thin stem: centring its mass on (14, 14) pushes the box past the
+    field's edge; the part that fits is pasted, on whichever side it happens."""
+    img = Image.new("L", (200, 200), 0)
+    d = ImageDraw.Draw(img)
+    d.rectangle((50, 150, 150, 190), fill=255)                           # heavy base
+    d.rectangle((94, 10, 106, 150), fill=255)                            # thin stem
+    out = normalize_digit(np.rot90(np.asarray(img), turn).copy())
+    cy, cx = ndi.center_of_mass(out.astype(float))
+    assert np.hypot(cy - 14, cx - 14) <= 0.5
+    edge = [out[0], out[:, 0], out[-1], out[:, -1]][turn]                # the stem's end is cut off there
+    assert edge.max() > 200
+
+
+def test_one_pixel_strip_is_an_image_and_float_input_is_clipped():
+    with pytest.raises(ImageError, match="blank"):                      # a blank image, not a bad shape
+        normalize_digit(np.zeros((1, 5), np.float32))
+    g = 1 - np.asarray(draw_digit(), np.float32) / 255                   # light on dark, floats
+    wild = g * 2 - 0.5                                                   # -0.5 .. 1.5: out of range
+    assert np.array_equal(normalize_digit(wild), normalize_digit(np.clip(wild, 0, 1)))
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("end", ["top", "bottom"])
+def test_is_mnist_style_counts_every_frame_pixel(side, end):
+    """11 bright pixels on a side column (over 10 % of the 108 frame pixels): not MNIST-style,
+    including the column's pixels next to the corners."""
+    from ensemble.normalize import is_mnist_style
+    g = np.zeros((28, 28), np.float32)
+    g[8:20, 12:16] = 1.0
+    col = 0 if side == "left" else -1
+    rows = slice(1, 12) if end == "top" else slice(16, 27)
+    g[rows, col] = 1.0
+    assert not is_mnist_style(g)
