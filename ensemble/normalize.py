@@ -307,7 +307,7 @@ def _sample(a: np.ndarray, n: int = 16384) -> np.ndarray:
 def _otsu(values: np.ndarray, bins: int = 256) -> float:
     """Otsu's threshold: the cut maximising the between-class variance of a histogram."""
     hist, edges = np.histogram(values, bins=bins, range=(0.0, float(values.max()) or 1.0))
-    p = hist.astype(np.float64) / max(1, hist.sum())
+    p = hist / hist.sum()                                 # (bins,) float64; values >= 0, all counted
     centres = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(p)                                     # weight of the class below each cut
     m0 = np.cumsum(p * centres)                           # its first moment

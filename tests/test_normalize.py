@@ -130,6 +130,7 @@ def test_first_sentence_of_an_error():
     assert _first_sentence(ValueError("ends with a dot.")) == "ends with a dot"
     assert _first_sentence(ValueError("  padded  ")) == "padded"
     assert _first_sentence(ValueError("")) == "ValueError"
+    assert _first_sentence(ValueError("unknown raw mode XX.")) == "unknown raw mode XX"   # only the dot goes
 
 
 @pytest.mark.parametrize("mode", ["LA", "RGBA", "P-transparency"])
