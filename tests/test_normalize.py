@@ -108,7 +108,8 @@ def test_unreadable_files_give_short_reasons(tmp_path):
     (tmp_path / "cut.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     (tmp_path / "folder.png").mkdir()
     reasons = {"empty.png": r"empty file", "text.png": r"not an image \(unrecognised format\)",
-               "cut.png": r"corrupt or truncated image \(image file is truncated\)",   # Pillow's words "gone.png": r"file not found \(vanished\?\)",
+               "cut.png": r"corrupt or truncated image \(image file is truncated\)",   # Pillow's words
+               "gone.png": r"file not found \(vanished\?\)",
                "folder.png": r"is a directory"}
     for name, reason in reasons.items():
         with pytest.raises(ImageError, match=f"^{reason}$"):          # the whole status text
@@ -705,6 +706,12 @@ def test_lopsided_digit_is_pushed_partly_off_the_field_as_in_mnist(turn):
     assert np.hypot(cy - 14, cx - 14) <= 0.5
     edge = [out[0], out[:, 0], out[-1], out[:, -1]][turn]                # the stem's end is cut off there
     assert edge.max() > 200
+
+
+def test_out_of_range_floats_are_clipped_before_the_mnist_shortcut():
+    img = np.asarray(draw_digit(28, (6, 4, 22, 24), width=2, ink=255, paper=0))   # MNIST-style bytes
+    wild = img.astype(np.float32) / 255 * 2 - 0.5                        # -0.5 .. 1.5
+    assert np.array_equal(normalize_digit(wild), np.rint(np.clip(wild, 0, 1) * 255).astype(np.uint8))
 
 
 def test_one_pixel_strip_is_an_image_and_float_input_is_clipped():
