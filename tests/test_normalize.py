@@ -448,7 +448,7 @@ def test_digit_crop_picks_the_component_with_the_most_ink_not_the_most_pixels():
     from ensemble.normalize import _digit_crop
     ink = np.zeros((200, 200), np.float32)
     ink[20:60, 20:60] = 1.0                                              # the digit: 1,600 px of full ink
-    ink[120:180, 120:180] = 0.35                                         # a grey patch: 3,600 px, less ink
+    ink[120:170, 120:180] = 0.5                                          # a grey patch: 3,000 px, less ink
     assert crop_size_ok(_digit_crop(ink), 40, 40)
 
 
@@ -457,9 +457,13 @@ def test_digit_crop_hysteresis_keeps_faint_ink_joined_to_the_digit_within_a_marg
     margin of 10 % of the digit's size; a digit cut by the image's edge keeps its edge row."""
     from ensemble.normalize import _digit_crop
     ink = np.zeros((200, 200), np.float32)
-    ink[0:40, 0:40] = 1.0                                                # at the top-left corner
-    ink[18:22, 40:120] = 0.3                                             # the faint tail, 80 px long
-    assert crop_size_ok(_digit_crop(ink), 40, 44)                        # tail cut at 4 px (10 % of 40)
+    ink[50:90, 50:90] = 1.0                                              # the digit, 40 px
+    ink[68:72, 90:170] = 0.3                                             # the faint tail, 80 px long
+    assert 40 <= _digit_crop(ink).shape[0] <= 42 and 44 <= _digit_crop(ink).shape[1] <= 46   # tail cut at 4 px
+    corner = np.zeros((200, 200), np.float32)
+    corner[0:40, 0:40] = 1.0                                             # at the top-left corner
+    crop = _digit_crop(corner)
+    assert crop.shape == (41, 41) and crop[0, :40].min() == 1            # from row/column 0 to the blur's rim
 
 
 @pytest.mark.parametrize("side", range(4))
@@ -551,6 +555,7 @@ def test_integer_and_float_modes_scale_by_their_range():
              (Image.fromarray((ramp * 200 // 255).astype(u16)), ramp * 200 // 255 / 65535),   # I;16, dark
              (Image.fromarray(ramp.astype(np.int32), "I"), ramp / 255),  # I, 8-bit values
              (Image.fromarray(ramp.astype(np.int32) * 400, "I"), np.minimum(ramp * 400 / 65535, 1)),
+             (Image.fromarray(ramp.astype(np.int32) + 1, "I"), (ramp + 1) / 65535),   # 256: past 8 bits
              (Image.fromarray(np.linspace(-0.5, 1, 256, dtype=np.float32).reshape(16, 16)),   # F, max 1:
               np.clip(np.linspace(-0.5, 1, 256), 0, 1).reshape(16, 16)),                     # unit range
              (Image.fromarray(ramp.astype(np.float32) / 255 * 1.5), ramp / 255 * 1.5 / 255)]   # max 1.5: 8-bit
@@ -580,6 +585,9 @@ def test_crop_to_sheet_keeps_the_largest_bright_region_less_a_margin():
     m = round(0.02 * 240)                                                # margin off the sheet's edge
     out = _crop_to_sheet(g)
     assert out.shape == (160 - 2 * m, 180 - 2 * m) and np.all(out == np.float32(0.9))
+    small = np.full((60, 60), 0.1, np.float32)
+    small[4:56, 5:55] = 0.9                                              # a small photo: 1 px margin
+    assert _crop_to_sheet(small).shape == (52 - 2, 50 - 2)
 
 
 @pytest.mark.parametrize("transpose", [False, True])
