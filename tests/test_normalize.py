@@ -8,6 +8,9 @@ from scipy import ndimage as ndi
 
 from ensemble.normalize import ImageError, load_and_normalize, load_gray, normalize_digit
 
+# fast: part of the mutmut suite (README: Mutation testing), except the one marked slow
+pytestmark = pytest.mark.mutation
+
 
 def draw_digit(size=200, box=(60, 40, 130, 170), width=14, ink=0, paper=255, mode="L"):
     """A '4'-like glyph (three strokes) inside `box` (x0, y0, x1, y1) on a plain canvas."""
@@ -105,7 +108,8 @@ def test_unreadable_files_give_short_reasons(tmp_path):
     (tmp_path / "cut.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     (tmp_path / "folder.png").mkdir()
     reasons = {"empty.png": r"empty file", "text.png": r"not an image \(unrecognised format\)",
-               "cut.png": r"corrupt or truncated image \(.+\)", "gone.png": r"file not found \(vanished\?\)",
+               "cut.png": r"corrupt or truncated image \(image file is truncated\)",   # Pillow's words
+               "gone.png": r"file not found \(vanished\?\)",
                "folder.png": r"is a directory"}
     for name, reason in reasons.items():
         with pytest.raises(ImageError, match=f"^{reason}$"):          # the whole status text
@@ -116,7 +120,8 @@ def test_decompression_bomb_is_refused_with_a_short_reason(tmp_path, monkeypatch
     Image.new("L", (200, 200), 255).save(tmp_path / "big.png")
     for limit in (10_000, 30_000):            # over 2x the limit: an error; over 1x: a warning
         monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
-        with pytest.raises(ImageError, match=r"^image too large, refused as a decompression bomb \([^.]+\)$"):
+        with pytest.raises(ImageError, match=r"^image too large, refused as a decompression bomb \(Image size \(40000 "
+                                             r"pixels\) exceeds limit of [0-9]+ pixels[^.]*\)$"):
             load_gray(tmp_path / "big.png")
 
 
@@ -126,6 +131,7 @@ def test_first_sentence_of_an_error():
     assert _first_sentence(ValueError("ends with a dot.")) == "ends with a dot"
     assert _first_sentence(ValueError("  padded  ")) == "padded"
     assert _first_sentence(ValueError("")) == "ValueError"
+    assert _first_sentence(ValueError("unknown raw mode XX.")) == "unknown raw mode XX"   # only the dot goes
 
 
 @pytest.mark.parametrize("mode", ["LA", "RGBA", "P-transparency"])
@@ -289,6 +295,7 @@ def test_tiny_inputs(side):
     assert np.corrcoef(out.ravel(), reference().ravel())[0, 1] > 0.7
 
 
+@pytest.mark.slow                       # 10,000 digits: run by the suite, not once per mutant
 def test_mnist_digits_pass_through_byte_for_byte():
     """Every MNIST test digit: the shortcut returns its exact bytes (so vote.py scores the test
     PNGs exactly as `python -m ensemble.evaluate` does)."""
@@ -392,3 +399,346 @@ def test_otsu_matches_a_brute_force_search():
                 if score > best + 1e-9:
                     best, cut = score, edges[k]
         assert _otsu(values) == pytest.approx(cut, abs=1e-6)
+
+
+# ---- finding the digit in an ink map (_digit_crop), on hand-made maps whose answer we know ----
+def ink_plus(size=240):
+    """A '+' broken into six pieces (a pen skipping: 6 px gaps) on an ink map (background 0): the
+    centre ramps 0.7..1.0 across, the arms are 0.8; the lower stem is broken twice, so its last
+    piece is only near the digit once the piece before it is in. Its box: rows 59:160, cols 69:131."""
+    ink = np.zeros((size, size), np.float32)
+    ink[90:110, 90:110] = np.linspace(0.7, 1.0, 20)                       # centre, mass ~340
+    ink[59:84, 97:103] = ink[116:141, 97:103] = 0.8                       # arms above and below (150)
+    ink[97:103, 69:84] = ink[97:103, 116:131] = 0.8                       # shorter arms left and right
+    ink[147:160, 97:103] = 0.8                                            # the stem's last piece (62)
+    return ink
+
+
+def crop_size_ok(crop, h, w):
+    return h <= crop.shape[0] <= h + 2 and w <= crop.shape[1] <= w + 2   # smoothing may add a rim
+
+
+def test_digit_crop_keeps_every_piece_of_a_broken_digit_and_stretches_its_contrast():
+    from ensemble.normalize import _digit_crop
+    ink = ink_plus()
+    crop = _digit_crop(ink)
+    assert crop_size_ok(crop, 101, 62), crop.shape                       # all six pieces, nothing more
+    assert crop.min() == 0 and crop.max() == 1                           # stretched into [0, 1]
+    assert (crop == 1).sum() >= 40                                       # the brightest cores are white
+    oy, ox = (crop.shape[0] - 101) // 2, (crop.shape[1] - 62) // 2
+    inner = crop[oy + 31:oy + 51, ox + 21:ox + 41]                       # the centre piece
+    assert np.all(np.diff(inner[:, :16], axis=1) >= 0)                   # its ramp is kept, in order
+    assert np.all(crop[oy:oy + 101, ox:ox + 62][ink[59:160, 69:131] == 0] == 0)   # paper stays black
+
+
+@pytest.mark.parametrize("where", ["right", "below", "left", "above"])
+def test_digit_crop_drops_far_pieces_and_specks(where):
+    """Ink farther from the digit than ~1/3 of its size is not part of it (another mark on the
+    page), nor is a speck next to it with under 5 % of the digit's ink."""
+    from ensemble.normalize import _digit_crop
+    ink = ink_plus()
+    ink[50:53, 120:123] = 1.0                                            # a speck (9 px) near the digit
+    far = {"right": np.s_[95:105, 180:190], "left": np.s_[95:105, 10:20],
+           "above": np.s_[5:15, 95:105], "below": np.s_[210:220, 95:105]}[where]
+    ink[far] = 1.0                                                       # 40-50 px from the digit
+    assert crop_size_ok(_digit_crop(ink), 101, 62)
+
+
+def test_digit_crop_picks_the_component_with_the_most_ink_not_the_most_pixels():
+    from ensemble.normalize import _digit_crop
+    ink = np.zeros((200, 200), np.float32)
+    ink[20:60, 20:60] = 1.0                                              # the digit: 1,600 px of full ink
+    ink[120:170, 120:180] = 0.5                                          # a grey patch: 3,000 px, less ink
+    assert crop_size_ok(_digit_crop(ink), 40, 40)
+
+
+def test_digit_crop_hysteresis_keeps_faint_ink_joined_to_the_digit_within_a_margin():
+    """A faint tail (a stroke where the pen was lighter) joined to the digit is kept, up to a
+    margin of 10 % of the digit's size; a digit cut by the image's edge keeps its edge row."""
+    from ensemble.normalize import _digit_crop
+    ink = np.zeros((200, 200), np.float32)
+    ink[50:90, 50:90] = 1.0                                              # the digit, 40 px
+    ink[68:72, 90:170] = 0.3                                             # the faint tail, 80 px long
+    assert 40 <= _digit_crop(ink).shape[0] <= 42 and 44 <= _digit_crop(ink).shape[1] <= 46   # tail cut at 4 px
+    corner = np.zeros((200, 200), np.float32)
+    corner[0:40, 0:40] = 1.0                                             # at the top-left corner
+    crop = _digit_crop(corner)
+    assert crop.shape == (41, 41) and crop[0, :40].min() == 1            # from row/column 0 to the blur's rim
+
+
+@pytest.mark.parametrize("side", range(4))
+def test_digit_crop_prefers_the_digit_to_a_heavier_region_at_the_border(side):
+    """Paper edges and shadows come in from the border: such a region loses to a digit with
+    more than a quarter of its ink."""
+    from ensemble.normalize import _digit_crop
+    ink = np.zeros((200, 200), np.float32)
+    ink[0:20, 10:170] = 1.0                                              # 3,200 px on the top edge
+    ink = np.rot90(ink, side).copy()
+    ink[80:120, 80:120] = 1.0                                            # the digit: 1,600 px, centre
+    assert crop_size_ok(_digit_crop(ink), 40, 40)
+
+
+def test_digit_crop_leaves_out_a_faint_smear_beside_the_digit():
+    """A smear with a quarter of the stroke's contrast, next to it: Otsu's threshold (between
+    the smear and the strokes) leaves it out, a fixed fraction of the peak would not."""
+    from ensemble.normalize import _digit_crop
+    ink = np.zeros((200, 200), np.float32)
+    ink[80:120, 80:120] = 1.0                                            # the digit
+    ink[80:120, 130:190] = 0.24                                          # the smear, 10 px away
+    assert crop_size_ok(_digit_crop(ink), 40, 40)
+
+
+@pytest.mark.parametrize("ink", [np.zeros((60, 60), np.float32),
+                                 np.abs(np.random.default_rng(0).normal(0, 0.08, (120, 120))).astype(np.float32)])
+def test_digit_crop_of_paper_or_noise_is_no_digit(ink):
+    from ensemble.normalize import _digit_crop
+    with pytest.raises(ImageError, match="^no digit found$"):
+        _digit_crop(ink)
+
+
+# ---- decoding: every way an image can arrive, every Pillow mode --------------------------------
+def test_encoded_bytes_and_file_objects_decode_like_the_file(tmp_path):
+    path = tmp_path / "d.png"
+    draw_digit().save(path)
+    want = load_gray(path)
+    data = path.read_bytes()
+    for source in (data, bytearray(data), memoryview(data), io.BytesIO(data)):
+        assert np.array_equal(load_gray(source), want), type(source)
+    with open(path, "rb") as f:                                          # a file object, not bytes
+        assert np.array_equal(load_gray(f), want)
+    for empty in (b"", io.BytesIO()):
+        with pytest.raises(ImageError, match="^empty file$"):
+            load_gray(empty)
+
+
+def test_permission_denied_is_a_short_reason(tmp_path, monkeypatch):
+    draw_digit().save(tmp_path / "d.png")                                # we are root: chmod would not stop us
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(Image, "open", refuse)
+    with pytest.raises(ImageError, match="^permission denied$"):
+        load_gray(tmp_path / "d.png")
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "PA", "RGBa", "L-transparency"])
+def test_every_alpha_mode_is_composited_on_white(mode):
+    from ensemble.normalize import _to_gray
+    rgba = draw_digit(mode="RGBA", ink=(0, 0, 0, 255), paper=(0, 0, 0, 0))   # black ink, no paper
+    if mode == "PA":
+        img = Image.merge("PA", (rgba.getchannel("R"), rgba.getchannel("A")))
+        img.putpalette([0, 0, 0] * 256)
+    elif mode == "L-transparency":
+        img = Image.fromarray(np.where(np.asarray(rgba)[..., 3] > 127, 0, 7).astype(np.uint8))
+        img.info["transparency"] = 7                                     # grey 7 is see-through
+    else:
+        img = rgba.convert(mode)
+    g = _to_gray(img, 384)
+    assert g.dtype == np.float32 and g.shape == (200, 200)
+    assert g[0, 0] == 1.0 and g.min() == 0.0 and np.mean(g < 0.5) > 0.02   # white paper, black ink
+
+
+def test_white_ink_on_a_transparent_canvas_becomes_dark_ink_from_its_opacity():
+    from ensemble.normalize import _to_gray
+    img = draw_digit(mode="RGBA", ink=(255, 255, 255, 255), paper=(255, 255, 255, 0))
+    g = _to_gray(img, 384)
+    assert g.dtype == np.float32
+    assert np.array_equal(g, 1 - np.asarray(img, np.float32)[..., 3] / 255)
+
+
+def test_integer_and_float_modes_scale_by_their_range():
+    """16-bit by its bit depth (a dark 16-bit scan stays dark); 32-bit integers 0..255 as 8-bit,
+    beyond that as 16-bit (clipped); floats 0..1 as they are, otherwise as 8-bit."""
+    from ensemble.normalize import _to_gray
+    ramp = np.arange(0, 256).reshape(16, 16)                             # int64: no overflow below
+    u16 = np.uint16
+    cases = [(Image.fromarray((ramp * 257).astype(u16)), ramp / 255),    # I;16, full range
+             (Image.fromarray((ramp * 200 // 255).astype(u16)), ramp * 200 // 255 / 65535),   # I;16, dark
+             (Image.fromarray(ramp.astype(np.int32), "I"), ramp / 255),  # I, 8-bit values
+             (Image.fromarray(ramp.astype(np.int32) * 400, "I"), np.minimum(ramp * 400 / 65535, 1)),
+             (Image.fromarray(ramp.astype(np.int32) + 1, "I"), (ramp + 1) / 65535),   # 256: past 8 bits
+             (Image.fromarray(np.linspace(-0.5, 1, 256, dtype=np.float32).reshape(16, 16)),   # F, max 1:
+              np.clip(np.linspace(-0.5, 1, 256), 0, 1).reshape(16, 16)),                     # unit range
+             (Image.fromarray(ramp.astype(np.float32) / 255 * 1.5), ramp / 255 * 1.5 / 255)]   # max 1.5: 8-bit
+    for img, want in cases:
+        g = _to_gray(img, 384)
+        assert g.dtype == np.float32 and g.shape == (16, 16)
+        assert np.allclose(g, want, atol=1e-6), img.mode
+    assert _to_gray(Image.fromarray((ramp * 257).astype(u16)), 384).max() == 1.0   # white is exactly 1
+
+
+@pytest.mark.parametrize("mode", ["LAB", "HSV", "CMYK", "1"])
+def test_colour_spaces_without_a_direct_route_still_decode(mode):
+    from ensemble.normalize import _to_gray
+    rgb = draw_digit().convert("RGB")
+    img = rgb.convert(mode) if mode != "LAB" else Image.merge("LAB", (rgb.getchannel("R"),) + (Image.new("L", rgb.size, 128),) * 2)
+    g = _to_gray(img, 384)
+    assert g.dtype == np.float32 and g.shape == (200, 200)
+    assert np.corrcoef(g.ravel(), np.asarray(draw_digit(), np.float32).ravel())[0, 1] > 0.9
+
+
+# ---- a sheet on a table (_crop_to_sheet), bold pens (_pen), exactly ----------------------------
+def test_crop_to_sheet_keeps_the_largest_bright_region_less_a_margin():
+    from ensemble.normalize import _crop_to_sheet
+    g = np.full((200, 240), 0.1, np.float32)                             # the table
+    g[5:15, 5:15] = 0.95                                                 # a small card, first in raster order
+    g[30:190, 40:220] = 0.9                                              # the sheet: 160 x 180
+    m = round(0.02 * 240)                                                # margin off the sheet's edge
+    out = _crop_to_sheet(g)
+    assert out.shape == (160 - 2 * m, 180 - 2 * m) and np.all(out == np.float32(0.9))
+    small = np.full((60, 60), 0.1, np.float32)
+    small[4:56, 5:55] = 0.9                                              # a small photo: 1 px margin
+    assert _crop_to_sheet(small).shape == (52 - 2, 50 - 2)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_crop_to_sheet_leaves_images_without_a_usable_sheet_alone(transpose):
+    from ensemble.normalize import _crop_to_sheet
+    small = np.full((200, 240), 0.1, np.float32)
+    small[60:100, 60:140] = 0.9                                          # a bright card: 7 % of the picture
+    strip = np.full((30, 300), 0.1, np.float32)
+    strip[6:24, 20:280] = 0.9                                            # a sheet 18 px high: 6 px left after margins
+    for g in (small, strip):
+        g = g.T.copy() if transpose else g
+        assert _crop_to_sheet(g) is g
+
+
+def test_pen_keeps_a_bold_blob_round_and_its_box_tight():
+    """A bold digit whose loops closed is a blob: eroded, it stays a round blob (the erosion's
+    footprint is a disc), centred in the returned box."""
+    from ensemble.normalize import _pen
+    yy, xx = np.mgrid[:60, :60] - 29.5
+    disc = (yy ** 2 + xx ** 2 <= 28 ** 2).astype(np.float32)            # 56 px across: far too bold
+    ink = _pen(disc)
+    h, w = ink.shape
+    assert abs(h - w) <= 1 and 0.6 < (ink >= 0.5).mean() < 0.9          # a disc fills pi/4 of its box
+    assert np.abs(ink - ink.T).max() < 0.05 and np.abs(ink - ink[::-1, ::-1]).max() < 0.05   # round, centred
+    assert ink[0].any() and ink[-1].any() and ink[:, 0].any() and ink[:, -1].any()            # tight box
+
+
+def test_pen_keeps_a_bold_stroke_whole_where_it_narrows():
+    """The erosion alone would cut a bold stroke where the pen was lighter; its centre line,
+    redrawn with an MNIST pen (~9 px at 4x), keeps it whole."""
+    from ensemble.normalize import THIN_STROKE, _pen
+    crop = np.zeros((30, 100), np.float32)
+    crop[5:25] = 1.0                                                     # a 20 px bar ...
+    crop[5:12, 45:55] = crop[18:25, 45:55] = 0                           # ... pinched to 6 px in the middle
+    ink = _pen(crop)
+    assert ndi.label(ink >= 0.5)[1] == 1                                 # one piece
+    mid = ink[:, ink.shape[1] // 2]
+    assert 4 * THIN_STROKE - 2 <= (mid >= 0.5).sum() <= 4 * THIN_STROKE + 2   # the new pen's width there
+
+
+def test_pen_thickens_a_hairline_ring_evenly():
+    from ensemble.normalize import _pen
+    yy, xx = np.mgrid[:100, :100] - 49.5
+    ring = (np.abs(np.hypot(yy, xx) - 40) < 0.6).astype(np.float32)     # a 1 px circle: an "0" in hairline
+    ink = _pen(ring)
+    assert np.abs(ink - ink.T).max() < 0.05 and np.abs(ink - ink[::-1, ::-1]).max() < 0.05   # evenly, all round
+    assert ndi.label(ink >= 0.5)[1] == 1 and ndi.label(ink < 0.5)[1] == 2   # still a closed ring
+
+
+# ---- shadows vs bold strokes (_is_shadow, _ink_map), exactly ---------------------------------
+def shadow_case(side, rim_paper, rows=slice(0, 20), cols=slice(40, 60)):
+    """Region 1 (where only the wide window sees ink) in a 100x100 map, on edge `side` (0..3,
+    by rotation); the narrow window's paper around it is `rim_paper`, the wide one's is 1."""
+    labels = np.zeros((100, 100), np.int32)
+    labels[rows, cols] = 1
+    paper = np.ones((100, 100), np.float32)
+    paper[ndi.binary_dilation(labels == 1, iterations=2) & (labels != 1)] = rim_paper
+    labels, paper = np.rot90(labels, side).copy(), np.rot90(paper, side).copy()
+    return labels, ndi.find_objects(labels)[0], paper, np.ones((100, 100), np.float32)
+
+
+@pytest.mark.parametrize("side", range(4))
+def test_is_shadow_small_region_at_the_border(side):
+    """A small region coming in from any edge: a shadow if the paper around it is in shade too,
+    a bold stroke leaving the picture if the paper around it is bright."""
+    from ensemble.normalize import _is_shadow
+    labels, box, paper, wide = shadow_case(side, rim_paper=0.7)          # 30 % darker around it
+    assert _is_shadow(labels, 1, box, paper, wide, cut=0.3)
+    labels, box, paper, wide = shadow_case(side, rim_paper=1.0)          # bright paper around it
+    assert not _is_shadow(labels, 1, box, paper, wide, cut=0.3)
+
+
+def test_is_shadow_large_border_region_or_inner_region():
+    from ensemble.normalize import _is_shadow
+    labels, box, paper, wide = shadow_case(0, rim_paper=1.0, rows=slice(0, 60), cols=slice(0, 60))
+    assert _is_shadow(labels, 1, box, paper, wide, cut=0.3)              # 36 % of the picture: a shadow
+    labels, box, paper, wide = shadow_case(0, rim_paper=0.7, rows=slice(40, 60), cols=slice(40, 60))
+    assert not _is_shadow(labels, 1, box, paper, wide, cut=0.3)          # off the border: a stroke
+
+
+def test_ink_map_contrast_is_relative_to_the_paper_and_ignores_a_hard_shadow():
+    """Black ink on white paper is contrast 1 and the paper 0, in either polarity. On a full
+    page (not an upscaled thumbnail, the default, as ensemble.numbers uses it) the edge of a
+    hard shadow is not ink; taking the wide window's paper everywhere would make it ink."""
+    from ensemble.normalize import _ink_map
+    page = np.asarray(draw_digit(), np.float32) / 255                   # (200, 200) black on white
+    far = ndi.distance_transform_edt(page > 0.99) > 3                   # paper, off the strokes' blur
+    for g in (page, 1 - page):
+        ink = _ink_map(g)
+        assert ink.max() > 0.95 and ink[far].max() < 0.01
+    shadow = page.copy()
+    yy, xx = np.mgrid[:200, :200]
+    in_shadow = xx + yy < 150
+    shadow[in_shadow] *= 0.4                                            # a phone's hard-edged shadow
+    paper_in_shade = in_shadow & (ndi.distance_transform_edt(page > 0.99) > 10)
+    assert np.mean(_ink_map(shadow)[paper_in_shade] > 0.1) < 0.05      # (a corner where it meets the frame)
+    assert np.mean(_ink_map(shadow, upscaled=True)[paper_in_shade] > 0.1) > 0.15   # (what this guards)
+
+
+@pytest.mark.parametrize("dark", [True, False])
+def test_polarity_where_the_border_is_undecided(dark):
+    """Paper lit half dim, half bright, the dim half covering most of the border: the border's
+    median lies mid-range, so the heavier tail against the local paper says which is ink."""
+    from ensemble.normalize import _dark_ink
+    page = np.asarray(draw_digit(box=(40, 40, 170, 170), width=10), np.float32) / 255   # black on white
+    paper = np.where(np.arange(200) < 120, 0.3, 0.9).astype(np.float32)                  # (W,) light
+    g = page * paper if dark else 1 - page * paper                       # ink 0 (dark) or 1 (light)
+    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    lo, hi = np.quantile(g, [0.01, 0.99])
+    assert abs(np.median(border) - (lo + hi) / 2) <= 0.25 * (hi - lo)   # (the border cannot tell)
+    assert _dark_ink(g) == dark
+
+
+@pytest.mark.parametrize("turn", range(4))
+def test_lopsided_digit_is_pushed_partly_off_the_field_as_in_mnist(turn):
+    """A heavy base under a thin stem: centring its mass on (14, 14) pushes the box past the
+    field's edge; the part that fits is pasted, on whichever side it happens."""
+    img = Image.new("L", (200, 200), 0)
+    d = ImageDraw.Draw(img)
+    d.rectangle((50, 150, 150, 190), fill=255)                           # heavy base
+    d.rectangle((94, 10, 106, 150), fill=255)                            # thin stem
+    out = normalize_digit(np.rot90(np.asarray(img), turn).copy())
+    cy, cx = ndi.center_of_mass(out.astype(float))
+    assert np.hypot(cy - 14, cx - 14) <= 0.5
+    edge = [out[0], out[:, 0], out[-1], out[:, -1]][turn]                # the stem's end is cut off there
+    assert edge.max() > 200
+
+
+def test_out_of_range_floats_are_clipped_before_the_mnist_shortcut():
+    img = np.asarray(draw_digit(28, (6, 4, 22, 24), width=2, ink=255, paper=0))   # MNIST-style bytes
+    wild = img.astype(np.float32) / 255 * 2 - 0.5                        # -0.5 .. 1.5
+    assert np.array_equal(normalize_digit(wild), np.rint(np.clip(wild, 0, 1) * 255).astype(np.uint8))
+
+
+def test_one_pixel_strip_is_an_image_and_float_input_is_clipped():
+    with pytest.raises(ImageError, match="blank"):                      # a blank image, not a bad shape
+        normalize_digit(np.zeros((1, 5), np.float32))
+    g = 1 - np.asarray(draw_digit(), np.float32) / 255                   # light on dark, floats
+    wild = g * 2 - 0.5                                                   # -0.5 .. 1.5: out of range
+    assert np.array_equal(normalize_digit(wild), normalize_digit(np.clip(wild, 0, 1)))
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("end", ["top", "bottom"])
+def test_is_mnist_style_counts_every_frame_pixel(side, end):
+    """11 bright pixels on a side column (over 10 % of the 108 frame pixels): not MNIST-style,
+    including the column's pixels next to the corners."""
+    from ensemble.normalize import is_mnist_style
+    g = np.zeros((28, 28), np.float32)
+    g[8:20, 12:16] = 1.0
+    col = 0 if side == "left" else -1
+    rows = slice(1, 12) if end == "top" else slice(16, 27)
+    g[rows, col] = 1.0
+    assert not is_mnist_style(g)
