@@ -230,7 +230,6 @@ def misclassified_png(s: dict, readings: Sequence[Reading], path: Path, limit: i
     """Grid of the misclassified 28x28 inputs (3x), captioned 'true -> predicted'."""
     import torch
     from PIL import Image, ImageDraw
-    from torchvision.utils import make_grid
     names, wrong = s["class_names"], s["misclassified"][:limit]
     font, tiles = _font(12), []
     for i in wrong:
@@ -241,11 +240,18 @@ def misclassified_png(s: dict, readings: Sequence[Reading], path: Path, limit: i
         ImageDraw.Draw(tile).text((42, 92), f"{names[r.label]} -> {names[r.prediction]}",
                                   fill=255, font=font, anchor="mm")
         tiles.append(torch.from_numpy(np.array(tile)).expand(3, -1, -1))    # (3, 100, 84)
+    _save_grid(tiles, 10, "no misclassified images", font, path)
+
+
+def _save_grid(tiles: list, nrow: int, empty: str, font, path: Path) -> None:
+    """Tiles ((3, h, w) uint8 tensors) as one PNG grid, or a line saying `empty` when there are none."""
+    from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
     if not tiles:
         img = Image.new("RGB", (240, 40), "white")
-        ImageDraw.Draw(img).text((10, 12), "no misclassified images", fill="black", font=font)
+        ImageDraw.Draw(img).text((10, 12), empty, fill="black", font=font)
     else:
-        grid = make_grid(tiles, nrow=10, padding=4, pad_value=128)             # (3, H, W)
+        grid = make_grid(tiles, nrow=nrow, padding=4, pad_value=128)           # (3, H, W)
         img = Image.fromarray(grid.permute(1, 2, 0).numpy())
     img.save(path)
 
@@ -255,7 +261,6 @@ def misread_png(s: dict, readings: Sequence[Reading], class_names: Sequence[str]
     """The misread numbers (up to `limit`), each with its digits' boxes and 'label -> read'."""
     import torch
     from PIL import Image, ImageDraw
-    from torchvision.utils import make_grid
 
     from .normalize import ImageError, load_gray
     from .numbers import number_text
@@ -285,13 +290,7 @@ def misread_png(s: dict, readings: Sequence[Reading], class_names: Sequence[str]
         got = number_text(r, class_names) if r.ok else f"({r.status})"
         ImageDraw.Draw(tile).text((160, 186), f"{r.label} -> {got}", fill="black", font=font, anchor="mm")
         tiles.append(torch.from_numpy(np.array(tile)).permute(2, 0, 1))       # (3, 200, 320)
-    if not tiles:
-        img = Image.new("RGB", (240, 40), "white")
-        ImageDraw.Draw(img).text((10, 12), "no misread numbers", fill="black", font=font)
-    else:
-        grid = make_grid(tiles, nrow=4, padding=4, pad_value=128)                # (3, H, W)
-        img = Image.fromarray(grid.permute(1, 2, 0).numpy())
-    img.save(path)
+    _save_grid(tiles, 4, "no misread numbers", font, path)
 
 
 # ---- --save-preprocessed ------------------------------------------------------------------

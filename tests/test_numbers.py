@@ -23,6 +23,7 @@ from ensemble.numbers import (NUMBER_COLUMNS, NumberMode, edit_distance, label_n
                               read_labels_csv, read_number, segment)
 from ensemble.reading import ROW_COLUMNS, Reader, find_inputs
 from generators.numbers import NumberStyle, break_strokes, render_number
+from digits import write_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 CK = ROOT / "checkpoints"
@@ -271,7 +272,6 @@ def test_cli_save_preprocessed_never_overwrites_an_input(tmp_path):
 # ---- a number being written (video) --------------------------------------------------------
 def writing_clip(path, text: str, seed: int = 3, grow: int = 6, still: int = 8, rate: int = 10) -> str:
     """An mp4 of `text` written left to right (ink revealed column block by block), then still."""
-    import av
     img, boxes = render_number(digits_of(text), seed=seed, style=NumberStyle(look="scan"))
     img = np.pad(img, ((0, img.shape[0] % 2), (0, img.shape[1] % 2)), constant_values=int(np.median(img)))
     paper = np.full_like(img, int(np.median(img)))
@@ -283,16 +283,7 @@ def writing_clip(path, text: str, seed: int = 3, grow: int = 6, still: int = 8, 
         f[:, :cut] = img[:, :cut]
         frames.append(f)
     frames += [img] * still
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=rate, options={"qp": "0"})
-        s.height, s.width = img.shape
-        s.pix_fmt = "yuv420p"
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="gray")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return str(path)
+    return write_clip(path, np.stack(frames), rate=rate)
 
 
 def test_a_number_being_written_reads_as_the_finished_number(ens, tmp_path):

@@ -19,6 +19,7 @@ import vote
 from ensemble import Ensemble
 from ensemble.reading import DigitMode, Item, Reader, find_inputs
 from ensemble.video import SEEK_AFTER, decode_clip, is_video
+from digits import write_clip
 from standins import CLASSES, ink_digits, save_ink_members
 
 RATE = 10                                   # frames per second of the test clips
@@ -52,24 +53,6 @@ def with_hand(frames: np.ndarray, n: int = 4) -> np.ndarray:
         f[6:26, x:x + 14] = 200
         out.append(f[None])
     return np.concatenate(out)
-
-
-def write_clip(path, frames: np.ndarray, codec: str | None = None, rate: int = RATE):
-    """Encode uint8 (N, H, W) gray frames (lossless where the codec allows)."""
-    ext = os.path.splitext(str(path))[1]
-    codec = codec or {".mp4": "libx264", ".webm": "libvpx-vp9", ".mkv": "ffv1", ".avi": "mpeg4",
-                      ".mov": "libx264"}[ext]
-    opts = {"libx264": {"qp": "0"}, "libvpx-vp9": {"lossless": "1"}}.get(codec, {})
-    with av.open(str(path), "w") as c:
-        s = c.add_stream(codec, rate=rate, options=opts)
-        s.height, s.width = frames.shape[1:]
-        s.pix_fmt = "yuv420p"
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="gray")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return str(path)
 
 
 def read(ens, paths, **mode):
