@@ -7,10 +7,16 @@ from ensemble.report import build_report, report_markdown, report_splits
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_shipped_report_written_by_the_first_version_still_renders_identically():
-    rep = json.loads((ROOT / "checkpoints" / "report.json").read_text())
+def test_a_report_written_by_the_first_version_still_renders_identically():
+    """tests/data/report_v1.*: the report shipped with the weights of 2026-11-21 (git: cadae84^)."""
+    rep = json.loads((ROOT / "tests" / "data" / "report_v1.json").read_text())
     assert "validation" not in rep and "test_set" not in rep      # written before those fields existed
     assert report_splits(rep) == ["val", "test"]
+    assert report_markdown(rep) == (ROOT / "tests" / "data" / "report_v1.md").read_text()
+
+
+def test_the_shipped_report_renders_identically():
+    rep = json.loads((ROOT / "checkpoints" / "report.json").read_text())
     assert report_markdown(rep) == (ROOT / "checkpoints" / "report.md").read_text()
 
 
