@@ -35,6 +35,26 @@ export async function postJSON(url, body, signal) {
   }));
 }
 
+// Requests that may overlap (a newer digit, member or slider value): only the newest one's answer,
+// or error, counts. run() resolves to the answer, or to null when a newer request superseded it
+// or it failed (onError has then been told, if it was still the newest).
+export class Newest {
+  constructor() {
+    this.seq = 0;
+  }
+
+  async run(request, onError) {
+    const seq = ++this.seq;
+    try {
+      const doc = await request();
+      return seq === this.seq ? doc : null;
+    } catch (err) {
+      if (seq === this.seq) onError(err);
+      return null;
+    }
+  }
+}
+
 // files: [{blob, name}] -> the JSON document of POST /api/vote (members, class_names, images[]),
 // with each member's probabilities and the 28x28 network input (base64 PNG) in every row (in
 // every digit of a row for mode "number": each image holds a number, read digit by digit).

@@ -2,7 +2,7 @@
 // playground. Both are computed by the server (ensemble.features, generators.distort) on the
 // current digit's 28x28 image; the sliders are built from the generator's own fields and bounds.
 
-import { postJSON } from "./api.js";
+import { Newest, postJSON } from "./api.js";
 import { debounce, el } from "./dom.js";
 
 const png = (b64) => `data:image/png;base64,${b64}`;
@@ -12,7 +12,7 @@ export class FeatureMaps {
     this.select = select;
     this.target = target;
     this.image = null;
-    this.seq = 0;
+    this.newest = new Newest();
     select.addEventListener("change", () => this.update());
   }
 
@@ -27,15 +27,10 @@ export class FeatureMaps {
 
   async update() {
     if (!this.image || !this.select.value) return;
-    const seq = ++this.seq;
-    let doc;
-    try {
-      doc = await postJSON("/api/features", { image: this.image, member: this.select.value, layers: 2 });
-    } catch (err) {
-      if (seq === this.seq) this.target.replaceChildren(el("p", { class: "hint error" }, err.message));
-      return;
-    }
-    if (seq !== this.seq) return;            // a newer digit or member is on its way
+    const doc = await this.newest.run(                 // null: a newer digit or member is on its way
+      () => postJSON("/api/features", { image: this.image, member: this.select.value, layers: 2 }),
+      (err) => this.target.replaceChildren(el("p", { class: "hint error" }, err.message)));
+    if (!doc) return;
     this.target.replaceChildren(
       el("figure", {}, el("img", { src: png(doc.image_png), alt: "input", style: "width:112px;height:112px;background:#000" }),
         el("figcaption", {}, el("b", {}, "input"), " 28×28")),
@@ -60,7 +55,7 @@ export class Playground {
     this.image = null;
     this.prediction = null;
     this.seed = 1;
-    this.seq = 0;
+    this.newest = new Newest();
     this.request = debounce(() => this.update(), 120);
     reseed.addEventListener("click", () => {
       this.seed = Math.floor(Math.random() * 2 ** 31);
@@ -115,15 +110,10 @@ export class Playground {
 
   async update() {
     if (!this.image || !this.fields.length) return;
-    const seq = ++this.seq;
-    let doc;
-    try {
-      doc = await postJSON("/api/distort", { image: this.image, config: this.config(), seed: this.seed, count: 15 });
-    } catch (err) {
-      if (seq === this.seq) this.caption.textContent = `Cannot distort: ${err.message}`;
-      return;
-    }
-    if (seq !== this.seq) return;
+    const doc = await this.newest.run(
+      () => postJSON("/api/distort", { image: this.image, config: this.config(), seed: this.seed, count: 15 }),
+      (err) => { this.caption.textContent = `Cannot distort: ${err.message}`; });
+    if (!doc) return;
     const want = this.prediction;
     const same = doc.samples.filter((s) => s.class_name === want).length;
     this.samples.replaceChildren(
