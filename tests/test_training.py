@@ -24,35 +24,39 @@ ROOT = Path(__file__).resolve().parent.parent
 PER_CLASS = 24
 
 
-@pytest.fixture(scope="module")
-def digit_folder(tmp_path_factory):
-    """A labelled folder (ImageFolder layout) of rendered digits 0-9, light on dark, 28x28."""
-    root = tmp_path_factory.mktemp("digits")
-    rng = np.random.default_rng(0)
-    font = ImageFont.load_default(size=20)
+def _write_folder(root, seed, draw):
+    """PER_CLASS images of each class 0-9 as root/<class>/<i>.png (ImageFolder layout); draw(c, rng) -> image."""
+    rng = np.random.default_rng(seed)
     for c in range(10):
         (root / str(c)).mkdir()
         for i in range(PER_CLASS):
-            img = Image.new("L", (28, 28), 0)
-            ImageDraw.Draw(img).text((7 + rng.integers(-2, 3), 2 + rng.integers(-2, 3)), str(c), fill=255, font=font)
-            img.save(root / str(c) / f"{i}.png")
+            draw(c, rng).save(root / str(c) / f"{i}.png")
     return root
+
+
+@pytest.fixture(scope="module")
+def digit_folder(tmp_path_factory):
+    """A labelled folder (ImageFolder layout) of rendered digits 0-9, light on dark, 28x28."""
+    font = ImageFont.load_default(size=20)
+
+    def draw(c, rng):
+        img = Image.new("L", (28, 28), 0)
+        ImageDraw.Draw(img).text((7 + rng.integers(-2, 3), 2 + rng.integers(-2, 3)), str(c), fill=255, font=font)
+        return img
+    return _write_folder(tmp_path_factory.mktemp("digits"), 0, draw)
 
 
 @pytest.fixture(scope="module")
 def dark_folder(tmp_path_factory):
     """Dark digits on light paper, 40x52, rotated and placed off-centre: what a scanner gives."""
-    root = tmp_path_factory.mktemp("scans")
-    rng = np.random.default_rng(1)
     font = ImageFont.load_default(size=30)
-    for c in range(10):
-        (root / str(c)).mkdir()
-        for i in range(PER_CLASS):
-            img = Image.new("L", (64, 64), 235)
-            ImageDraw.Draw(img).text((14 + rng.integers(-6, 7), 8 + rng.integers(-6, 7)), str(c), fill=20, font=font)
-            img = img.rotate(rng.uniform(-12, 12), resample=Image.Resampling.BILINEAR, fillcolor=235)
-            img.resize((40, 52), Image.Resampling.LANCZOS).save(root / str(c) / f"{i}.png")
-    return root
+
+    def draw(c, rng):
+        img = Image.new("L", (64, 64), 235)
+        ImageDraw.Draw(img).text((14 + rng.integers(-6, 7), 8 + rng.integers(-6, 7)), str(c), fill=20, font=font)
+        img = img.rotate(rng.uniform(-12, 12), resample=Image.Resampling.BILINEAR, fillcolor=235)
+        return img.resize((40, 52), Image.Resampling.LANCZOS)
+    return _write_folder(tmp_path_factory.mktemp("scans"), 1, draw)
 
 
 def train(tmp, folder, *extra):
