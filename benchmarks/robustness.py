@@ -226,7 +226,6 @@ def render_family(name: str, digits: np.ndarray, labels: np.ndarray, seed: int =
     `labels` (which digit to print). The same seed gives the same images.
     """
     rng = np.random.default_rng(seed)
-    n = len(digits)
     if name == "mnist28":
         return [Image.fromarray(d) for d in digits]
     if name == "uci8x8":

@@ -186,7 +186,7 @@ def decode_gray(item: Item, max_side: int | None = None) -> np.ndarray:
     max_side: decode files and bytes at most this big (default: load_gray's); arrays come back
     as they are. Raises ImageError (a ValueError) with a short reason.
     """
-    from .normalize import ImageError, load_gray
+    from .normalize import load_gray
     if isinstance(item.data, np.ndarray):
         return item.data
     size = {} if max_side is None else {"max_side": max_side}

@@ -7,7 +7,6 @@ import base64
 import dataclasses
 import io
 import json
-import os
 import tempfile
 
 import numpy as np

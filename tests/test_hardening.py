@@ -3,8 +3,6 @@
 Device nodes, FIFOs and symlinks are made here, in temporary folders; no test touches a
 system file.
 """
-import csv
-import io
 import json
 import os
 import signal
@@ -14,12 +12,11 @@ import sys
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
 import vote as vote_cli
-from standins import ink_digits, save_ink_members, save_oracles
+from standins import save_oracles
 from test_vote_cli import csv_rows, digit, no_traceback, vote
 
 ROOT = Path(__file__).resolve().parent.parent

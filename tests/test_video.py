@@ -5,7 +5,6 @@ width is the class; members a, b read digit k as k, member c as k + 1): a bar be
 (growing downwards), then still. A partial bar holds less ink, so it reads as another class:
 a clip read at the wrong moment gets the wrong answer.
 """
-import io
 import json
 import os
 import struct

@@ -2,7 +2,6 @@
 tensors in the file, before anything is allocated. vote.py and ensemble.evaluate answer each
 with one line and exit 1, never a traceback or a 100 GB allocation."""
 import json
-import resource
 import subprocess
 import sys
 from pathlib import Path
