@@ -742,3 +742,95 @@ def test_is_mnist_style_counts_every_frame_pixel(side, end):
     rows = slice(1, 12) if end == "top" else slice(16, 27)
     g[rows, col] = 1.0
     assert not is_mnist_style(g)
+
+
+# ---- what the second mutation run left open (issue 17): draft decoding, warnings, sampling, sheets
+def test_large_jpeg_is_decoded_in_grey_at_the_smallest_scale_that_holds_the_working_size(monkeypatch):
+    """libjpeg's draft mode: a 1600x1200 colour photo is decoded as grey at 1/4 scale (400x300,
+    the smallest of 1/1, 1/2, 1/4, 1/8 that still holds 384x288; 1/8 would be too small), and
+    only then reduced: the same picture as a full decode, at a sixteenth of the pixels."""
+    import ensemble.normalize as N
+    img = draw_digit(size=1600, box=(500, 300, 1100, 1400), width=90).resize((1600, 1200)).convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    decoded = []                                                         # (mode, size) handed on
+    to_gray = N._to_gray
+    monkeypatch.setattr(N, "_to_gray", lambda im, side: (decoded.append((im.mode, im.size)), to_gray(im, side))[1])
+    g = load_gray(buf.getvalue())
+    assert decoded == [("L", (400, 300))]
+    assert g.shape == (288, 384)
+    full = Image.open(io.BytesIO(buf.getvalue())).convert("L")
+    full.thumbnail((384, 384), Image.Resampling.LANCZOS)
+    assert np.abs(g - np.asarray(full, np.float32) / 255).mean() < 0.005
+
+
+def test_a_warning_other_than_a_decompression_bomb_does_not_refuse_the_image():
+    """A JPEG whose EXIF block was cut short (some phones and editors write such): Pillow warns
+    ('Truncated File Read') and reads the pixels; so do we, rather than calling it corrupt."""
+    exif = Image.Exif()
+    exif[0x010E] = "a scanned digit, described at some length"          # stored past the IFD ...
+    img = draw_digit()
+    good, bad = io.BytesIO(), io.BytesIO()
+    img.save(good, "JPEG", quality=95)
+    img.save(bad, "JPEG", quality=95, exif=exif.tobytes()[:-20])        # ... and cut short
+    with pytest.warns(UserWarning):
+        g = load_gray(bad.getvalue())
+    assert np.array_equal(g, load_gray(good.getvalue()))
+
+
+@pytest.mark.parametrize("shape", [(100, 100), (128, 128), (256, 256), (300, 200), (1000, 700), (2000, 3000)])
+def test_sample_is_the_coarsest_regular_grid_with_at_least_n_pixels(shape):
+    from ensemble.normalize import sample
+    a = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    s = sample(a)
+    k = int(s[0, 1] - s[0, 0])                                           # the step
+    assert np.array_equal(s, a[::k, ::k])                                # regular, from the corner
+    n = 16384
+    assert a.size / k ** 2 >= min(n, a.size)                             # enough for a quantile ...
+    assert a.size / (k + 1) ** 2 < n                                     # ... and no more than needed
+
+
+# ---- a sheet on a table, near its limits
+def test_crop_to_sheet_of_a_small_photo_with_a_one_pixel_rim_of_table():
+    from ensemble.normalize import crop_to_sheet
+    g = np.full((40, 40), 0.1, np.float32)
+    g[1:-1, 1:-1] = 0.9                                                  # the table shows 1 px all round
+    assert crop_to_sheet(g).shape == (36, 36)                            # the sheet, less 1 px each side
+
+
+def test_crop_to_sheet_leaves_a_scan_with_a_dark_edge_line_alone():
+    """A flat-bed scan: the sheet fills the picture but its outermost pixel row is the scanner's
+    dark edge. The border strip (3 % of the side) is mostly paper, so there is no table to cut."""
+    from ensemble.normalize import crop_to_sheet
+    g = np.full((200, 240), 0.9, np.float32)
+    g[0] = g[-1] = g[:, 0] = g[:, -1] = 0.1
+    assert crop_to_sheet(g) is g
+
+
+def test_crop_to_sheet_is_just_the_sheet_beside_a_grey_object_on_the_table():
+    """A grey thing (a phone, a pen) on the table next to the sheet: darker than halfway between
+    table and sheet, so it is not part of the sheet."""
+    from ensemble.normalize import crop_to_sheet
+    g = np.full((200, 240), 0.1, np.float32)
+    g[30:190, 40:220] = 0.9
+    g[60:120, 5:40] = 0.4                                                # touches the sheet's left edge
+    m = round(0.02 * 240)
+    assert crop_to_sheet(g).shape == (160 - 2 * m, 180 - 2 * m)
+
+
+def test_crop_to_sheet_leaves_several_small_cards_alone():
+    """Six cards on a table, covering most of it, none 20 % of the picture: which one holds the
+    digit cannot be told, so nothing is cropped."""
+    from ensemble.normalize import crop_to_sheet
+    g = np.full((200, 240), 0.1, np.float32)
+    for y in (8, 104):
+        for x in (8, 86, 164):
+            g[y:y + 88, x:x + 70] = 0.9                                  # 13 % each, 77 % together
+    assert crop_to_sheet(g) is g
+
+
+def test_crop_to_sheet_keeps_a_narrow_sheet_of_exactly_8_px_after_its_margins():
+    from ensemble.normalize import crop_to_sheet
+    strip = np.full((30, 300), 0.1, np.float32)
+    strip[5:25, 20:280] = 0.9                                            # 20 px high, 6 px margins
+    assert crop_to_sheet(strip).shape == (8, 248)                        # (6 px would be refused)
