@@ -834,3 +834,57 @@ def test_crop_to_sheet_keeps_a_narrow_sheet_of_exactly_8_px_after_its_margins():
     strip = np.full((30, 300), 0.1, np.float32)
     strip[5:25, 20:280] = 0.9                                            # 20 px high, 6 px margins
     assert crop_to_sheet(strip).shape == (8, 248)                        # (6 px would be refused)
+
+
+def test_upscale_small_margin_is_the_paper_of_the_outermost_pixels():
+    """A tiny '0' whose ring runs one pixel inside the frame, on paper lit unevenly: the margin
+    added around it is the median of the frame itself, not of the ring just inside it."""
+    from ensemble.normalize import _upscale_small
+    g = np.random.default_rng(0).uniform(0.5, 1.0, (10, 8)).astype(np.float32)   # paper, unevenly lit
+    g[1:-1, 1:-1] = 0.0                                                  # the ring of ink ...
+    g[3:-3, 3:-3] = 0.8                                                  # ... round its paper hole
+    frame = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    big = _upscale_small(g)
+    assert big[0, 0] == np.float32(np.median(frame))
+
+
+@pytest.mark.parametrize("side", range(4))
+def test_is_shadow_counts_all_of_a_region_just_over_30_percent(side):
+    """A region touching any edge with 30.1 % of the picture is a shadow even with bright paper
+    around it: all of it counts, its first and last rows and columns included."""
+    from ensemble.normalize import _is_shadow
+    labels, box, paper, wide = shadow_case(side, rim_paper=1.0, rows=slice(0, 43), cols=slice(30, 100))
+    assert (labels == 1).sum() == 3010
+    assert _is_shadow(labels, 1, box, paper, wide, cut=0.3)
+
+
+@pytest.mark.parametrize("size, thick", [(100, 1), (100, 3), (40, 1), (40, 2), (20, 1)])
+@pytest.mark.parametrize("slant", [False, True])
+def test_pen_brings_a_hairline_to_the_target_width_in_every_direction(size, thick, slant):
+    """Hairlines (0.2 to 1 px in the final 20 px box), level or at 45 degrees, grow to about
+    TARGET_STROKE (2 px; the measure moves in steps of 1/4 px, and a slant reads thinner),
+    well inside MNIST's 1.55-3.66; the pen stays an intensity in [0, 1] (Lanczos, enlarging
+    a small crop 4x, overshoots past 1 and below 0 beside a stroke)."""
+    from ensemble.normalize import TARGET_STROKE, _pen, _stroke_width
+    crop = np.zeros((size, size), np.float32)
+    for i in range(size // 10, size - size // 10):
+        if slant:
+            crop[i, i:i + thick] = 1.0
+        else:
+            crop[size // 2:size // 2 + thick, i] = 1.0
+    ink = _pen(crop)
+    assert 0 <= ink.min() and ink.max() <= 1
+    assert abs(_stroke_width(ink > 0.5) / 4 - TARGET_STROKE) <= 0.5
+
+
+@pytest.mark.parametrize("width", [30, 40])
+@pytest.mark.parametrize("ink, paper", [(1.0, 0.6), (0.0, 0.4)])
+def test_polarity_of_a_bold_digit_on_grey_card(ink, paper, width):
+    """White ink on a mid-grey card, or black ink on a dark-grey one, the digit covering much of
+    the card: the card's border decides, as it lies at the paper's end of the (short) grey range.
+    (The fallback for undecided borders gets some of these wrong: its median of the
+    neighbourhood is partly ink.)"""
+    from ensemble.normalize import _dark_ink
+    img = np.asarray(draw_digit(size=160, box=(10, 5, 150, 155), width=width, ink=255, paper=0), np.float32) / 255
+    g = paper + (ink - paper) * img                                      # (160, 160)
+    assert _dark_ink(g) == (ink < paper)
