@@ -888,3 +888,37 @@ def test_polarity_of_a_bold_digit_on_grey_card(ink, paper, width):
     img = np.asarray(draw_digit(size=160, box=(10, 5, 150, 155), width=width, ink=255, paper=0), np.float32) / 255
     g = paper + (ink - paper) * img                                      # (160, 160)
     assert _dark_ink(g) == (ink < paper)
+
+
+@pytest.mark.parametrize("side, pen, least", [(64, 1, 0.9), (384, 3, 0.8)])
+def test_ink_map_denoising_blur_keeps_a_fine_pen(side, pen, least):
+    """The blur against noise and JPEG ringing is sized to the page (side / 200 px, at most 1 px):
+    a 1 px line on a 64 px thumbnail, or a 3 px pen on a page of load_gray's working size
+    (384 px), still reads as (nearly) full-contrast ink."""
+    from ensemble.normalize import ink_map
+    g = np.ones((side, side), np.float32)
+    g[side // 2:side // 2 + pen, side // 8:-side // 8] = 0.0             # black line on white
+    ink = ink_map(g)[side // 2:side // 2 + pen, side // 8 + 2:-side // 8 - 2].max(0)   # along the line
+    assert np.median(ink) >= least
+
+
+@pytest.mark.parametrize("paper, ink", [(0.4, 0.0), (0.3, 0.1), (0.5, 0.25)])
+def test_bold_digit_on_dim_paper_reads_as_on_white(paper, ink):
+    """Contrast is relative to the paper's brightness: a bold digit (strokes wider than the
+    narrow paper window) photographed in dim light, or in low contrast, normalizes to the same
+    28x28 as black on white."""
+    page = np.asarray(draw_digit(width=40), np.float32) / 255           # black on white, 0..1
+    clean = normalize_digit(page)
+    out = normalize_digit(ink + (paper - ink) * page)
+    assert np.corrcoef(out.ravel(), clean.ravel())[0, 1] > 0.99
+
+
+def test_digit_crop_is_not_misled_by_a_large_faint_stain():
+    """A faint stain (a remnant of shading, 0.15) over 60 % of the map with a small digit beside
+    it: Otsu's cut alone would fall inside the stain (the digit is too few pixels to pull it up)
+    and take the stain for the digit; a cut never below a fifth of the peak ignores it."""
+    from ensemble.normalize import _digit_crop
+    ink = np.zeros((200, 200), np.float32)
+    ink[:, :120] = 0.15                                                  # the stain, off the digit
+    ink[140:180, 150:154] = ink[140:144, 150:180] = 1.0                  # an 'L', 40 x 30, 4 px pen
+    assert crop_size_ok(_digit_crop(ink), 40, 30)
