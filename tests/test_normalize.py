@@ -615,9 +615,27 @@ def test_pen_keeps_a_bold_blob_round_and_its_box_tight():
     assert ink[0].any() and ink[-1].any() and ink[:, 0].any() and ink[:, -1].any()            # tight box
 
 
+@pytest.mark.parametrize("width", [3, 7, 11])
+def test_stroke_width_of_a_stroke_that_fills_its_crop_across(width):
+    """A straight 1 cropped to its ink fills the crop's width: it is measured across (width px),
+    not along its length to the background above and below (which made it "very bold")."""
+    from ensemble.normalize import _stroke_width
+    mask = np.zeros((80, width), bool)
+    mask[4:76] = True                                                    # a vertical bar, 72 px long
+    assert abs(_stroke_width(mask) - width) <= 1
+
+
+def test_pen_leaves_a_straight_one_alone():
+    """Its pen is MNIST-like once measured across: no erosion, no redrawing."""
+    from ensemble.normalize import _pen
+    crop = np.zeros((80, 8), np.float32)
+    crop[2:78] = 1.0                                                     # 8 px wide in an 80 px crop: 2 px at 20 px
+    assert _pen(crop) is crop
+
+
 def test_pen_keeps_a_bold_stroke_whole_where_it_narrows():
     """The erosion alone would cut a bold stroke where the pen was lighter; its centre line,
-    redrawn with an MNIST pen (~9 px at 4x), keeps it whole."""
+    redrawn there with the THIN_STROKE pen (12 px at 4x), keeps it whole."""
     from ensemble.normalize import THIN_STROKE, _pen
     crop = np.zeros((30, 100), np.float32)
     crop[5:25] = 1.0                                                     # a 20 px bar ...
