@@ -21,8 +21,8 @@ and scans:
    component and the sizeable pieces close to it (broken strokes), drop specks; fainter ink
    joined to them is kept too (hysteresis);
 5. crop, stretch the contrast (stroke cores white, background black), bring the pen to
-   MNIST's width (hairlines thickened; bold strokes thinned, their centre line redrawn so
-   none breaks), fit into 20 px, paste into 28x28 so the centre of mass lands on pixel
+   MNIST's width (hairlines thickened; bold strokes eroded to MNIST's bold side, their centre
+   line redrawn where the erosion cut one, so none breaks), fit into 20 px, paste into 28x28 so the centre of mass lands on pixel
    (14, 14) as in MNIST.
 
 Images that already are MNIST-style (28x28, light digit on a dark border) are returned

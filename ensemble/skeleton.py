@@ -4,8 +4,8 @@
     skel = thin(mask)                 # bool (H, W) or (N, H, W) -> 1-px 8-connected centre lines
     ink = redraw(skel, width=8.0)     # float (H, W) in [0, 1]: a round pen `width` px wide
 
-Used by the normalization (a bold stroke is redrawn with MNIST's pen, so it stays whole
-instead of eroding away where it is thin) and by benchmarks/robustness.py (MNIST digits
+Used by the normalization (where eroding a bold pen would cut a stroke, its centre line is
+redrawn with MNIST's pen, so it stays whole) and by benchmarks/robustness.py (MNIST digits
 redrawn with other pens). Zhang & Suen's thinning (1984), vectorized over the whole batch:
 each pass peels one layer of boundary pixels whose removal keeps the shape connected.
 """

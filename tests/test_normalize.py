@@ -363,7 +363,7 @@ def test_pen_thins_a_bold_bar_to_mnist_width_in_a_tight_box():
     assert ink.dtype == np.float32 and 0 <= ink.min() and ink.max() == 1
     assert ink[0].any() and ink[-1].any() and ink[:, 0].any() and ink[:, -1].any()   # tight box
     thick = int((ink[:, ink.shape[1] // 2] >= 0.5).sum())               # rows of ink mid-bar
-    assert 4 * THIN_STROKE - 1.5 <= thick <= 4 * THIN_STROKE + 1.5      # ~9 px: 2.25 px at 20 px
+    assert 4 * THIN_STROKE - 1.5 <= thick <= 4 * THIN_STROKE + 1.5      # ~12 px: 3 px at 20 px
     assert ink.shape[0] <= thick + 3 and ink.shape[1] >= 70             # the bar stays a bar
     assert (ink[:, 10:-10] >= 0.5).sum(0).min() >= thick - 1            # even along its length
 
@@ -644,6 +644,35 @@ def test_pen_keeps_a_bold_stroke_whole_where_it_narrows():
     assert ndi.label(ink >= 0.5)[1] == 1                                 # one piece
     mid = ink[:, ink.shape[1] // 2]
     assert 4 * THIN_STROKE - 2 <= (mid >= 0.5).sum() <= 4 * THIN_STROKE + 2   # the new pen's width there
+
+
+def test_pen_keeps_a_vertical_bold_stroke_whole_where_it_narrows():
+    """The same across the other axis: the cut is bridged from the piece above to the one below."""
+    from ensemble.normalize import _pen
+    crop = np.zeros((100, 30), np.float32)
+    crop[:, 5:25] = 1.0                                                  # a 20 px upright bar ...
+    crop[45:55, 5:12] = crop[45:55, 18:25] = 0                           # ... pinched to 6 px
+    assert ndi.label(_pen(crop) >= 0.5)[1] == 1
+
+
+def test_pen_keeps_a_slanted_bold_stroke_whole_where_it_narrows():
+    """A slanted stroke's centre line is a diagonal chain of pixels: it bridges the cut too."""
+    from ensemble.normalize import _pen
+    yy, xx = np.mgrid[:110, :110]
+    crop = (np.abs(yy - xx) <= 10).astype(np.float32)                    # a 45-degree bar, ~20 px across
+    crop[(np.abs(yy - xx) > 3) & (np.abs(yy + xx - 110) < 6)] = 0        # pinched to ~6 px mid-way
+    assert ndi.label(_pen(crop) >= 0.5, structure=np.ones((3, 3)))[1] == 1
+
+
+def test_pen_erodes_a_bold_blob_without_drawing_its_centre_line_spurs():
+    """A blob (a bold 8 whose loops closed, here a filled rectangle) is only eroded: the thinning's
+    spurs toward its corners are not drawn, so a symmetric blob stays exactly symmetric."""
+    from ensemble.normalize import _pen
+    crop = np.zeros((70, 110), np.float32)
+    crop[5:65, 5:105] = 1.0
+    ink = _pen(crop)
+    assert np.abs(ink - ink[::-1]).max() < 0.01 and np.abs(ink - ink[:, ::-1]).max() < 0.01
+    assert ink.shape[0] < ink.shape[1] / 2                               # still a bar, thinned
 
 
 def test_pen_thickens_a_hairline_ring_evenly():
