@@ -387,21 +387,28 @@ def _stroke_width(mask: np.ndarray) -> float:
     return 2 * float(np.median(dist[ridge])) - 1
 
 
-def _lost_strokes(centre: np.ndarray, kept: np.ndarray) -> np.ndarray:
-    """The pieces of the centre line `centre` (bool, (h, w)) that an erosion cut away and that
-    join two pieces of the kept ink `kept`: a stroke cut where the pen was lighter. All of it
-    when nothing was kept. (Pieces that touch one kept piece are mostly the thinning's spurs
-    toward a blob's corners; isolated ones read worse with them, on validation: RESULTS.md.)"""
-    if not kept.any():
-        return centre
-    off, n = ndi.label(centre & ~kept, structure=np.ones((3, 3)))
+def _lost_strokes(centre: np.ndarray, kept: np.ndarray, spur: float) -> np.ndarray:
+    """The pieces of the centre line `centre` (bool, (h, w)) that an erosion cut away, to be
+    redrawn: each piece of it off the kept ink `kept` that meets the kept ink at two places or
+    more (a stroke cut where the pen was lighter, between two pieces or across a loop), at none
+    (a whole light stroke), or at one but reaches out further than `spur` px (a light tail or
+    stem). What is left out are the thinning's short spurs from a blob toward its corners."""
+    off, n = ndi.label(centre & ~kept, structure=np.ones((3, 3)))     # (h, w) pieces 1..n
+    if n == 0:
+        return off > 0
+    touching = off > 0
+    touching &= ndi.binary_dilation(kept, structure=np.ones((3, 3)))  # off pixels next to kept ink
+    contacts, _ = ndi.label(touching, structure=np.ones((3, 3)))      # where each piece meets it
     pieces, _ = ndi.label(kept, structure=np.ones((3, 3)))
-    near = ndi.grey_dilation(off, size=(3, 3))                  # each segment, grown by 1 px
-    joins = np.zeros(n + 1, bool)
+    h, w = off.shape
+    redraw_it = np.zeros(n + 1, bool)
     for k, (ys, xs) in enumerate(ndi.find_objects(off), start=1):
-        idx = slice(max(0, ys.start - 1), ys.stop + 1), slice(max(0, xs.start - 1), xs.stop + 1)
-        joins[k] = len(np.unique(pieces[idx][(near[idx] == k) & (pieces[idx] > 0)])) >= 2
-    return joins[off]
+        box = slice(max(0, ys.start - 1), min(h, ys.stop + 1)), slice(max(0, xs.start - 1), min(w, xs.stop + 1))
+        own = off[box] == k                                           # the piece, in its box grown by 1 px
+        meets = len(np.unique(contacts[box][own & (contacts[box] > 0)]))
+        joins = len(np.unique(pieces[box][ndi.binary_dilation(own, np.ones((3, 3))) & (pieces[box] > 0)]))
+        redraw_it[k] = meets != 1 or joins > 1 or np.count_nonzero(own) > spur
+    return redraw_it[off]
 
 
 def _pen(crop: np.ndarray) -> np.ndarray:
@@ -411,7 +418,9 @@ def _pen(crop: np.ndarray) -> np.ndarray:
     edge of MNIST's range: the members trained with pen-width distortion read that pen, and the
     erosion keeps the shape of blobs (a bold 8 whose loops closed reads as an 8, where its
     centre line alone reads as a 1). Where the erosion cut a stroke away (where the pen was
-    lighter), its centre line is redrawn with a THIN_STROKE pen, so every stroke stays whole.
+    lighter: across a stroke or a loop, or a whole light stem or tail), its centre line is
+    redrawn with a THIN_STROKE pen, so every stroke stays whole; only the thinning's short spurs
+    toward a blob's corners are left out (`_lost_strokes`).
     Works on a copy scaled to 4x the final box, where widths can be measured; returns `crop`
     itself when the pen is already MNIST-like.
     """
@@ -427,7 +436,7 @@ def _pen(crop: np.ndarray) -> np.ndarray:
         e = round(4 * (width - THIN_STROKE) / 2)                         # erode each side, in 4x px
         yy, xx = np.mgrid[-e:e + 1, -e:e + 1]
         ink = ndi.grey_erosion(work, footprint=yy ** 2 + xx ** 2 <= e * e)    # blobs keep their shape
-        lost = _lost_strokes(thin(work > 0.5), ink > 0.5)
+        lost = _lost_strokes(thin(work > 0.5), ink > 0.5, spur=2 * e)   # a spur: <= ~e * sqrt(2) long
         ink = np.maximum(ink, redraw(lost, 4 * THIN_STROKE))            # + the strokes it cut away
         rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
         return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]           # the new pen's own box

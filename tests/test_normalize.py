@@ -657,16 +657,69 @@ def test_pen_keeps_a_vertical_bold_stroke_whole_where_it_narrows():
 
 def test_pen_keeps_a_slanted_bold_stroke_whole_where_it_narrows():
     """A slanted stroke's centre line is a diagonal chain of pixels: it bridges the cut too."""
-    from ensemble.normalize import _pen
+    from ensemble.normalize import MAX_STROKE, _pen, _stroke_width
     yy, xx = np.mgrid[:110, :110]
-    crop = (np.abs(yy - xx) <= 10).astype(np.float32)                    # a 45-degree bar, ~20 px across
-    crop[(np.abs(yy - xx) > 3) & (np.abs(yy + xx - 110) < 6)] = 0        # pinched to ~6 px mid-way
+    crop = (np.abs(yy - xx) <= 20).astype(np.float32)                    # a 45-degree bar, ~28 px across
+    crop[(np.abs(yy - xx) > 3) & (np.abs(yy + xx - 110) < 6)] = 0        # pinched to ~4 px mid-way
+    h, w = crop.shape                                                    # measured as _pen does: at 4x the 20 px box
+    work = np.asarray(Image.fromarray(crop).resize((80 * w // max(h, w), 80 * h // max(h, w)), Image.LANCZOS))
+    assert _stroke_width(work > 0.5) / 4 > MAX_STROKE                    # the bold branch, not a no-op
     assert ndi.label(_pen(crop) >= 0.5, structure=np.ones((3, 3)))[1] == 1
 
 
+def test_pen_keeps_a_bold_loop_closed_where_it_narrows():
+    """A bold 0 whose ring is thinner on one side: the erosion cuts the ring once, so both ends
+    of the cut belong to the same kept piece. Its centre line is redrawn there: still a 0."""
+    from ensemble.normalize import _pen
+    yy, xx = np.mgrid[:100, :100] - 49.5
+    r = np.hypot(yy, xx)
+    ring = ((r >= 20) & (r <= 48)).astype(np.float32)                   # a 28 px pen
+    ring[(np.abs(yy) < 5) & (xx > 0) & (np.abs(r - 34) > 3)] = 0         # 6 px on the right
+    ink = _pen(ring)
+    assert ndi.label(np.pad(ink < 0.5, 1))[1] == 2                       # outside + one hole
+
+
+def test_pen_keeps_a_light_stem_under_a_bold_bar():
+    """A 7 written with a heavy bar and a light stem: the erosion removes the stem whole, its
+    centre line (longer than any spur) is redrawn."""
+    from ensemble.normalize import _pen
+    crop = np.zeros((100, 80), np.float32)
+    crop[:30] = 1.0                                                      # the bar, 30 px
+    crop[30:, 60:66] = 1.0                                               # the stem, 6 px
+    ink = _pen(crop)
+    assert ink.shape[0] > ink.shape[1]                                   # tall as the 7, not just the bar
+    assert (ink[-10:] >= 0.5).any()                                      # the stem reaches the bottom
+
+
+def test_lost_strokes_redraws_cuts_loops_lone_strokes_and_tails_but_not_spurs():
+    """_lost_strokes on hand-made centre lines (rows of pixels) and kept ink (boxes)."""
+    from ensemble.normalize import _lost_strokes
+    centre = np.zeros((40, 100), bool)
+    centre[20, 5:95] = True                                              # one straight centre line
+    kept = np.zeros_like(centre)
+    kept[16:25, 20:80] = True                                            # a bar: 15 px stick out each side
+    assert not _lost_strokes(centre, kept, spur=20).any()                # spurs: left out
+    assert _lost_strokes(centre, kept, spur=10).sum() == 30              # tails: both redrawn
+    cut = kept.copy()
+    cut[:, 45:55] = False                                                # the bar cut in two
+    lost = _lost_strokes(centre, cut, spur=100)
+    assert lost[20, 45:55].all() and lost.sum() == 10                    # only the bridge
+    assert _lost_strokes(centre, np.zeros_like(centre), spur=1000).sum() == 90   # nothing kept: all of it
+    ring = np.zeros((80, 80), bool)
+    yy, xx = np.mgrid[:80, :80] - 40
+    ring[np.abs(np.hypot(yy, xx) - 30) < 0.7] = True                     # a 1 px loop
+    thick = (np.abs(np.hypot(yy, xx) - 30) < 6) & ~((xx > 0) & (np.abs(yy) < 4))   # cut once, on the right
+    lost = _lost_strokes(ring, thick, spur=1000)
+    assert lost.any() and not lost[:, :40].any()                         # the arc across the cut, only
+    lone = np.zeros((40, 100), bool)
+    lone[5, 10:20] = True                                                # a short stroke far from the bar
+    assert _lost_strokes(centre | lone, kept, spur=20)[5, 10:20].all()   # gone whole: redrawn
+
+
 def test_pen_erodes_a_bold_blob_without_drawing_its_centre_line_spurs():
-    """A blob (a bold 8 whose loops closed, here a filled rectangle) is only eroded: the thinning's
-    spurs toward its corners are not drawn, so a symmetric blob stays exactly symmetric."""
+    """A blob (a bold 8 whose loops closed, here a filled rectangle) is only eroded: a symmetric
+    blob stays exactly symmetric (erosion plus the whole centre line, the old rule, is not: the
+    thinning's centre line is lopsided). Spurs themselves: the _lost_strokes test."""
     from ensemble.normalize import _pen
     crop = np.zeros((70, 110), np.float32)
     crop[5:65, 5:105] = 1.0
