@@ -699,11 +699,15 @@ def test_lost_strokes_redraws_cuts_loops_lone_strokes_and_tails_but_not_spurs():
     kept = np.zeros_like(centre)
     kept[16:25, 20:80] = True                                            # a bar: 15 px stick out each side
     assert not _lost_strokes(centre, kept, spur=20).any()                # spurs: left out
+    assert not _lost_strokes(centre & (np.arange(100) >= 20), kept, spur=20).any()   # a lone spur too
     assert _lost_strokes(centre, kept, spur=10).sum() == 30              # tails: both redrawn
     cut = kept.copy()
     cut[:, 45:55] = False                                                # the bar cut in two
     lost = _lost_strokes(centre, cut, spur=100)
     assert lost[20, 45:55].all() and lost.sum() == 10                    # only the bridge
+    nick = kept.copy()
+    nick[:, 50] = False                                                  # cut by 1 px: one contact, two pieces
+    assert _lost_strokes(centre, nick, spur=100)[20, 50]
     assert _lost_strokes(centre, np.zeros_like(centre), spur=1000).sum() == 90   # nothing kept: all of it
     ring = np.zeros((80, 80), bool)
     yy, xx = np.mgrid[:80, :80] - 40
