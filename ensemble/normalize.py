@@ -22,8 +22,8 @@ and scans:
    joined to them is kept too (hysteresis);
 5. crop, stretch the contrast (stroke cores white, background black), bring the pen to
    MNIST's width (hairlines thickened; bold strokes eroded to MNIST's bold side, their centre
-   line redrawn where the erosion cut one, so none breaks), fit into 20 px, paste into 28x28 so the centre of mass lands on pixel
-   (14, 14) as in MNIST.
+   line redrawn where the erosion cut one, so none breaks), fit into 20 px, paste into 28x28
+   so the centre of mass lands on pixel (14, 14) as in MNIST.
 
 Images that already are MNIST-style (28x28, light digit on a dark border) are returned
 unchanged, byte for byte. Results are uint8 (28, 28) arrays -- divide by 255 for the
@@ -36,6 +36,7 @@ float [0, 1] network input (`ensemble.inference.Ensemble` accepts uint8 directly
 The steps are public for other readers of pages (ensemble/segment.py reads whole numbers with
 them): `crop_to_sheet` (step 2), `ink_map` (step 3: light-on-dark contrast, float (H, W) >= 0),
 `otsu` (Otsu's threshold of some values), `sample` (a cheap regular subsample for quantiles),
+`as_gray` (any 2-D grayscale to float32 in [0, 1]),
 `normalize_ink` (steps 4-5 on an ink map) and `MIN_CONTRAST` (the faintest ink that counts).
 """
 from __future__ import annotations
@@ -153,15 +154,20 @@ def load_and_normalize(path: str | os.PathLike) -> np.ndarray:
 
 
 # ---- normalization ------------------------------------------------------------------------
+def as_gray(gray) -> np.ndarray:
+    """(H, W) grayscale, uint8 or float -> float32 (H, W) in [0, 1]; ValueError if not 2-D."""
+    g = np.asarray(gray)
+    if g.ndim != 2 or min(g.shape) < 1:
+        raise ValueError(f"expected a 2-D grayscale image, got shape {g.shape}")
+    return g.astype(np.float32) / 255 if g.dtype == np.uint8 else np.clip(g.astype(np.float32), 0, 1)
+
+
 def normalize_digit(gray) -> np.ndarray:
     """(H, W) grayscale (uint8, or float in [0, 1]) -> MNIST-style uint8 (28, 28).
 
     Raises ImageError("no digit found") for blank or featureless images.
     """
-    g = np.asarray(gray)
-    if g.ndim != 2 or min(g.shape) < 1:
-        raise ValueError(f"expected a 2-D grayscale image, got shape {g.shape}")
-    g = g.astype(np.float32) / 255 if g.dtype == np.uint8 else np.clip(g.astype(np.float32), 0, 1)
+    g = as_gray(gray)
     if np.ptp(g) < MIN_CONTRAST:
         raise ImageError("no digit found (blank image)")
     if is_mnist_style(g):
@@ -464,8 +470,3 @@ def _fit_and_centre(crop: np.ndarray) -> np.ndarray:
     ty1, tx1 = min(SIZE, oy + nh), min(SIZE, ox + nw)
     out[ty0:ty1, tx0:tx1] = small[ty0 - oy:ty1 - oy, tx0 - ox:tx1 - ox]
     return np.rint(out * 255).astype(np.uint8)
-
-
-# The old private names of the helpers above (ensemble/numbers.py reads pages with them too, so
-# they are public now); kept for tests and branches written against them.
-_crop_to_sheet, _ink_map, _otsu, _sample = crop_to_sheet, ink_map, otsu, sample

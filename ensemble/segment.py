@@ -82,13 +82,6 @@ class SegmentParams:
 
 
 # ---- the ink and its components ------------------------------------------------------------
-def _as_float(gray) -> np.ndarray:
-    g = np.asarray(gray)
-    if g.ndim != 2 or min(g.shape) < 1:
-        raise ValueError(f"expected a 2-D grayscale image, got shape {g.shape}")
-    return g.astype(np.float32) / 255 if g.dtype == np.uint8 else np.clip(g.astype(np.float32), 0, 1)
-
-
 def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
     from PIL import Image
     if (h, w) == a.shape:
@@ -514,9 +507,9 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     `item`: where `gray` came from, to decode a larger copy for small writing and to give
     boxes in the source's pixels (without it, boxes are in `gray`'s pixels).
     """
-    from .normalize import ImageError, is_mnist_style, normalize_digit, normalize_ink
+    from .normalize import ImageError, as_gray, is_mnist_style, normalize_digit, normalize_ink
     p = p or SegmentParams()
-    g = _as_float(gray)
+    g = as_gray(gray)
     src_h, src_w = source_size(item, g.shape)
     if np.ptp(g) < 0.08:
         raise ImageError("no digit found (blank image)")

@@ -329,14 +329,14 @@ def test_is_mnist_style_boundaries():
 
 
 def test_otsu_splits_two_clusters_between_them():
-    from ensemble.normalize import _otsu
+    from ensemble.normalize import otsu
     values = np.concatenate([np.full(700, 0.2), np.full(300, 0.8)]).astype(np.float32)
-    t = _otsu(values)
+    t = otsu(values)
     assert 0.2 < t < 0.8
-    assert abs(_otsu(values * 2) - 2 * t) < 0.01                         # follows the range
+    assert abs(otsu(values * 2) - 2 * t) < 0.01                         # follows the range
     values = np.concatenate([np.full(500, 0.1), np.full(500, 0.3)]).astype(np.float32)
-    assert 0.1 < _otsu(values) < 0.3
-    assert _otsu(np.zeros(10, np.float32)) == pytest.approx(1 / 256)     # blank: first bin edge
+    assert 0.1 < otsu(values) < 0.3
+    assert otsu(np.zeros(10, np.float32)) == pytest.approx(1 / 256)     # blank: first bin edge
 
 
 def test_upscale_small_keeps_values_and_adds_a_margin_of_paper():
@@ -382,7 +382,7 @@ def test_pen_thickens_a_hairline_and_leaves_an_mnist_pen_alone():
 
 def test_otsu_matches_a_brute_force_search():
     """Otsu's cut maximises w0 w1 (m0 - m1)^2; checked against trying every bin edge."""
-    from ensemble.normalize import _otsu
+    from ensemble.normalize import otsu
     rng = np.random.default_rng(0)
     for values in (np.concatenate([rng.normal(0.1, 0.03, 500), rng.normal(0.5, 0.05, 150), rng.normal(0.9, 0.04, 350)]),
                    np.concatenate([rng.normal(0.2, 0.1, 900), rng.normal(0.7, 0.05, 100)]),
@@ -398,7 +398,7 @@ def test_otsu_matches_a_brute_force_search():
                 score = len(lo) * len(hi) * (lo.mean() - hi.mean()) ** 2
                 if score > best + 1e-9:
                     best, cut = score, edges[k]
-        assert _otsu(values) == pytest.approx(cut, abs=1e-6)
+        assert otsu(values) == pytest.approx(cut, abs=1e-6)
 
 
 # ---- finding the digit in an ink map (_digit_crop), on hand-made maps whose answer we know ----
@@ -576,30 +576,30 @@ def test_colour_spaces_without_a_direct_route_still_decode(mode):
     assert np.corrcoef(g.ravel(), np.asarray(draw_digit(), np.float32).ravel())[0, 1] > 0.9
 
 
-# ---- a sheet on a table (_crop_to_sheet), bold pens (_pen), exactly ----------------------------
+# ---- a sheet on a table (crop_to_sheet), bold pens (_pen), exactly ----------------------------
 def test_crop_to_sheet_keeps_the_largest_bright_region_less_a_margin():
-    from ensemble.normalize import _crop_to_sheet
+    from ensemble.normalize import crop_to_sheet
     g = np.full((200, 240), 0.1, np.float32)                             # the table
     g[5:15, 5:15] = 0.95                                                 # a small card, first in raster order
     g[30:190, 40:220] = 0.9                                              # the sheet: 160 x 180
     m = round(0.02 * 240)                                                # margin off the sheet's edge
-    out = _crop_to_sheet(g)
+    out = crop_to_sheet(g)
     assert out.shape == (160 - 2 * m, 180 - 2 * m) and np.all(out == np.float32(0.9))
     small = np.full((60, 60), 0.1, np.float32)
     small[4:56, 5:55] = 0.9                                              # a small photo: 1 px margin
-    assert _crop_to_sheet(small).shape == (52 - 2, 50 - 2)
+    assert crop_to_sheet(small).shape == (52 - 2, 50 - 2)
 
 
 @pytest.mark.parametrize("transpose", [False, True])
 def test_crop_to_sheet_leaves_images_without_a_usable_sheet_alone(transpose):
-    from ensemble.normalize import _crop_to_sheet
+    from ensemble.normalize import crop_to_sheet
     small = np.full((200, 240), 0.1, np.float32)
     small[60:100, 60:140] = 0.9                                          # a bright card: 7 % of the picture
     strip = np.full((30, 300), 0.1, np.float32)
     strip[6:24, 20:280] = 0.9                                            # a sheet 18 px high: 6 px left after margins
     for g in (small, strip):
         g = g.T.copy() if transpose else g
-        assert _crop_to_sheet(g) is g
+        assert crop_to_sheet(g) is g
 
 
 def test_pen_keeps_a_bold_blob_round_and_its_box_tight():
@@ -741,7 +741,7 @@ def test_pen_thickens_a_hairline_ring_evenly():
     assert ndi.label(ink >= 0.5)[1] == 1 and ndi.label(ink < 0.5)[1] == 2   # still a closed ring
 
 
-# ---- shadows vs bold strokes (_is_shadow, _ink_map), exactly ---------------------------------
+# ---- shadows vs bold strokes (_is_shadow, ink_map), exactly ---------------------------------
 def shadow_case(side, rim_paper, rows=slice(0, 20), cols=slice(40, 60)):
     """Region 1 (where only the wide window sees ink) in a 100x100 map, on edge `side` (0..3,
     by rotation); the narrow window's paper around it is `rim_paper`, the wide one's is 1."""
@@ -776,19 +776,19 @@ def test_ink_map_contrast_is_relative_to_the_paper_and_ignores_a_hard_shadow():
     """Black ink on white paper is contrast 1 and the paper 0, in either polarity. On a full
     page (not an upscaled thumbnail, the default, as ensemble.numbers uses it) the edge of a
     hard shadow is not ink; taking the wide window's paper everywhere would make it ink."""
-    from ensemble.normalize import _ink_map
+    from ensemble.normalize import ink_map
     page = np.asarray(draw_digit(), np.float32) / 255                   # (200, 200) black on white
     far = ndi.distance_transform_edt(page > 0.99) > 3                   # paper, off the strokes' blur
     for g in (page, 1 - page):
-        ink = _ink_map(g)
+        ink = ink_map(g)
         assert ink.max() > 0.95 and ink[far].max() < 0.01
     shadow = page.copy()
     yy, xx = np.mgrid[:200, :200]
     in_shadow = xx + yy < 150
     shadow[in_shadow] *= 0.4                                            # a phone's hard-edged shadow
     paper_in_shade = in_shadow & (ndi.distance_transform_edt(page > 0.99) > 10)
-    assert np.mean(_ink_map(shadow)[paper_in_shade] > 0.1) < 0.05      # (a corner where it meets the frame)
-    assert np.mean(_ink_map(shadow, upscaled=True)[paper_in_shade] > 0.1) > 0.15   # (what this guards)
+    assert np.mean(ink_map(shadow)[paper_in_shade] > 0.1) < 0.05      # (a corner where it meets the frame)
+    assert np.mean(ink_map(shadow, upscaled=True)[paper_in_shade] > 0.1) > 0.15   # (what this guards)
 
 
 @pytest.mark.parametrize("dark", [True, False])
