@@ -370,9 +370,13 @@ def _digit_crop(ink: np.ndarray) -> np.ndarray:
     # digit is faint where its pen was thin), within a margin around the box found so far
     m = int(GROW_MARGIN * max(y1 - y0, x1 - x0))
     y0, y1, x0, x1 = max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m)
-    strong = np.isin(labels[y0:y1, x0:x1], np.array(keep) + 1)    # (h', w') kept strokes (labels from 1)
-    weak, _ = ndi.label(smooth[y0:y1, x0:x1] > HYSTERESIS * t, structure=np.ones((3, 3)))
-    mask = np.isin(weak, np.unique(weak[strong]))         # strong is part of weak
+    kept = np.zeros(n + 1, bool)
+    kept[np.array(keep) + 1] = True                       # (n+1,) by label (labels from 1)
+    strong = kept[labels[y0:y1, x0:x1]]                   # (h', w') kept strokes
+    weak, n_weak = ndi.label(smooth[y0:y1, x0:x1] > HYSTERESIS * t, structure=np.ones((3, 3)))
+    joined = np.zeros(n_weak + 1, bool)
+    joined[weak[strong]] = True                           # strong is part of weak (never label 0)
+    mask = joined[weak]
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     y0, y1, x0, x1 = y0 + rows[0], y0 + rows[-1] + 1, x0 + cols[0], x0 + cols[-1] + 1
     mask = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
@@ -417,6 +421,27 @@ def _lost_strokes(centre: np.ndarray, kept: np.ndarray, spur: float) -> np.ndarr
     return redraw_it[off]
 
 
+def erode_disk(a: np.ndarray, e: int) -> np.ndarray:
+    """Grey erosion of a float (H, W) by a disk of radius e >= 0 px (x^2 + y^2 <= e^2): exactly
+    `ndi.grey_erosion(a, footprint=disk)` whenever the disk fits in the image, ~10x faster. The
+    disk is a stack of 2e + 1 rows; the minimum over each row is a 1-D running minimum (O(1)
+    per pixel whatever its width), the erosion the minimum of those, shifted to their rows.
+    (The border's mirror image only repeats pixels the disk covers anyway, so how it is
+    mirrored does not matter; for a disk wider than the image scipy's own result varies from
+    call to call, scipy 1.17.)"""
+    h, w = a.shape
+    big = np.pad(a, e, mode="symmetric")                  # (H+2e, W+2e)
+    runs: dict[int, np.ndarray] = {}                      # half-width -> row minima of big
+    out = None
+    for dy in range(-e, e + 1):
+        half = math.isqrt(e * e - dy * dy)                # the disk's half-width in row dy
+        if half not in runs:
+            runs[half] = ndi.minimum_filter1d(big, 2 * half + 1, axis=1)
+        row = runs[half][e + dy:e + dy + h, e:e + w]      # (H, W)
+        out = row.copy() if out is None else np.minimum(out, row, out=out)
+    return out
+
+
 def _pen(crop: np.ndarray) -> np.ndarray:
     """Bring the pen toward MNIST's (1.55..3.66 px in the final 20 px box, median 2.25).
 
@@ -440,8 +465,7 @@ def _pen(crop: np.ndarray) -> np.ndarray:
         r = math.ceil(2 * THIN_STROKE)                                   # room for the new pen
         work = np.pad(work, r)                                           # (h'+2r, w'+2r)
         e = round(4 * (width - THIN_STROKE) / 2)                         # erode each side, in 4x px
-        yy, xx = np.mgrid[-e:e + 1, -e:e + 1]
-        ink = ndi.grey_erosion(work, footprint=yy ** 2 + xx ** 2 <= e * e)    # blobs keep their shape
+        ink = erode_disk(work, e)                                        # blobs keep their shape
         lost = _lost_strokes(thin(work > 0.5), ink > 0.5, spur=2 * e)   # a spur: <= ~e * sqrt(2) long
         ink = np.maximum(ink, redraw(lost, 4 * THIN_STROKE))            # + the strokes it cut away
         rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))

@@ -7,7 +7,8 @@
 Used by the normalization (where eroding a bold pen would cut a stroke, its centre line is
 redrawn with MNIST's pen, so it stays whole) and by benchmarks/robustness.py (MNIST digits
 redrawn with other pens). Zhang & Suen's thinning (1984), vectorized over the whole batch:
-each pass peels one layer of boundary pixels whose removal keeps the shape connected.
+each pass peels one layer of boundary pixels whose removal keeps the shape connected (a
+256-entry table per sub-step says which, from a pixel's 8 neighbours packed into a byte).
 """
 from __future__ import annotations
 
@@ -15,30 +16,56 @@ import numpy as np
 from scipy import ndimage as ndi
 
 
+def _zhang_suen_tables() -> np.ndarray:
+    """bool (2, 256): may a set pixel be peeled in sub-step 0 / 1, given its 8 neighbours coded
+    as bits P2..P9 (bit k = neighbour k clockwise from north)? Zhang & Suen's conditions: 2..6
+    set neighbours, exactly one 0 -> 1 transition around it, and the sub-step's own pair of
+    "P2.P4.P6 = 0, P4.P6.P8 = 0" (south-east) or "P2.P4.P8 = 0, P2.P6.P8 = 0" (north-west)."""
+    table = np.zeros((2, 256), bool)
+    for code in range(256):
+        n = [(code >> k) & 1 for k in range(8)]
+        b = sum(n)
+        a = sum(n[k] == 0 and n[(k + 1) % 8] == 1 for k in range(8))
+        if 2 <= b <= 6 and a == 1:
+            table[0, code] = not (n[0] and n[2] and n[4]) and not (n[2] and n[4] and n[6])
+            table[1, code] = not (n[0] and n[2] and n[6]) and not (n[0] and n[4] and n[6])
+    return table
+
+
+_PEEL = _zhang_suen_tables()
+
+
 def thin(mask: np.ndarray) -> np.ndarray:
     """Zhang-Suen thinning: bool (..., H, W) -> bool (..., H, W), 1 px wide, same connectivity."""
     mask = np.asarray(mask, bool)
     batch = mask.reshape((-1,) + mask.shape[-2:])
-    m = np.pad(batch, ((0, 0), (1, 1), (1, 1)))                   # (N, H+2, W+2)
+    rows, cols = np.flatnonzero(batch.any((0, 2))), np.flatnonzero(batch.any((0, 1)))
+    if rows.size == 0:
+        return mask.copy()
+    # only the ink's bounding box is worked on (outside it nothing is set, so nothing changes)
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    m = np.pad(batch[:, y0:y1, x0:x1], ((0, 0), (1, 1), (1, 1)))  # (N, h+2, w+2)
     while True:
         changed = False
         for step in (0, 1):
             p = m.view(np.uint8)
-            # neighbours P2..P9, clockwise from north, each (N, H, W)
-            n = [p[:, :-2, 1:-1], p[:, :-2, 2:], p[:, 1:-1, 2:], p[:, 2:, 2:],
-                 p[:, 2:, 1:-1], p[:, 2:, :-2], p[:, 1:-1, :-2], p[:, :-2, :-2]]
-            b = sum(n)                                             # set neighbours, 0..8
-            a = sum((n[k] < n[(k + 1) % 8]) for k in range(8))     # 0 -> 1 transitions around
-            if step == 0:                                          # south-east boundary
-                c = ((n[0] & n[2] & n[4]) == 0) & ((n[2] & n[4] & n[6]) == 0)
-            else:                                                  # north-west boundary
-                c = ((n[0] & n[2] & n[6]) == 0) & ((n[0] & n[4] & n[6]) == 0)
-            kill = m[:, 1:-1, 1:-1] & (b >= 2) & (b <= 6) & (a == 1) & c
+            # the 8 neighbours as one byte per pixel, bit k = P(k+2) clockwise from north: (N, H, W)
+            code = p[:, :-2, 1:-1].copy()
+            code |= p[:, :-2, 2:] << 1
+            code |= p[:, 1:-1, 2:] << 2
+            code |= p[:, 2:, 2:] << 3
+            code |= p[:, 2:, 1:-1] << 4
+            code |= p[:, 2:, :-2] << 5
+            code |= p[:, 1:-1, :-2] << 6
+            code |= p[:, :-2, :-2] << 7
+            kill = m[:, 1:-1, 1:-1] & _PEEL[step][code]             # one table lookup per pixel
             if kill.any():
                 m[:, 1:-1, 1:-1] &= ~kill
                 changed = True
         if not changed:
-            return m[:, 1:-1, 1:-1].reshape(mask.shape)
+            out = np.zeros_like(batch)
+            out[:, y0:y1, x0:x1] = m[:, 1:-1, 1:-1]
+            return out.reshape(mask.shape)
 
 
 def redraw(skel: np.ndarray, width: float) -> np.ndarray:

@@ -1026,3 +1026,16 @@ def test_digit_crop_is_not_misled_by_a_large_faint_stain():
     ink[:, :120] = 0.15                                                  # the stain, off the digit
     ink[140:180, 150:154] = ink[140:144, 150:180] = 1.0                  # an 'L', 40 x 30, 4 px pen
     assert crop_size_ok(_digit_crop(ink), 40, 30)
+
+
+@pytest.mark.parametrize("e", [0, 1, 2, 5, 9, 16])
+def test_erode_disk_is_grey_erosion_by_the_disk(e):
+    from ensemble.normalize import erode_disk
+    rng = np.random.default_rng(e)
+    for h, w in [(e + 1, 40), (33, e + 1), (50, 47), (17, 90)]:   # down to a disk as wide as the image
+        # (wider than the image, scipy's erosion varies from call to call: nothing to compare)
+        a = ndi.gaussian_filter(rng.random((h, w)), 1.5).astype(np.float32)
+        yy, xx = np.mgrid[-e:e + 1, -e:e + 1]
+        want = ndi.grey_erosion(a, footprint=yy ** 2 + xx ** 2 <= e * e)
+        got = erode_disk(a, e)
+        assert got.dtype == a.dtype and np.array_equal(got, want), (h, w)
