@@ -519,6 +519,10 @@ def row_record(r: Reading, class_names: Sequence[str], member_names: Sequence[st
         probs = r.probs
         if probs is not None and probs.ndim == 3:      # (M, K, C): the mean over the images voted on
             probs = probs[:, r.extra.get("voted_cols", slice(None))].mean(1)
-        rec["member_probs"] = (None if probs is None else
-                               {m: [round(float(p), 5) for p in row] for m, row in zip(member_names, probs)})
+        rec["member_probs"] = None if probs is None else member_probs_record(probs, member_names)
     return rec
+
+
+def member_probs_record(probs, member_names: Sequence[str]) -> dict[str, list[float]]:
+    """Each member's probabilities (M, C) as JSON: {member: [p per class, 5 decimals]}."""
+    return {m: [round(float(p), 5) for p in row] for m, row in zip(member_names, probs)}

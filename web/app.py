@@ -284,6 +284,7 @@ def create_app(ensemble=None, *, weights=None, device: str = "auto", max_file_by
 
     def number_row(r, min_agreement, probs, image) -> dict:
         from ensemble.numbers import number_record
+        from ensemble.reading import member_probs_record
         row = number_record(r, class_names, member_names, min_agreement)
         if row["digits"] and (probs or image):
             # the Reader keeps the chosen digits' inputs (K, 28, 28) and probabilities (M, K, C),
@@ -292,8 +293,7 @@ def create_app(ensemble=None, *, weights=None, device: str = "auto", max_file_by
             p = None if r.probs is None else r.probs.reshape(len(member_names), -1, len(class_names))
             for k, d in enumerate(row["digits"]):
                 if probs:
-                    d["member_probs"] = None if p is None else {
-                        m: [round(float(x), 5) for x in p[i, k]] for i, m in enumerate(member_names)}
+                    d["member_probs"] = None if p is None else member_probs_record(p[:, k], member_names)
                 if image:
                     d["image_png"] = None if imgs is None else png_b64(imgs[k])
         return row
