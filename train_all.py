@@ -7,6 +7,7 @@
     python train_all.py --devices 2 --strategy ddp   # Lightning DDP (also --num-nodes N)
     python train_all.py --resume                     # continue interrupted runs from their last.ckpt
     python train_all.py --data path/to/folder        # a labelled image folder (one subfolder per class)
+    python train_all.py --init-from old/ --epochs 2  # fine-tune: start from old/<member>.safetensors
     tensorboard --logdir runs                        # watch
 
 Writes into DIR (--checkpoints; default checkpoints/, runs/quick/checkpoints with --quick):
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--logdir", metavar="DIR", help="TensorBoard folder (default: runs/; runs/quick/ with --quick)")
     g.add_argument("--resume", action="store_true", help="continue each member from DIR/lightning/<member>/last.ckpt")
     g.add_argument("--overwrite", action="store_true", help="start over, replacing existing weights in DIR")
+    g.add_argument("--init-from", metavar="DIR",
+                   help="fine-tune: start each member from DIR/<member>.safetensors instead of random weights "
+                        "(same architecture; the weight file and report record where it started)")
     g = p.add_argument_group("recipe overrides")
     g.add_argument("--epochs", type=int, metavar="N", help="override train.epochs")
     g.add_argument("--max-steps", type=int, metavar="N", help="override train.max_steps (stop after N optimizer steps)")
@@ -156,6 +160,7 @@ def train_member(cfg: dict, a) -> dict | None:
     dm.setup()  # loads the data once; Lightning's own prepare_data/setup calls then find it in memory
     arch_args = {**cfg["arch_args"], "num_classes": dm.num_classes, "input_size": dm.input_size}
     net = create_member(cfg["arch"], **arch_args)
+    init = init_weights(net, cfg, arch_args, Path(a.init_from)) if a.init_from else None
     params, macs = count_params(net), count_macs(net, 1, dm.input_size)
     held_out = not cfg["data"].get("full_train")
     src = dm.source
@@ -207,6 +212,7 @@ def train_member(cfg: dict, a) -> dict | None:
             "data_source": src,   # the source images: kind, measured polarity, normalization applied
             "distortion": cfg["distortion"], "train": cfg["train"], "data": cfg["data"], "seed": cfg["seed"],
             "quick": bool(a.quick), "config_file": cfg.get("config_file"),
+            **({"init_from": init} if init else {}),
             # --full-train: the validation images were trained on; the keys say so (val_trained_on_*).
             "metrics": {f"{val_key}_errors": val_errors, f"{val_key}_error": val_error, f"{val_key}_n": len(dm.val_y),
                         "val_held_out": held_out,
@@ -220,6 +226,35 @@ def train_member(cfg: dict, a) -> dict | None:
           f"({val_errors}/{len(dm.val_y)}), "
           f"{wall:.0f} s -> {weight_file}", file=sys.stderr)
     return meta
+
+
+def init_weights(net, cfg: dict, arch_args: dict, folder: Path) -> dict:
+    """Load folder/<member>.safetensors into `net` (a fine-tune's start). Returns what the weight
+    file and the report record of it: the file, its SHA-256, and how those weights were trained
+    (their own `init_from` too, so a chain of fine-tunes stays traceable)."""
+    import hashlib
+
+    from ensemble.export import WeightFileError, load_member
+    path = folder / f"{cfg['name']}.safetensors"
+    if not path.is_file():
+        raise SystemExit(f"error: --init-from {folder}: no {path.name} to start {cfg['name']} from")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()     # before a run in the same folder replaces it
+    try:
+        src, meta = load_member(path)
+    except WeightFileError as e:
+        raise SystemExit(f"error: --init-from: {e}")
+    if meta["arch"] != cfg["arch"] or meta["arch_args"] != arch_args:
+        raise SystemExit(f"error: --init-from {path}: architecture {meta['arch']} {meta['arch_args']} "
+                         f"differs from the config's {cfg['arch']} {arch_args}")
+    # the file holds the inference weights: training-only parts (msn_deep's auxiliary heads) start fresh
+    missing, unexpected = net.load_state_dict(src.state_dict(), strict=False)
+    from ensemble.export import TRAINING_ONLY_PREFIXES
+    if unexpected or any(not k.startswith(TRAINING_ONLY_PREFIXES) for k in missing):
+        raise SystemExit(f"error: --init-from {path}: weights do not fit ({missing[:3]}, {unexpected[:3]})")
+    met = meta.get("metrics", {})
+    return {"file": str(path), "sha256": digest, "distortion": meta.get("distortion"), "train": meta.get("train"),
+            "epochs": met.get("epochs"), "steps": met.get("steps"), "wall_time_s": met.get("wall_time_s"),
+            "trained_on": met.get("hardware"), **({"init_from": meta["init_from"]} if meta.get("init_from") else {})}
 
 
 def _latest_version(folder: Path):

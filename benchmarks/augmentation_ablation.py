@@ -4,6 +4,8 @@ validation split and on validation renderings of the robustness families.
 
     python benchmarks/augmentation_ablation.py                            # c5_pool + nopool_k5, 3 epochs
     python benchmarks/augmentation_ablation.py --members c5_pool --epochs 2 --n 300
+    python benchmarks/augmentation_ablation.py --variants current,redraw --members c3_pool,nopool_k5 \
+        --init-from checkpoints --epochs 2 --lr 0.001 --rule pen     # the redraw decision (fine-tunes)
 
 Each variant is `train_all.py` itself (the member's own config with the variant's distortion
 fields set, `--no-test`), trained on the first 55,000 training images; the validation images are
@@ -12,6 +14,13 @@ The rule (fixed before the first run, README of the decision in benchmarks/RESUL
 variant when, averaged over the members, its validation error is at most 0.10 points worse than
 the base recipe's and its mean accuracy over the robustness families is at least 0.5 points
 better.
+
+`--rule pen` (the redraw decision, written here before its first run): the variant is compared
+with the first one named in --variants; adopt it when, averaged over the members, its validation
+error is at most 0.10 points worse, its mean over the pen and canvas families (PEN_FAMILIES) is
+at least 0.3 points better, and its mean over all families is not lower. With --init-from DIR
+each variant is a fine-tune of the weights in DIR (train_all.py --init-from), so both sides
+start from the same members and train the same epochs.
 """
 from __future__ import annotations
 
@@ -34,7 +43,10 @@ VARIANTS = {
     # explicit zeros: the member configs carry the adopted fields since the decision
     "base": {"thicken": 0.0, "thin": 0.0, "lowres": 0.0},
     "pen+lowres": {"thicken": 0.6, "thin": 0.4, "lowres": 0.6, "lowres_p": 0.3},
+    "current": {},                       # the member configs as they are
+    "redraw": {"redraw": 0.5},           # + half the samples redrawn with a uniform pen (generators/redraw.py)
 }
+PEN_FAMILIES = ["mnist_pen", "hairline", "bold", "very_bold", "brush", "transparent", "photo"]
 FAMILIES = ["mnist_pen", "hairline", "bold", "very_bold", "brush", "transparent", "photo",
             "lowres8", "lowres10", "lowres12", "lowres16", "fonts"]
 
@@ -86,6 +98,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--keep", metavar="DIR", help="keep each variant's weights under DIR/<variant>/")
     ap.add_argument("--reuse", action="store_true", help="with --keep: score weights already there, do not retrain")
+    ap.add_argument("--init-from", metavar="DIR", help="fine-tune the weights in DIR (train_all.py --init-from)")
+    ap.add_argument("--lr", type=float, help="peak learning rate (train_all.py --lr)")
+    ap.add_argument("--rule", choices=("families", "pen"), default="families",
+                    help="the decision rule (module docstring); pen: against the first variant")
     args = ap.parse_args(argv)
 
     import train_all
@@ -105,7 +121,9 @@ def main(argv=None) -> int:
                 train_all.main(["--configs", str(configs_for(VARIANTS[name], tmp / "configs")),
                                 "--members", args.members, "--epochs", str(args.epochs),
                                 "--checkpoints", str(out), "--logdir", str(tmp / "runs"), "--overwrite",
-                                "--no-report", "--no-test", "--no-progress", "--accelerator", "cpu"])
+                                "--no-report", "--no-test", "--no-progress", "--accelerator", "cpu",
+                                *(["--init-from", args.init_from] if args.init_from else []),
+                                *(["--lr", str(args.lr)] if args.lr else [])])
             wall = time.perf_counter() - t
             results[name] = {**score(out, val_x, val_y, fam_digits, fam_labels, args.n, args.seed),
                              "train_s": round(wall)}
@@ -126,7 +144,16 @@ def main(argv=None) -> int:
     verr = {v: float(np.mean([results[v]["val"]["members"][m]["error"] for m in members])) for v in names}
     print("| **families, mean** | " + " | ".join(f"**{100 * mean[v]:.2f} %**" for v in names) + " |")
     print("| **val error, mean of members** | " + " | ".join(f"**{100 * verr[v]:.2f} %**" for v in names) + " |")
-    if "base" in results:
+    if args.rule == "pen":
+        ref = names[0]
+        pen = {v: float(np.mean([results[v]["families"][f] for f in PEN_FAMILIES])) for v in names}
+        print("| **pen and canvas families, mean** | " + " | ".join(f"**{100 * pen[v]:.2f} %**" for v in names) + " |")
+        for v in names[1:]:
+            adopt = (verr[v] - verr[ref] <= 0.0010 and pen[v] - pen[ref] >= 0.003 and mean[v] >= mean[ref])
+            print(f"\nrule (pen): {v} vs {ref}: val error {100 * (verr[v] - verr[ref]):+.2f} points, "
+                  f"pen families {100 * (pen[v] - pen[ref]):+.2f} points, all families "
+                  f"{100 * (mean[v] - mean[ref]):+.2f} points -> {'ADOPT' if adopt else 'keep ' + ref}")
+    elif "base" in results:
         for v in names:
             if v != "base":
                 adopt = verr[v] - verr["base"] <= 0.0010 and mean[v] - mean["base"] >= 0.005

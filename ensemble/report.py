@@ -79,6 +79,9 @@ def build_report(weights_dir: Path, metas: dict, splits: dict, total_wall_s: flo
         row = {"arch": m["arch"], "params": met.get("params"), "macs_per_image": met.get("macs_per_image"),
                "epochs": met.get("epochs"), "steps": met.get("steps"), "wall_time_s": met.get("wall_time_s"),
                "trained_on": met.get("hardware"), "precision": met.get("precision")}
+        if m.get("init_from"):     # a fine-tune: where it started, and how that was trained
+            src = m["init_from"]
+            row["init_from"] = {k: src.get(k) for k in ("file", "sha256", "epochs", "wall_time_s", "trained_on")}
         for split, res in splits.items():
             if res is not None and name in res["members"]:
                 row[f"{split}_errors"] = res["members"][name]["errors"]
@@ -125,12 +128,20 @@ def report_markdown(rep: dict) -> str:
         lines.append(f"- Validation: {val['description']} ({val['n']:,} images)")
     if test is not None:
         lines.append(f"- Test: {test['note']}")
+    starts = {r["init_from"]["file"] for r in rep["members"].values() if r.get("init_from")}
+    if starts:
+        lines.append("- Fine-tuned (--init-from): each member started from its weight file in "
+                     + ", ".join(sorted({str(Path(f).parent) for f in starts}))
+                     + "; epochs and wall s below are that training's + this run's")
     head = "| member | arch | params | MACs/img | epochs | wall s | " + " | ".join(SPLIT_TITLES[s] for s in splits) + " |"
     lines += ["", head, "|---|---|---:|---:|---:|---:|" + "---:|" * len(splits)]
     for name, r in rep["members"].items():
         cells = [f"{_pct(r.get(f'{s}_error'))} ({r.get(f'{s}_errors', '–')})" for s in splits]
+        epochs, wall = r["epochs"], r["wall_time_s"]
+        if r.get("init_from"):                              # fine-tuned: its start's epochs and time first
+            epochs, wall = f"{r['init_from']['epochs']} + {epochs}", f"{r['init_from']['wall_time_s']} + {wall}"
         lines.append(f"| {name} | {r['arch']} | {r['params'] or '–'} | "
-                     f"{(r['macs_per_image'] or 0) / 1e6:.1f} M | {r['epochs']} | {r['wall_time_s']} | "
+                     f"{(r['macs_per_image'] or 0) / 1e6:.1f} M | {epochs} | {wall} | "
                      + " | ".join(cells) + " |")
     e = rep["ensemble"]
     cells = [(f"**{_pct(e.get(f'{s}_error'))}**" if s == "test" else _pct(e.get(f"{s}_error")))

@@ -11,6 +11,9 @@ on the device the batch lives on (on a GPU it costs almost nothing next to the n
 
 The stages, in order (each skipped when its magnitudes are zero):
 
+0. Redraw (canvas apps, markers): with probability `redraw` the sample's strokes are redrawn
+   along their centre line (Zhang-Suen at 2x) with a uniform round pen of the sample's own
+   stroke width, `generators/redraw.py`: no thin/thick modulation, round ends.
 1. Pen width (Morpho-MNIST's thickening/thinning, Castro et al. 2019): the stroke width w is
    estimated per sample (2 x ink area / ink perimeter) and changed to w (1 + rho),
    rho ~ U(-thin, +thicken), by grey dilation or erosion with a disk of radius |rho| w / 2
@@ -52,6 +55,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from .redraw import redraw
+
 __all__ = ["DistortionConfig", "distort", "gaussian_matrix", "elastic_field", "elastic_field_lowrank",
            "affine_theta", "sampling_grid", "sample_params", "params_from_uniforms", "apply_distortion", "keyed_uniforms",
            "stroke_width", "pen_width", "area_matrix", "low_resolution", "splitmix64"]
@@ -73,6 +78,8 @@ class DistortionConfig:
                    averaging), scale back up (bilinear). An MNIST digit is ~20 px tall, so
                    lowres 0.6 reaches 8-px digits. 0 disables.
     lowres_p:      probability that a sample is reduced at all (when lowres > 0).
+    redraw:        probability that a sample's strokes are redrawn with a uniform round pen of
+                   its own width along their centre line (generators/redraw.py). 0 disables.
     """
 
     elastic_alpha: float = 34.0
@@ -85,6 +92,7 @@ class DistortionConfig:
     thin: float = 0.0
     lowres: float = 0.0
     lowres_p: float = 0.5
+    redraw: float = 0.0
 
     # Inclusive bounds; checked at construction with a clear message.
     _BOUNDS = {
@@ -98,6 +106,7 @@ class DistortionConfig:
         "thin": (0.0, 0.9),        # < 1: a stroke always keeps a tenth of its width
         "lowres": (0.0, 0.9),      # f >= 0.1: at least 3 px of a 28-px image
         "lowres_p": (0.0, 1.0),
+        "redraw": (0.0, 1.0),
     }
 
     def __post_init__(self):
@@ -139,16 +148,21 @@ class DistortionConfig:
         return self.lowres > 0 and self.lowres_p > 0
 
     @property
+    def redraws(self) -> bool:
+        return self.redraw > 0
+
+    @property
     def is_identity(self) -> bool:
-        return not (self.warps or self.pen or self.reduces)
+        return not (self.warps or self.pen or self.reduces or self.redraws)
 
 
 # ----------------------------------------------------------------------------- randomness
 # Column layout of the per-sample uniforms (B, N). Fixed, so that switching one stage on does not
-# change what another draws (keyed mode); 10-15 are free for future stages.
+# change what another draws (keyed mode); 11-15 are free for future stages.
 _AFFINE = 0     # 7 columns: angle, sx, sy, shx, shy, tx, ty
 _PEN = 7        # 1: rho
 _LOWRES = 8     # 2: reduce?, size fraction
+_REDRAW = 10    # 1: redraw?
 _FIELD = 16     # 2 r_h r_w: elastic coefficients, Box-Muller pairs (u1, u2)
 
 _MASK64 = (1 << 64) - 1
@@ -436,6 +450,8 @@ def params_from_uniforms(u: torch.Tensor, H: int, W: int, cfg: DistortionConfig)
         reduced = u[:, _LOWRES] < cfg.lowres_p                             # with probability lowres_p
         p["size_h"] = torch.where(reduced, (f * H).round().long().clamp_min(1), H)
         p["size_w"] = torch.where(reduced, (f * W).round().long().clamp_min(1), W)
+    if cfg.redraws:
+        p["redraw"] = u[:, _REDRAW] < cfg.redraw                           # (B,) bool, probability redraw
     return p
 
 
@@ -460,9 +476,12 @@ def sample_params(B: int, H: int, W: int, cfg: DistortionConfig, generator=None,
 
 
 def apply_distortion(images: torch.Tensor, params: dict, cfg: DistortionConfig) -> torch.Tensor:
-    """Pen width, then affine + elastic in one resampling (bilinear, zeros outside), then low resolution."""
+    """Redraw, pen width, then affine + elastic in one resampling (bilinear, zeros outside), then low resolution."""
     B, C, H, W = images.shape
     out = images
+    if "redraw" in params and bool(params["redraw"].any()):
+        pick = params["redraw"].nonzero()[:, 0]                           # (b,) the samples redrawn
+        out = out.index_copy(0, pick, redraw(out[pick], stroke_width(out[pick])))
     if "rho" in params:
         out = pen_width(out, params["rho"], math.ceil(cfg.thicken * _MAX_WIDTH / 2), math.ceil(cfg.thin * _MAX_WIDTH / 2))
     if cfg.warps:
