@@ -14,6 +14,7 @@ This backend exists for users who want per-sample CPU augmentation in DataLoader
 | translate        | U(-t, t) * size px                      | Affine(translate_percent={"x": (-t, t), ...})   |
 | thicken, thin    | grey dilation/erosion, radius rho w / 2, rho ~ U(-thin, thicken), w = the sample's stroke width | OneOf(Morphological(scale=(k, k)) dilation/erosion, NoOp), k from rho at MNIST's median w = 2.5 px |
 | lowres, lowres_p | area-reduce to f ~ U(1-l, 1), bilinear back, probability p | Downscale(scale_range=(1-l, 1), INTER_AREA down, INTER_LINEAR up, p=p) |
+| redraw           | centre line redrawn with a uniform round pen of the sample's own width, probability p | Lambda(p=p) calling the torch path's own `generators.redraw.redraw` on the one image (albumentations has no thinning) |
 
 Differences: albumentations resamples twice (affine, then elastic) where the torch path
 composes one grid and resamples once, and its blur reflects at the border where ours pads
@@ -39,6 +40,8 @@ def build_albumentations(cfg: DistortionConfig | None = None, seed: int | None =
     cfg = cfg or DistortionConfig()
     s, t, r, k = cfg.scale, cfg.translate, cfg.rotation, cfg.shear
     ops = []
+    if cfg.redraws:
+        ops.append(A.Lambda(image=_redraw_image, p=cfg.redraw, name="redraw"))
     if cfg.pen:
         ops.append(_pen_width(cfg))
     ops.append(A.Affine(scale={"x": (1 - s, 1 + s), "y": (1 - s, 1 + s)},
@@ -54,6 +57,19 @@ def build_albumentations(cfg: DistortionConfig | None = None, seed: int | None =
         ops.append(A.Downscale(scale_range=(1 - cfg.lowres, 1.0), p=cfg.lowres_p,
                                interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR}))
     return A.Compose(ops, seed=seed)
+
+
+def _redraw_image(image: np.ndarray, **_) -> np.ndarray:
+    """One image (H, W) or (H, W, C), uint8 or float in [0, 1], through the torch path's redraw stage."""
+    from .distort import stroke_width
+    from .redraw import redraw
+    scale = 255.0 if image.dtype == np.uint8 else 1.0
+    x = torch.from_numpy(np.ascontiguousarray(image, np.float32) / scale)
+    x = (x[None, None] if x.dim() == 2 else x.permute(2, 0, 1)[None])       # (1, C, H, W)
+    y = redraw(x, stroke_width(x))[0]
+    y = y[0] if image.ndim == 2 else y.permute(1, 2, 0)
+    out = y.numpy() * scale
+    return np.rint(out).astype(np.uint8) if image.dtype == np.uint8 else out.astype(image.dtype)
 
 
 TYPICAL_WIDTH = 2.5   # px, MNIST's median stroke width (generators.distort.stroke_width)

@@ -65,6 +65,13 @@ def test_albumentations_new_stages(digits):
     detail = lambda z: (z[..., 1:] - z[..., :-1]).abs().sum((1, 2))  # noqa: E731
     assert float((detail(low) / detail(x)).mean()) < 0.9
     assert torch.equal(run(lowres=0.6, lowres_p=0.0), x)
+    # redraw: the torch path's own stage, image by image
+    from generators.distort import stroke_width
+    from generators.redraw import redraw
+    drawn = run(redraw=1.0)
+    f = x[:, None] / 255
+    assert torch.allclose(drawn, (redraw(f, stroke_width(f))[:, 0] * 255).round(), atol=1)
+    assert torch.equal(run(redraw=0.0), x) and not torch.equal(drawn, x)
 
 
 # ----------------------------------------------------------------------------- training wiring and preview

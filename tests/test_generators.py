@@ -293,10 +293,13 @@ def test_keyed_stage_draws_do_not_shift_when_a_stage_is_switched_on():
     from generators.distort import sample_params
     keys = (0, 1, torch.arange(32))
     a = sample_params(32, 28, 28, DistortionConfig(), keys=keys)
-    b = sample_params(32, 28, 28, DistortionConfig(thicken=1, thin=0.5, lowres=0.5), keys=keys)
+    b = sample_params(32, 28, 28, DistortionConfig(thicken=1, thin=0.5, lowres=0.5, redraw=0.5), keys=keys)
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    assert {"rho", "size_h", "size_w"} <= set(b)
+    assert {"rho", "size_h", "size_w", "redraw"} <= set(b)
+    c = sample_params(32, 28, 28, DistortionConfig(thicken=1, thin=0.5, lowres=0.5), keys=keys)
+    for k in c:                                   # switching redraw on shifts no other stage's draws
+        assert torch.equal(c[k], b[k]), k
 
 
 @pytest.mark.parametrize("keys, match", [((0, 0), "seed, epoch, index"), ((0, 0, torch.arange(3)), "one integer per sample"),
@@ -428,7 +431,8 @@ def test_lowres_only_distortion_blurs(digits):
 
 # ----------------------------------------------------------------------------- config, dtype, device
 @pytest.mark.parametrize("bad", [dict(thicken=-0.1), dict(thicken=3.5), dict(thin=0.95), dict(thin=-1),
-                                 dict(lowres=0.95), dict(lowres_p=1.5), dict(lowres_p=-0.1), dict(thicken=True)])
+                                 dict(lowres=0.95), dict(lowres_p=1.5), dict(lowres_p=-0.1), dict(thicken=True),
+                                 dict(redraw=1.5), dict(redraw=-0.1), dict(redraw=float("nan"))])
 def test_new_fields_validated(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         DistortionConfig(**bad)
@@ -440,6 +444,7 @@ def test_new_fields_default_off():
     assert DistortionConfig(**ZERO).is_identity
     assert not DistortionConfig(**ZERO, thin=0.1).is_identity
     assert DistortionConfig(**ZERO, lowres=0.5, lowres_p=0).is_identity
+    assert cfg.redraw == 0 and not cfg.redraws and not DistortionConfig(**ZERO, redraw=0.1).is_identity
 
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -448,7 +453,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
 def test_every_stage_keeps_device_dtype_and_range(digits, device, dtype):
-    cfg = DistortionConfig(thicken=1.0, thin=0.5, lowres=0.6, lowres_p=0.5)
+    cfg = DistortionConfig(thicken=1.0, thin=0.5, lowres=0.6, lowres_p=0.5, redraw=0.5)
     x = digits[:16].to(device, dtype)
     y = distort(x, cfg, keys=(0, 0, torch.arange(16, device=device)))
     assert y.device == x.device and y.dtype == dtype and y.shape == x.shape
@@ -785,3 +790,93 @@ def test_lowrank_factor_is_the_float64_truncated_svd():
     assert (s[:r] ** 2).sum() / (s ** 2).sum() >= 1 - 1e-4 > (s[:r - 1] ** 2).sum() / (s ** 2).sum()   # smallest rank
     ref = (u[:, :r] * s[:r]) @ (u[:, :r] * s[:r]).T
     assert np.abs(A.numpy() @ A.numpy().T - ref).max() < 1e-13
+
+
+# ----------------------------------------------------------------------------- redraw stage
+def _blobs(n: int, size: int, seed: int) -> torch.Tensor:
+    """bool (n, 1, size, size): thresholded smooth noise, blobs with holes and branches."""
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(gaussian_filter(rng.random((n, size, size)), (0, 2, 2)) > 0.52)[:, None]
+
+
+def test_redraw_thinning_is_the_reading_paths_zhang_suen():
+    """generators.redraw.thin (the conditions as tensor ops) == ensemble.skeleton.thin (a table)."""
+    from ensemble.skeleton import thin as numpy_thin
+    from generators.redraw import thin
+    m = _blobs(24, 40, 0)
+    m[0] = True                                                          # ink on every border
+    m[1] = False                                                         # nothing
+    got = thin(m)
+    assert got.shape == m.shape and got.dtype == torch.bool
+    assert np.array_equal(got[:, 0].numpy(), numpy_thin(m[:, 0].numpy()))
+    assert got[2:].sum() < m[2:].sum() / 3 and not (got & ~m).any()     # thinner, and inside the ink
+
+
+def test_draw_pen_is_the_anti_aliased_round_pen():
+    from ensemble.skeleton import redraw as numpy_redraw
+    from generators.redraw import draw_pen
+    skel = torch.zeros(3, 1, 30, 30, dtype=torch.bool)
+    skel[:, 0, 15, 5:25] = True
+    skel[:, 0, 5:25, 15] = True
+    r = torch.tensor([0.5, 1.75, 4.0])
+    ink = draw_pen(skel, r)
+    for k in range(3):                                                   # the reading path's pen, 2r px wide
+        assert torch.allclose(ink[k, 0], torch.from_numpy(numpy_redraw(skel[k, 0].numpy(), 2 * float(r[k]))), atol=1e-6)
+    assert torch.allclose(ink[:, 0, 5, 10:21].sum(1), 2 * r)             # across the bar: 2r of ink
+
+
+def test_redraw_keeps_width_shape_and_makes_the_pen_uniform(digits):
+    from generators.distort import stroke_width
+    from generators.redraw import redraw
+    # a wedge: a horizontal stroke 1 px thin at the left, 5 px bold at the right
+    x = torch.zeros(1, 1, 28, 28)
+    for c in range(4, 24):
+        half = (1 + 4 * (c - 4) / 19) / 2
+        rows = torch.arange(28, dtype=torch.float32) + 0.5
+        x[0, 0, :, c] = (half - (rows - 14).abs() + 0.5).clamp(0, 1)
+    w = torch.tensor([3.0])
+    y = redraw(x, w)
+    cols = y[0, 0, :, 7:21].sum(0)                                       # ink across the stroke, per column
+    assert float(cols.std()) < 0.1 and abs(float(cols.mean()) - 3.0) < 0.35, cols
+    assert float(x[0, 0, :, 7:21].sum(0).std()) > 0.8                    # (it was a wedge)
+    # digits: same width, same place, same shape (a blob scribbled shut becomes its centre line:
+    # the rings, every third sample, are strokes throughout)
+    y = redraw(digits, stroke_width(digits))
+    ratio = stroke_width(y) / stroke_width(digits)
+    assert ((ratio[::3] - 1).abs() < 0.12).all() and abs(float(ratio.median()) - 1) < 0.1, ratio
+    a, b = digits > 0.5, y > 0.5
+    iou = (a & b).sum((1, 2, 3)).float() / (a | b).sum((1, 2, 3)).float()
+    assert float(iou[::3].min()) > 0.8 and float(iou.median()) > 0.7, iou
+    assert not torch.equal(y, digits)
+
+
+def test_redraw_leaves_blank_and_faint_samples_alone():
+    from generators.redraw import redraw
+    x = torch.zeros(3, 2, 28, 28)
+    x[1, :, 10:18, 10:18] = 0.3                                          # under the ink threshold
+    x[2, :, 8:20, 13:15] = 1.0                                           # a bar, both channels
+    y = redraw(x, torch.full((3,), 2.0))
+    assert torch.equal(y[:2], x[:2])
+    assert torch.equal(y[2, 0], y[2, 1]) and y[2].sum() > 0
+    assert redraw(x[:0], torch.zeros(0)).shape == (0, 2, 28, 28)
+
+
+def test_redraw_stage_probability_and_keys(digits):
+    from generators.distort import sample_params
+    cfg = DistortionConfig(**ZERO, redraw=0.3)
+    p = sample_params(4000, 28, 28, cfg, keys=(1, 0, torch.arange(4000)))
+    assert p["redraw"].dtype == torch.bool and abs(float(p["redraw"].float().mean()) - 0.3) < 0.03
+    # its own column: independent of every other stage's draws
+    q = sample_params(4000, 28, 28, DistortionConfig(thicken=1, thin=1 / 3, lowres=0.5, lowres_p=0.5, redraw=0.5),
+                      keys=(1, 0, torch.arange(4000)))
+    others = [q["rho"] > 0, q["size_h"] < 28, q["angle"] > 0, q["tx"] > 0, q["coef"][:, 0, 0, 0] > 0]
+    for o in others:
+        assert abs(float((o == q["redraw"]).float().mean()) - 0.5) < 0.05
+    keys = (0, 2, torch.arange(len(digits)))
+    y = distort(digits, cfg, keys=keys)
+    picked = sample_params(len(digits), 28, 28, cfg, keys=keys)["redraw"]
+    changed = (y - digits).abs().sum((1, 2, 3)) > 0
+    assert torch.equal(changed, picked) and 0 < int(picked.sum()) < len(digits)
+    assert torch.equal(distort(digits, cfg, keys=keys), y)               # keyed: the same again
+    everything = distort(digits, DistortionConfig(**ZERO, redraw=1.0), keys=keys)
+    assert ((everything - digits).abs().sum((1, 2, 3)) > 0).all()
