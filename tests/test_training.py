@@ -151,6 +151,45 @@ def test_report_written(tmp_path, digit_folder):
     assert {"val_acc/c5_pool", "val_acc/vote"} <= set(acc.Tags()["scalars"])
 
 
+def test_init_from_fine_tunes_the_weights_and_records_where_it_started(tmp_path, digit_folder):
+    import hashlib
+    import json
+    train(tmp_path / "a", digit_folder, "--no-report")
+    start = tmp_path / "a" / "ck" / "c5_pool.safetensors"
+    before, _ = load_member(start)
+    digest = hashlib.sha256(start.read_bytes()).hexdigest()
+    # lr 0: the optimizer moves nothing, so the fine-tune's weights are its start's, exactly
+    train(tmp_path / "b", digit_folder, "--init-from", str(tmp_path / "a" / "ck"), "--lr", "0")
+    after, meta = load_member(tmp_path / "b" / "ck" / "c5_pool.safetensors")
+    for k, v in before.state_dict().items():
+        if k.endswith(("weight", "bias")):
+            assert torch.equal(after.state_dict()[k], v), k
+    src = meta["init_from"]
+    assert src["file"] == str(start) and src["sha256"] == digest and src["epochs"] == 1 and src["steps"] > 0
+    rep = json.loads((tmp_path / "b" / "ck" / "report.json").read_text())
+    assert rep["members"]["c5_pool"]["init_from"]["sha256"] == digest
+    md = (tmp_path / "b" / "ck" / "report.md").read_text()
+    assert "Fine-tuned (--init-from)" in md and "| 1 + 1 |" in md
+    # without --init-from the start is random: the same seed gives other weights than the fine-tune's
+    train(tmp_path / "c", digit_folder, "--no-report", "--lr", "0")
+    fresh, _ = load_member(tmp_path / "c" / "ck" / "c5_pool.safetensors")
+    assert not any(torch.equal(fresh.state_dict()[k], v) for k, v in before.state_dict().items() if k.endswith("weight"))
+    # a fine-tune of a chain records the chain
+    train(tmp_path / "d", digit_folder, "--no-report", "--init-from", str(tmp_path / "b" / "ck"))
+    _, meta = load_member(tmp_path / "d" / "ck" / "c5_pool.safetensors")
+    assert meta["init_from"]["init_from"]["sha256"] == digest
+
+
+def test_init_from_refuses_what_does_not_fit(tmp_path, digit_folder):
+    with pytest.raises(SystemExit, match="no c5_pool.safetensors"):
+        train(tmp_path / "a", digit_folder, "--no-report", "--init-from", str(tmp_path))
+    train(tmp_path / "b", digit_folder, "--no-report", "--members", "nopool_k5")
+    other = tmp_path / "b" / "ck"
+    (other / "nopool_k5.safetensors").rename(other / "c5_pool.safetensors")   # another architecture
+    with pytest.raises(SystemExit, match="differs from the config"):
+        train(tmp_path / "c", digit_folder, "--no-report", "--init-from", str(other))
+
+
 def test_ddp_two_processes_on_cpu(tmp_path, digit_folder):
     """Lightning's own DDP launcher (gloo on CPU), two processes, a few steps."""
     cmd = [sys.executable, str(ROOT / "train_all.py"), "--data", str(digit_folder), "--members", "c5_pool",
