@@ -50,6 +50,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage as ndi
 
+from .morph import binary_dilation, grey_closing, median_filter
 from .skeleton import redraw, thin
 
 SIZE, BOX = 28, 20          # MNIST: 20x20 digit box centred by mass in a 28x28 field
@@ -251,7 +252,7 @@ def _dark_ink(g: np.ndarray) -> bool:
     th, tw = max(1, round(h * scale)), max(1, round(w * scale))
     thumb = np.asarray(Image.fromarray(g).resize((tw, th), Image.Resampling.BOX))
     k = max(3, int(0.4 * max(th, tw)) | 1)
-    bg = ndi.median_filter(thumb, size=k, mode="nearest")
+    bg = median_filter(thumb, k)
     bg = np.asarray(Image.fromarray(bg.astype(np.float32)).resize((w, h), Image.Resampling.BILINEAR))
     q = np.quantile(sample(g - bg), [0.002, 0.01, 0.05, 0.95, 0.99, 0.998])
     return bool(-q[:3].sum() > q[3:].sum())
@@ -270,8 +271,8 @@ def ink_map(g: np.ndarray, upscaled: bool = False) -> np.ndarray:
     x = g if _dark_ink(g) else 1 - g                      # (H, W) now dark ink on light paper
     x = ndi.gaussian_filter(x, min(1.0, max(x.shape) / 200))   # noise, JPEG ringing down (not on tiny images)
     side = max(x.shape)
-    paper = ndi.grey_closing(x, size=(_odd(0.15 * side),) * 2, mode="nearest")      # (H, W)
-    wide_paper = ndi.grey_closing(x, size=(_odd(WIDE * side),) * 2, mode="nearest")  # (H, W) >= paper
+    paper = grey_closing(x, _odd(0.15 * side))                   # (H, W)
+    wide_paper = grey_closing(x, _odd(WIDE * side))              # (H, W) >= paper
     gain = (wide_paper - paper) / np.maximum(wide_paper, 0.05)   # ink only the wide window sees
     ink_wide = (wide_paper - x) / np.maximum(wide_paper, 0.05)
     cut = max(MIN_CONTRAST, 0.3 * float(ink_wide.max()))
@@ -283,7 +284,7 @@ def ink_map(g: np.ndarray, upscaled: bool = False) -> np.ndarray:
         stroke = np.zeros(n + 1, bool)                                   # (n+1,) region is a stroke
         for i, box in enumerate(ndi.find_objects(labels), start=1):
             stroke[i] = not _is_shadow(labels, i, box, paper, wide_paper, cut)
-        strokes = ndi.binary_dilation(stroke[labels], iterations=2)      # + their rims
+        strokes = binary_dilation(stroke[labels], iterations=2)          # + their rims
         paper = np.where(strokes, wide_paper, paper)
     ink = (paper - x) / np.maximum(paper, 0.05)
     return np.maximum(ink - float(np.quantile(sample(ink), PAPER_QUANTILE)), 0)
@@ -304,7 +305,7 @@ def _is_shadow(labels, i, box, paper, wide_paper, cut) -> bool:
     region = labels[y0:y1, x0:x1] == i                                  # (h', w')
     if region.sum() >= SHADOW_AREA * labels.size:
         return True                                                      # larger than any stroke
-    rim = ndi.binary_dilation(region, iterations=2) & ~region
+    rim = binary_dilation(region, iterations=2) & ~region
     level = float(wide_paper[y0:y1, x0:x1][region].mean())              # the paper under it
     # the rim is never empty: it is only when the region fills its window, i.e. the whole image,
     # and that is larger than SHADOW_AREA
@@ -380,7 +381,7 @@ def _digit_crop(ink: np.ndarray) -> np.ndarray:
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     y0, y1, x0, x1 = y0 + rows[0], y0 + rows[-1] + 1, x0 + cols[0], x0 + cols[-1] + 1
     mask = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    region = ndi.binary_dilation(mask, iterations=2)      # their anti-aliased rims too
+    region = binary_dilation(mask, iterations=2)          # their anti-aliased rims too
     crop = ink[y0:y1, x0:x1]
     lo, hi = STRETCH_LOW * t, float(np.quantile(crop[mask], 0.9))
     return np.clip((crop - lo) / max(hi - lo, 1e-6), 0, 1) * region
@@ -407,7 +408,7 @@ def _lost_strokes(centre: np.ndarray, kept: np.ndarray, spur: float) -> np.ndarr
     if n == 0:
         return off > 0
     touching = off > 0
-    touching &= ndi.binary_dilation(kept, structure=np.ones((3, 3)))  # off pixels next to kept ink
+    touching &= binary_dilation(kept, square=True)                    # off pixels next to kept ink
     contacts, _ = ndi.label(touching, structure=np.ones((3, 3)))      # where each piece meets it
     pieces, _ = ndi.label(kept, structure=np.ones((3, 3)))
     h, w = off.shape
@@ -416,7 +417,7 @@ def _lost_strokes(centre: np.ndarray, kept: np.ndarray, spur: float) -> np.ndarr
         box = slice(max(0, ys.start - 1), min(h, ys.stop + 1)), slice(max(0, xs.start - 1), min(w, xs.stop + 1))
         own = off[box] == k                                           # the piece, in its box grown by 1 px
         meets = len(np.unique(contacts[box][own & (contacts[box] > 0)]))
-        joins = len(np.unique(pieces[box][ndi.binary_dilation(own, np.ones((3, 3))) & (pieces[box] > 0)]))
+        joins = len(np.unique(pieces[box][binary_dilation(own, square=True) & (pieces[box] > 0)]))
         redraw_it[k] = meets != 1 or joins > 1 or np.count_nonzero(own) > spur
     return redraw_it[off]
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
+from .morph import binary_dilation
 from .reading import Item, decode_gray
 
 FIRST_LOOK = 256            # px: the first look at the page (only finds the text height and where it is)
@@ -619,8 +620,8 @@ def _candidate(mask, line: Line, others, H, normalize_ink, ImageError):
     # keep the faint ink between its pieces (a thin stroke under the threshold: a 5's bar joined
     # to its body), drop only the other candidates' ink and its anti-aliased rim
     other = others[cy0:cy1, cx0:cx1] & ~m
-    region = ~ndi.binary_dilation(other, iterations=2) | m
-    region &= ndi.binary_dilation(m, iterations=2) | _box(m.shape, y0 - cy0, x0 - cx0, y1 - cy0, x1 - cx0)
+    region = ~binary_dilation(other, iterations=2) | m
+    region &= binary_dilation(m, iterations=2) | _box(m.shape, y0 - cy0, x0 - cx0, y1 - cy0, x1 - cx0)
     crop = np.clip(line.ink[cy0:cy1, cx0:cx1], 0, 1) * region
     # on blank paper one H wider on every side (the threshold in normalize_ink is measured
     # against that much paper, as for a photographed digit)
