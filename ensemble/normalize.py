@@ -50,7 +50,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage as ndi
 
-from .morph import binary_dilation, grey_closing, median_filter
+from .morph import binary_dilation, distance_transform_edt, grey_closing, maximum_filter, median_filter
 from .skeleton import redraw, thin
 
 SIZE, BOX = 28, 20          # MNIST: 20x20 digit box centred by mass in a 28x28 field
@@ -393,8 +393,8 @@ def _stroke_width(mask: np.ndarray) -> float:
         return 0.0
     # background all round: a stroke that fills the crop's width (a straight 1) is measured
     # across, not from the far side of its neighbours' room
-    dist = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]     # (h, w)
-    ridge = mask & (dist >= ndi.maximum_filter(dist, 3))
+    dist = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]         # (h, w)
+    ridge = mask & (dist >= maximum_filter(dist, 3))
     return 2 * float(np.median(dist[ridge])) - 1
 
 

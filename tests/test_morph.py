@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from ensemble.morph import binary_dilation, grey_closing, median_filter
+from ensemble.morph import binary_dilation, distance_transform_edt, grey_closing, maximum_filter, median_filter
 
 SHAPES = [(1, 1), (1, 9), (9, 1), (5, 7), (24, 32), (37, 61), (120, 90)]
 
@@ -65,3 +65,36 @@ def test_median_filter_is_scipys_with_the_border_repeated(shape, size):
     assert np.array_equal(got, ndi.median_filter(x, size=size, mode="nearest"))
     with pytest.raises(ValueError, match="odd"):
         median_filter(x, size + 1)
+
+
+@pytest.mark.parametrize("shape", SHAPES + [(82, 62), (300, 20)])
+@pytest.mark.parametrize("size", [1, 3, 7])
+def test_maximum_filter_is_scipys(shape, size):
+    x = _smooth(shape, size, np.float64)
+    x[0, :] = 2.0                                          # a bright edge: the border handling shows
+    got = maximum_filter(x, size)
+    assert got.dtype == x.dtype and np.array_equal(got, ndi.maximum_filter(x, size))
+    with pytest.raises(ValueError, match="odd"):
+        maximum_filter(x, 2)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_distance_transform_is_scipys(seed):
+    rng = np.random.default_rng(seed)
+    shape = [(82, 62), (5, 5), (1, 9), (120, 40), (256, 200), (64, 1030)][seed % 6]
+    mask = ndi.gaussian_filter(rng.random(shape), 2) > 0.45 + 0.02 * (seed % 4)
+    mask[rng.integers(shape[0]), rng.integers(shape[1])] = False          # at least one background pixel
+    got = distance_transform_edt(mask)
+    assert got.dtype == np.float64 and np.array_equal(got, ndi.distance_transform_edt(mask))
+
+
+@pytest.mark.parametrize("shape", [(256, 256), (256, 3), (1000, 700)])
+def test_distance_transform_of_a_blob_far_from_the_background(shape):
+    mask = np.ones(shape, bool)
+    mask[0, 0] = False                                     # the longest distances the side allows
+    assert np.array_equal(distance_transform_edt(mask), ndi.distance_transform_edt(mask))
+
+
+def test_distance_transform_needs_background():
+    with pytest.raises(ValueError, match="background"):
+        distance_transform_edt(np.ones((4, 4), bool))
