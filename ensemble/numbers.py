@@ -52,15 +52,16 @@ class Scoring:
     moved towards the best path that read it right.
     """
 
-    # fitted by `python benchmarks/tune_numbers.py --n 50` (validation split, render seed 1; checked on seed 2)
-    weights: tuple = (0.6, -1.315, 2.848, -0.192, -4.465, -5.36, -1.238, -0.596, -0.271, -0.196, -0.672,
-                      -0.058, -2.974, -0.241)
-    bias: float = -1.601
-    aspect: tuple = ((0.918, 0.173), (0.458, 0.184), (0.955, 0.203), (0.803, 0.172), (0.826, 0.166),
-                     (0.967, 0.25), (0.748, 0.149), (0.775, 0.163), (0.778, 0.174), (0.693, 0.132))
+    # fitted by `python benchmarks/tune_numbers.py --n 200 --seed 0 --check-seed 3` (validation split:
+    # render seed 0 to fit, seed 3 to check; adopted by the rule in benchmarks/RESULTS.md)
+    weights: tuple = (0.644, -2.199, 3.668, -0.186, -5.868, -6.761, -0.802, -1.161, -0.671, -0.884, -0.63,
+                      -0.142, -1.377, 0.033)
+    bias: float = -0.789
+    aspect: tuple = ((0.932, 0.187), (0.459, 0.19), (0.941, 0.194), (0.804, 0.163), (0.824, 0.174),
+                     (0.946, 0.232), (0.75, 0.15), (0.779, 0.175), (0.761, 0.17), (0.689, 0.129))
     #                per class: a true candidate digit's width / height, mean and std
-    skip_piece: float = 3.512     # cost of dropping a small piece as noise
-    skip_digit: float = 4.949     # cost of dropping a digit-sized piece
+    skip_piece: float = 4.269     # cost of dropping a small piece as noise
+    skip_digit: float = 5.44      # cost of dropping a digit-sized piece
 
     def __post_init__(self):
         if len(self.weights) != len(FEATURES):
