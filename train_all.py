@@ -234,7 +234,7 @@ def init_weights(net, cfg: dict, arch_args: dict, folder: Path) -> dict:
     (their own `init_from` too, so a chain of fine-tunes stays traceable)."""
     import hashlib
 
-    from ensemble.export import WeightFileError, load_member
+    from ensemble.export import TRAINING_ONLY_PREFIXES, WeightFileError, load_member
     path = folder / f"{cfg['name']}.safetensors"
     if not path.is_file():
         raise SystemExit(f"error: --init-from {folder}: no {path.name} to start {cfg['name']} from")
@@ -248,7 +248,6 @@ def init_weights(net, cfg: dict, arch_args: dict, folder: Path) -> dict:
                          f"differs from the config's {cfg['arch']} {arch_args}")
     # the file holds the inference weights: training-only parts (msn_deep's auxiliary heads) start fresh
     missing, unexpected = net.load_state_dict(src.state_dict(), strict=False)
-    from ensemble.export import TRAINING_ONLY_PREFIXES
     if unexpected or any(not k.startswith(TRAINING_ONLY_PREFIXES) for k in missing):
         raise SystemExit(f"error: --init-from {path}: weights do not fit ({missing[:3]}, {unexpected[:3]})")
     met = meta.get("metrics", {})
