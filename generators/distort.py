@@ -481,7 +481,8 @@ def apply_distortion(images: torch.Tensor, params: dict, cfg: DistortionConfig) 
     out = images
     if "redraw" in params and bool(params["redraw"].any()):
         pick = params["redraw"].nonzero()[:, 0]                           # (b,) the samples redrawn
-        out = out.index_copy(0, pick, redraw(out[pick], stroke_width(out[pick])))
+        chosen = out[pick]                                                # (b, C, H, W), a copy
+        out = out.index_copy(0, pick, redraw(chosen, stroke_width(chosen)))
     if "rho" in params:
         out = pen_width(out, params["rho"], math.ceil(cfg.thicken * _MAX_WIDTH / 2), math.ceil(cfg.thin * _MAX_WIDTH / 2))
     if cfg.warps:
