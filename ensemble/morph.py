@@ -22,9 +22,21 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage as ndi
 
-# The callers parallelize by processes (reading workers) or requests (the server); on images this
-# small OpenCV's own thread pool only oversubscribes the cores.
-cv2.setNumThreads(1)
+
+def one_thread() -> None:
+    """Run OpenCV on the calling thread only (no thread pool).
+
+    The callers parallelize by processes (reading workers) or requests (the server); on images
+    this small OpenCV's own pool only oversubscribes the cores. And the pool does not survive a
+    fork: a forked worker that touches it (even `cv2.setNumThreads`) waits forever for threads
+    that live only in the parent. So `Reader.read` calls this in the parent before it forks,
+    whatever OpenCV did there before (a user's own cv2 code, a renderer).
+    """
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
+
+
+one_thread()
 
 EDT_MAX_SIDE = 256      # px: OpenCV's float32 transform is exact well beyond (distance_transform_edt)
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)   # scipy's default structure in 2-D

@@ -442,6 +442,9 @@ class Reader:
         vote_in_workers = workers > 0 and ens.device.type == "cpu"
         if workers == 0:
             set_pixel_limit(self.max_pixels)
+        else:                            # no OpenCV thread pool may cross the fork (it would hang)
+            from .morph import one_thread
+            one_thread()
         data = _Chunks(items, self.mode, chunk, self.max_pixels, ens if vote_in_workers else None)
         loader = DataLoader(data, batch_size=None, num_workers=workers, collate_fn=_collate,
                             worker_init_fn=data.worker_init if workers else None)

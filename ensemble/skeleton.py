@@ -13,9 +13,10 @@ OpenCV correlation).
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from scipy import ndimage as ndi
+
+from .morph import cv2          # OpenCV, set to run on one thread (see morph.one_thread)
 
 
 def _zhang_suen_tables() -> np.ndarray:

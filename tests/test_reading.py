@@ -104,3 +104,41 @@ def test_pooled_vote_counts_members_times_images():
     assert (r.prediction, r.agreement, r.member_predictions, r.tie_break) == (4, 1, [4, 9], False)
     assert (r.extra["votes"], r.extra["votes_total"]) == (4, 6)
     assert r.confidence == pytest.approx(4 / 6)
+
+
+def test_workers_do_not_hang_after_the_caller_used_opencv_threads(tmp_path):
+    """A program that ran OpenCV on its thread pool, then reads with worker processes: the
+    forked workers must not touch a pool whose threads live only in the parent (they used to
+    wait forever in cv2.setNumThreads, at `import ensemble.morph`). Run in a fresh interpreter,
+    with a deadline, so that a hang fails the test instead of the suite."""
+    import subprocess
+    import sys
+    import textwrap
+    for i, d in enumerate(ink_digits()):
+        Image.fromarray(np.pad(255 - d, 20, constant_values=255)).save(tmp_path / f"{i}.png")   # not MNIST-style
+    weights = save_ink_members(tmp_path / "w")
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = {[os.path.dirname(__file__), os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]!r}
+        import cv2, numpy as np
+        cv2.setNumThreads(2)
+        for _ in range(3):                      # the pool's threads run, then wait on its condition
+            cv2.GaussianBlur(np.ones((1500, 1500), np.float32), (31, 31), 5)
+        from ensemble import Ensemble
+        from ensemble.reading import Reader, find_inputs
+        ens = Ensemble({str(weights)!r}, device="cpu")
+        found = find_inputs([{str(tmp_path)!r}], ens.class_names)
+        readings = Reader(ens).read(found.items, workers=2)
+        print("read", sum(r.status == "ok" for r in readings), len(readings))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)                          # the hung workers too
+        proc.communicate()
+        pytest.fail("reading with 2 workers after OpenCV used its thread pool did not finish in 90 s")
+    assert proc.returncode == 0, stderr[-2000:]
+    n = len(ink_digits())
+    assert stdout.split() == ["read", str(n), str(n)]
