@@ -1045,3 +1045,20 @@ def test_erode_disk_is_grey_erosion_by_the_disk(e):
         want = ndi.grey_erosion(a, footprint=yy ** 2 + xx ** 2 <= e * e)
         got = erode_disk(a, e)
         assert got.dtype == a.dtype and np.array_equal(got, want), (h, w)
+
+
+def test_fit_and_centre_is_mnists_last_step_exactly():
+    """The last step, as MNIST made its digits: the longest side fitted into 20 px with Lanczos
+    (aspect kept), the centre of mass moved to the field's centre (14, 14), rounded to uint8."""
+    from ensemble.normalize import _fit_and_centre, _pen
+    yy, xx = np.mgrid[:90, :60]
+    crop = ((np.hypot((yy - 45) / 40, (xx - 30) / 26) - 0.8) ** 2 < 0.02).astype(np.float32)    # a 0's ring, ~2 px at 20
+    crop = ndi.gaussian_filter(crop, 1.0)
+    crop /= crop.max()
+    assert _pen(crop) is crop                                            # an MNIST pen: no pen step
+    small = np.asarray(Image.fromarray(crop).resize((13, 20), Image.Resampling.LANCZOS)).clip(0, 1)   # (20, 13)
+    cy, cx = ndi.center_of_mass(small)
+    oy, ox = int(round(14 - cy)), int(round(14 - cx))
+    want = np.zeros((28, 28), np.float32)
+    want[oy:oy + 20, ox:ox + 13] = small
+    assert np.array_equal(_fit_and_centre(crop), np.rint(want * 255).astype(np.uint8))
