@@ -28,9 +28,12 @@ def one_thread() -> None:
 
     The callers parallelize by processes (reading workers) or requests (the server); on images
     this small OpenCV's own pool only oversubscribes the cores. And the pool does not survive a
-    fork: a forked worker that touches it (even `cv2.setNumThreads`) waits forever for threads
-    that live only in the parent. So `Reader.read` calls this in the parent before it forks,
-    whatever OpenCV did there before (a user's own cv2 code, a renderer).
+    fork: a forked child that reconfigures it (`cv2.setNumThreads`, which importing this module
+    does) after the parent ran it waits forever, in pthread_cond_destroy, for threads that live
+    only in the parent. So `Reader.read` calls this in the parent before it forks its workers,
+    whatever OpenCV did there before (a user's own cv2 code, a renderer); the caller's OpenCV
+    then stays on one thread. Processes a user forks themselves are not covered: import
+    `ensemble.normalize` (or this module) in the parent before forking them.
     """
     if cv2.getNumThreads() != 1:
         cv2.setNumThreads(1)

@@ -442,7 +442,7 @@ class Reader:
         vote_in_workers = workers > 0 and ens.device.type == "cpu"
         if workers == 0:
             set_pixel_limit(self.max_pixels)
-        else:                            # no OpenCV thread pool may cross the fork (it would hang)
+        else:                            # a worker that reconfigures a pool the parent ran hangs
             from .morph import one_thread
             one_thread()
         data = _Chunks(items, self.mode, chunk, self.max_pixels, ens if vote_in_workers else None)

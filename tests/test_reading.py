@@ -108,8 +108,8 @@ def test_pooled_vote_counts_members_times_images():
 
 def test_workers_do_not_hang_after_the_caller_used_opencv_threads(tmp_path):
     """A program that ran OpenCV on its thread pool, then reads with worker processes: the
-    forked workers must not touch a pool whose threads live only in the parent (they used to
-    wait forever in cv2.setNumThreads, at `import ensemble.morph`). Run in a fresh interpreter,
+    forked workers must not reconfigure a pool whose threads live only in the parent (they used
+    to wait forever in cv2.setNumThreads, at `import ensemble.morph`). Run in a fresh interpreter,
     with a deadline, so that a hang fails the test instead of the suite."""
     import subprocess
     import sys
@@ -128,6 +128,7 @@ def test_workers_do_not_hang_after_the_caller_used_opencv_threads(tmp_path):
         from ensemble.reading import Reader, find_inputs
         ens = Ensemble({str(weights)!r}, device="cpu")
         found = find_inputs([{str(tmp_path)!r}], ens.class_names)
+        assert "ensemble.morph" not in sys.modules      # else this test would not test the fork
         readings = Reader(ens).read(found.items, workers=2)
         print("read", sum(r.status == "ok" for r in readings), len(readings))
     """)
