@@ -449,9 +449,9 @@ def _pen(crop: np.ndarray) -> np.ndarray:
     pct 4.37 px); pens from MIN_STROKE to MAX_STROKE (MNIST's 99th percentile) are left alone.
 
     Hairlines are thickened to TARGET_STROKE. Bolder strokes are eroded to THIN_STROKE, within
-    MNIST's bold range (95th pct 3.66): the members trained with pen-width distortion read that pen, and the
-    erosion keeps the shape of blobs (a bold 8 whose loops closed reads as an 8, where its
-    centre line alone reads as a 1). Where the erosion cut a stroke away (where the pen was
+    MNIST's bold range (95th pct 3.66): the members trained with pen-width distortion read that
+    pen, and the erosion keeps the shape of blobs (a bold 8 whose loops closed reads as an 8,
+    where its centre line alone reads as a 1). Where the erosion cut a stroke away (where the pen was
     lighter: across a stroke or a loop, or a whole light stem or tail), its centre line is
     redrawn with a THIN_STROKE pen, so every stroke stays whole; only the thinning's short spurs
     toward a blob's corners are left out (`_lost_strokes`).
