@@ -19,7 +19,8 @@ How an image becomes candidate digits (`segment`, in the worker processes):
    share (a 5's detached bar), or stay pieces of their own that the vote may join or drop;
 4. a component wider than 0.7 H may hold touching digits: the cheapest top-to-bottom paths
    through its ink (seams, by dynamic programming, one column per row at most, sideways steps
-   cheap so that a cut can follow slanted writing) are candidate cuts; up to 1.1 H wide only one
+   cheap so that a cut can follow slanted writing) are candidate cuts, four per likely boundary
+   (the cheapest often cuts through a digit, not between two); up to 1.1 H wide only one
    cut is tried, and up to 1.3 H only cuts that cross a single stroke (where two digits touch,
    never through both sides of a wide 0), straight cuts along the writing's slant among them
    (`line_cuts`: two slanted digits merged over several rows leave no cheap seam);
@@ -64,6 +65,9 @@ class SegmentParams:
     merge_width: float = 1.0      # ... and at most this wide when it joins digit-sized components
     split_width: float = 0.7      # components wider than this get a candidate cut
     split_more: float = 1.1       # ... wider than this: two or more, else only one
+    cuts_narrow: int = 1          # candidate cuts in a component up to split_more wide
+    cuts_per_boundary: int = 4    # ... and per likely boundary between digits in a wider one (the
+                                  # cheapest seam often cuts a digit, not the pair: the vote chooses)
     single_stroke: float = 1.3    # cuts in components up to this wide cross one stroke only (a wide 0)
     cut_spacing: float = 0.12     # candidate cuts at least this far apart
     min_side: float = 0.15        # a cut leaves at least this share of the ink on either side
@@ -78,8 +82,9 @@ class SegmentParams:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.attach <= 1 or not 0 < self.line_overlap <= 1:
             raise ValueError("attach and line_overlap must be in (0, 1]")
-        if self.max_pieces < 1:
-            raise ValueError(f"max_pieces must be >= 1, got {self.max_pieces}")
+        for name in ("max_pieces", "cuts_narrow", "cuts_per_boundary"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 # ---- the ink and its components ------------------------------------------------------------
@@ -347,8 +352,10 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
         return [piece]
     sub = piece.mask[piece.y0:piece.y1, piece.x0:piece.x1]                  # (h, w)
     cost = sub + 0.5 * ink[piece.y0:piece.y1, piece.x0:piece.x1] * sub        # crossing ink costs
-    # two cuts to try per likely boundary; one for pieces about as wide as a digit (a 1 touching)
-    n_max = 1 if w <= p.split_more * H else max(2, 2 * (round(w / (0.75 * H)) - 1))
+    # cuts_per_boundary cuts to try per likely boundary; cuts_narrow (one) for pieces about as wide
+    # as a digit (a 1 touching)
+    n_max = p.cuts_narrow if w <= p.split_more * H else \
+        max(2, p.cuts_per_boundary * (round(w / (0.75 * H)) - 1))
     single = w <= p.single_stroke * H                 # only cuts through a single stroke: look
     cuts = seams(cost, sub, n_max + 3 * single, p.cut_spacing * H, p.min_side, p.seam_diag)   # at more
     cols = np.arange(w)[None, :]                                             # (1, w)
