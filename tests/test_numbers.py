@@ -338,3 +338,32 @@ def test_line_cuts_follow_a_slant_and_leave_ink_on_both_sides():
     assert not bars[np.arange(h), best].any()
     left = sum(bars[y, :best[y] + 1].sum() for y in range(h))
     assert 0.15 * bars.sum() <= left <= 0.85 * bars.sum()
+
+
+# ---- benchmarks/numbers.py --------------------------------------------------------------------
+def _bench_args(**kw):
+    import argparse
+    return argparse.Namespace(**{"device": "cpu", "workers": 2, "split": "val", "seed": 0, "markdown": False,
+                                 "repeat": 1, **kw})
+
+
+@pytest.mark.parametrize("seconds,mark", [(3.9, "✔"), (4.1, "✘")])
+def test_benchmark_marks_the_speed_target(seconds, mark):
+    from benchmarks import numbers as bench
+    s = {"n": 200, "sequence_accuracy": 0.99, "digit_accuracy": 0.995}
+    out = bench.table([("4 gaps", "scan", s, seconds, 1.0)], _bench_args(), None)
+    assert out.strip().splitlines()[-1].endswith(f"≥ 50/s {mark}")        # 200 / 3.9 s = 51.3/s, / 4.1 s = 48.8/s
+
+
+def test_benchmark_repeat_times_each_folder_k_times(tmp_path, capsys, monkeypatch):
+    from benchmarks import numbers as bench
+    calls = []
+    real = bench.read_folder
+    monkeypatch.setattr(bench, "read_folder", lambda *a: calls.append(a[0]) or real(*a))
+    assert bench.main(["--split", "val", "--n", "2", "--conditions", "4 gaps", "--looks", "scan", "--repeat", "3",
+                       "--workers", "0", "--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert len(calls) == 3 and len(set(calls)) == 1
+    assert "speed: median of 3 reads per folder" in out
+    with pytest.raises(SystemExit):
+        bench.main(["--repeat", "0"])
