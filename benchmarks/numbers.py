@@ -33,8 +33,8 @@ digit accuracy (1 - edit distance / digits, summed), numbers/s (wall clock: depe
 the machine runs) and CPU ms/number (user + system time of this process and its reading workers,
 `resource.getrusage`: about what the reading costs whatever the load; 2 free cores read at most
 2000 / that numbers/s). --repeat K reads every folder K times and reports the median wall time and
-CPU time of the K reads (a 2-core VM's reads of one folder spread by about +-5 %); the readings must be
-the same every time. Targets: 4 gaps >= 98 %,
+CPU time of the K reads (each median on its own; single runs on a 2-core VM spread by several per
+cent); the readings must be the same every time. Targets: 4 gaps >= 98 %,
 4 touching >= 93 %, 8 gaps >= 90 % sequence accuracy; >= 50 numbers/s on 2 cores.
 """
 from __future__ import annotations
@@ -149,12 +149,12 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--errors", type=int, default=0, metavar="K", help="also list K misread numbers per row")
     ap.add_argument("--repeat", type=int, default=1, metavar="K",
-                    help="read each folder K times; speed is the median of the K reads (default 1)")
+                    help="read each folder K times; wall and CPU time are each the median of the K reads (default 1)")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
-    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
-    looks = [c.strip() for c in args.looks.split(",") if c.strip()]
+    conditions = args.conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    looks = args.looks = [c.strip() for c in args.looks.split(",") if c.strip()]
     for c in conditions:
         if c not in CONDITIONS:
             ap.error(f"unknown condition {c!r}; choose from {', '.join(CONDITIONS)}")
@@ -208,8 +208,14 @@ def table(rows, args, ens) -> str:
     total_t = sum(r[3] for r in rows)
     total_cpu = sum(r[4] for r in rows)
     speed = total_n / total_t
-    body.append(["all", "", str(total_n), "", "", f"{speed:.1f}", f"{1000 * total_cpu / total_n:.1f}",
-                 f"≥ 50/s {'✔' if speed >= SPEED_TARGET else '✘'}"])
+    goal = f"≥ {SPEED_TARGET:g}/s"
+    if set(args.conditions) != set(CONDITIONS) or set(args.looks) != set(LOOKS):
+        goal += " (all conditions)"                   # the target is for the whole table, on the CPU
+    elif args.device != "cpu":
+        goal += " (on the CPU)"
+    else:
+        goal += f" {'✔' if speed >= SPEED_TARGET else '✘'}"
+    body.append(["all", "", str(total_n), "", "", f"{speed:.1f}", f"{1000 * total_cpu / total_n:.1f}", goal])
     timing = f", speed: median of {args.repeat} reads per folder" if args.repeat > 1 else ""
     info = f"split={args.split}, seed={args.seed}, device: {device}, torch {torch.__version__}{timing}"
     if not args.markdown:

@@ -64,10 +64,11 @@ class SegmentParams:
     max_width: float = 1.3        # a candidate digit of several pieces is at most this wide
     merge_width: float = 1.0      # ... and at most this wide when it joins digit-sized components
     split_width: float = 0.7      # components wider than this get a candidate cut
-    split_more: float = 1.1       # ... wider than this: two or more, else only one
+    split_more: float = 1.1       # ... wider than this: several cuts, else cuts_narrow
     cuts_narrow: int = 1          # candidate cuts in a component up to split_more wide
-    cuts_per_boundary: int = 4    # ... and per likely boundary between digits in a wider one (the
-                                  # cheapest seam often cuts a digit, not the pair: the vote chooses)
+    cuts_per_boundary: int = 4    # ... and per likely boundary between digits in a wider one, at
+                                  # least 2 (the cheapest seam often cuts a digit, not the pair: the
+                                  # vote chooses)
     single_stroke: float = 1.3    # cuts in components up to this wide cross one stroke only (a wide 0)
     cut_spacing: float = 0.12     # candidate cuts at least this far apart
     min_side: float = 0.15        # a cut leaves at least this share of the ink on either side
@@ -83,8 +84,9 @@ class SegmentParams:
         if not 0 < self.attach <= 1 or not 0 < self.line_overlap <= 1:
             raise ValueError("attach and line_overlap must be in (0, 1]")
         for name in ("max_pieces", "cuts_narrow", "cuts_per_boundary"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
 
 
 # ---- the ink and its components ------------------------------------------------------------
@@ -352,8 +354,8 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
         return [piece]
     sub = piece.mask[piece.y0:piece.y1, piece.x0:piece.x1]                  # (h, w)
     cost = sub + 0.5 * ink[piece.y0:piece.y1, piece.x0:piece.x1] * sub        # crossing ink costs
-    # cuts_per_boundary cuts to try per likely boundary; cuts_narrow (one) for pieces about as wide
-    # as a digit (a 1 touching)
+    # cuts_per_boundary cuts to try per likely boundary (at least two in all: a piece just over
+    # split_more H rounds to one digit); cuts_narrow (one) for pieces about as wide as a digit (a 1 touching)
     n_max = p.cuts_narrow if w <= p.split_more * H else \
         max(2, p.cuts_per_boundary * (round(w / (0.75 * H)) - 1))
     single = w <= p.single_stroke * H                 # only cuts through a single stroke: look
