@@ -237,21 +237,28 @@ def fit(data, scoring: Scoring, epochs: int = 20, seed: int = 0) -> Scoring:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100, help="numbers per condition and look")
-    ap.add_argument("--seed", type=int, default=1, help="render seed to fit on (the benchmark uses 0)")
-    ap.add_argument("--check-seed", type=int, default=2, help="render seed to check the fit on")
+    ap.add_argument("--seed", default="1", help="render seed(s) to fit on, comma-separated (the benchmark uses 0)")
+    ap.add_argument("--check-seed", default="2", help="render seed(s) to check the fit on, comma-separated")
     ap.add_argument("--epochs", type=int, default=20, help="perceptron passes over the numbers")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "digit-ensemble" / "bench"))
     args = ap.parse_args(argv)
     from ensemble import Ensemble
     ens = Ensemble(device="cpu")
-    train, check = collect(ens, args, args.seed), collect(ens, args, args.check_seed)
+    seeds = [int(v) for v in args.seed.split(",")]
+    checks = [int(v) for v in args.check_seed.split(",")]
+    train = {}
+    for seed in seeds:                               # several seeds: one row per (seed, condition, look)
+        train.update({(seed, *key) if len(seeds) > 1 else key: rows
+                      for key, rows in collect(ens, args, seed).items()})
     best = fit(train, Scoring(), args.epochs)
+    sets = [("fit", train)] + [(f"check{'' if len(checks) == 1 else ' ' + str(c)}", collect(ens, args, c))
+                               for c in checks]
     for name, sc in (("current", Scoring()), ("fitted", best)):
-        for label, data in (("fit", train), ("check", check)):
+        for label, data in sets:
             acc = accuracy(data, sc)
             print(f"{name:<8} {label:<6} mean {100 * np.mean(list(acc.values())):.2f}%  " +
-                  "  ".join(f"{c}/{lk} {100 * a:.1f}%" for (c, lk), a in acc.items()))
+                  "  ".join(f"{'/'.join(map(str, key))} {100 * a:.1f}%" for key, a in acc.items()))
     print("features:", ", ".join(FEATURES))
     print(best)
     return 0

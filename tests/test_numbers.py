@@ -408,3 +408,27 @@ def test_benchmark_repeat_must_be_positive(tmp_path):
     with pytest.raises(SystemExit) as e:
         bench.main(["--repeat", "0", "--n", "2", "--cache", str(tmp_path)])
     assert e.value.code == 2 and not any(tmp_path.iterdir())
+
+
+def test_candidate_votes_and_span_features_describe_each_candidate():
+    """The least sure member's probability is of the VOTED class, and every span gets one value
+    per FEATURES name, its class one-hot on the class voted (a per-class bias must not land on
+    another class)."""
+    from ensemble.numbers import FEATURES, Scoring, candidate_votes, span_features
+    from ensemble.reading import Reading, vote_into
+    probs = np.full((3, 2, 10), 0.01)                                   # (M, K, C)
+    probs[:, 0, 7] = [0.91, 0.6, 0.8]                                    # candidate 0: all vote 7
+    probs[:, 1, 3] = [0.5, 0.7, 0.1]                                     # candidate 1: 3 by two of three
+    probs[2, 1, 5] = 0.6
+    cands = [Reading("") for _ in range(2)]
+    vote_into(cands, probs)
+    v = candidate_votes(probs, cands)
+    assert list(v["pred"]) == [7, 3]
+    assert v["least"] == pytest.approx([0.6, 0.1])
+    line = {"n": 2, "spans": [(0, 1, 0), (1, 2, 1)], "widths": [0.5, 0.8], "heights": [1.0, 1.0],
+            "cuts": [], "cut_runs": [0, 0], "cut_ink": [0, 0], "main": [True, True], "parents": [-1, -1]}
+    f = span_features(line, v, Scoring())
+    assert f.shape == (2, len(FEATURES))
+    onehot = f[:, [FEATURES.index(f"class_{c}") for c in range(10)]]
+    assert onehot.argmax(1).tolist() == [7, 3] and onehot.sum(1).tolist() == [1, 1]
+    assert f[:, FEATURES.index("least_member")] == pytest.approx([0.6, 0.1])
