@@ -13,10 +13,11 @@ digit) in ensemble/segment.py's `segment`, in the worker processes. Then
 (`NumberMode.combine`, once per chunk): per line, the best path through the pieces wins
 (dynamic programming): a candidate digit scores bias + weights . features, from the members'
 vote on it (log confidence, agreement, margin between the top two classes, the least sure
-member's probability, the class voted), how its aspect ratio fits the class they read, whether it is too low or too wide, how many pieces, components
-and cuts it took and how much ink those cuts cross (`Scoring`, `span_features`); a piece left
-out costs `skip_piece` (small) or `skip_digit` (digit-sized). So a broken 0 stays one digit when
-the members read it whole more surely than its halves, and two touching digits are split at the
+member's probability, the class voted), how its aspect ratio fits the class they read,
+whether it is too low or too wide, how many pieces, components and cuts it took and how much
+ink those cuts cross (`Scoring`, `span_features`); a piece left out costs `skip_piece` (small)
+or `skip_digit` (digit-sized). So a broken 0 stays one digit when the members read it whole
+more surely than its halves, and two touching digits are split at the
 cut whose halves both read well. Thresholds were chosen and the weights fitted (structured
 perceptron, benchmarks/tune_numbers.py) on numbers rendered from the MNIST validation split,
 never on test.
@@ -47,11 +48,11 @@ class Scoring:
     Each candidate digit scores bias + weights . features (FEATURES, `span_features`): how sure
     the members are of it (the least sure one too; joining components or pieces on a small margin
     costs more), which class they voted (a bias per class), how its aspect ratio fits the class
-    they read, whether it is too low or too wide for a digit, how many pieces, components and cuts it is made of. A line's
-    segmentation is the path through its pieces with the largest summed score (`best_path`).
-    The weights were fitted by a structured perceptron on numbers rendered from the validation
-    split (benchmarks/tune_numbers.py): whenever the best path misread a number, the weights
-    moved towards the best path that read it right.
+    they read, whether it is too low or too wide for a digit, how many pieces, components and
+    cuts it is made of. A line's segmentation is the path through its pieces with the largest
+    summed score (`best_path`). The weights were fitted by a structured perceptron on numbers
+    rendered from the validation split (benchmarks/tune_numbers.py): whenever the best path
+    misread a number, the weights moved towards the best path that read it right.
     """
 
     # fitted by `python benchmarks/tune_numbers.py --n 200 --seed 0,5,6,7,8,9,10,11 --check-seed 12,13`
@@ -126,15 +127,16 @@ def span_features(line: dict, vote: dict, scoring: Scoring) -> np.ndarray:
     # digit-sized components a candidate joins (a broken digit: 2), less one
     comps = np.array([len({q if q >= 0 else -2 - b for b, (q, m) in enumerate(zip(line["parents"], line["main"]))
                            if m and a <= b < c}) for a, c in zip(i, j)], np.float64)
-    doubt = 1.0 - vote["margin"][k]
+    joined, pieces = np.maximum(comps - 1, 0), j - i - 1.0               # (S,) each
+    doubt = 1.0 - vote["margin"][k]                                      # joining on a small margin
     onehot = np.eye(10)[np.clip(vote["pred"][k], 0, 9)]                    # (S, 10) the class voted
     return np.concatenate([np.stack([
         np.log(np.maximum(vote["conf"][k], 1e-4)), vote["agree"][k], vote["margin"][k],
         np.minimum(((w / np.maximum(h, 1e-3) - mean) / std) ** 2, 9.0),
-        np.maximum(0.0, 0.75 - h), np.maximum(0.0, w - 1.0), j - i - 1.0,
+        np.maximum(0.0, 0.75 - h), np.maximum(0.0, w - 1.0), pieces,
         cuts[i], cuts[j], inside[j - 1] - inside[i], (main[j] - main[i]) == 0,
-        runs[i] + runs[j], ink[i] + ink[j], np.maximum(comps - 1, 0),
-        vote["least"][k], np.maximum(comps - 1, 0) * doubt, (j - i - 1.0) * doubt], 1), onehot], 1).astype(np.float64)
+        runs[i] + runs[j], ink[i] + ink[j], joined,
+        vote["least"][k], joined * doubt, pieces * doubt], 1), onehot], 1).astype(np.float64)
 
 
 def span_scores(line: dict, vote: dict, scoring: Scoring) -> np.ndarray:
@@ -148,13 +150,12 @@ def candidate_votes(probs: np.ndarray, cands: list[Reading]) -> dict:
     """The vote summary `span_features` needs, from (M, K, C) probabilities and voted readings."""
     mean = probs.mean(0)                                                  # (K, C)
     top2 = np.sort(mean, axis=1)[:, -2:] if mean.shape[1] > 1 else np.zeros((len(mean), 2))
-    return {"pred": np.array([c.prediction for c in cands], np.int64),
+    pred = np.array([c.prediction for c in cands], np.int64)             # (K,)
+    return {"pred": pred,
             "agree": np.array([c.agreement for c in cands], np.float64) / probs.shape[0],
             "conf": np.array([c.confidence for c in cands], np.float64),
             "margin": top2[:, 1] - top2[:, 0],
-            # the least sure member's probability of the voted class (K,)
-            "least": np.take_along_axis(probs, np.array([c.prediction for c in cands], np.int64)[None, :, None]
-                                        .repeat(probs.shape[0], 0), 2)[..., 0].min(0) if len(cands) else np.zeros(0)}
+            "least": probs[:, np.arange(len(pred)), pred].min(0)}       # the least sure member's p(voted class)
 
 
 class NumberMode:
