@@ -4,6 +4,7 @@
     python benchmarks/numbers.py --split val --n 100    # validation digits: for tuning
     python benchmarks/numbers.py --markdown             # the table as Markdown (benchmarks/RESULTS.md)
     python benchmarks/numbers.py --repeat 3             # time each folder 3 times: the median speed
+    python benchmarks/numbers.py --split val --why      # where each row's misreads come from
 
 The data: numbers rendered by `generators.numbers.render_number` from MNIST digits of the
 chosen split (test: the 10,000 test digits; val: training images 55,000-59,999, the
@@ -36,6 +37,13 @@ the machine runs) and CPU ms/number (user + system time of this process and its 
 CPU time of the K reads (each median on its own; single runs on a 2-core VM spread by several per
 cent); the readings must be the same every time. Targets: 4 gaps >= 98 %,
 4 touching >= 93 %, 8 gaps >= 90 % sequence accuracy; >= 50 numbers/s on 2 cores.
+
+--why sorts each row's misread numbers by cause, from the renderer's truth.json (`misread_causes`):
+"segmentation" (the digits read are not the digits drawn: another count, or a box off its digit,
+IoU < 0.6), "members" (the boxes are right and a misread digit is one that the ensemble misreads
+even as its own 28x28 MNIST image: better members would fix it) or "crop" (right boxes, and every
+misread digit is read right as its MNIST image: lost between the picture and the 28x28 that the
+members saw: light strokes, a cut a little off, a neighbour's ink).
 """
 from __future__ import annotations
 
@@ -116,6 +124,43 @@ def build(folder: Path, images, labels, condition: str, look: str, n: int, seed:
     done.touch()
 
 
+def iou(a, b):
+    """IoU of box a (4,) with boxes b (K, 4), x0 y0 x1 y1: float (K,)."""
+    import numpy as np
+    a, b = np.asarray(a, np.float64), np.atleast_2d(np.asarray(b, np.float64))
+    w = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
+    h = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
+    inter = w * h
+    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])      # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1)
+
+
+CAUSES = ("segmentation", "members", "crop")
+
+
+def misread_causes(readings, truth: dict, raw_right, class_names) -> dict:
+    """How many misread numbers each cause (CAUSES, see the docstring's --why) explains.
+
+    readings: a labelled folder's readings; truth: its truth.json (name -> mnist_index, boxes);
+    raw_right: bool per digit of the split, whether the ensemble reads its 28x28 MNIST image right.
+    """
+    counts = dict.fromkeys(CAUSES, 0)
+    for r in readings:
+        want = r.label.replace(" ", "")
+        digits = (r.extra.get("digits") or []) if r.ok else []
+        read = "".join(str(class_names[d["prediction"]]) for d in digits)
+        if read == want:
+            continue
+        t = truth[os.path.basename(r.path)]
+        if len(digits) != len(t["boxes"]) or any(iou(d["box"], b)[0] < 0.6 for d, b in zip(digits, t["boxes"])):
+            counts["segmentation"] += 1
+        elif all(raw_right[t["mnist_index"][k]] for k in range(len(want)) if read[k] != want[k]):
+            counts["crop"] += 1
+        else:
+            counts["members"] += 1
+    return counts
+
+
 def cpu_seconds() -> float:
     """CPU time (user + system) of this process and of its finished, waited-for children (the
     reading workers, which the DataLoader joins when a read ends)."""
@@ -150,6 +195,8 @@ def main(argv=None) -> int:
     ap.add_argument("--errors", type=int, default=0, metavar="K", help="also list K misread numbers per row")
     ap.add_argument("--repeat", type=int, default=1, metavar="K",
                     help="read each folder K times; wall and CPU time are each the median of the K reads (default 1)")
+    ap.add_argument("--why", action="store_true",
+                    help="also sort each row's misreads by cause: segmentation, members, crop (see above)")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
@@ -168,7 +215,8 @@ def main(argv=None) -> int:
     from ensemble.outputs import number_summary
     images, labels = split_digits(args.split)
     ens = Ensemble(args.weights, device=args.device)
-    rows = []
+    raw_right = (ens.predict(images).prediction.numpy() == labels) if args.why else None   # (N,) bool
+    rows, causes = [], []
     for cond in conditions:
         for look in looks:
             folder = Path(args.cache) / f"numbers-v3-{args.split}-s{args.seed}-n{args.n}" / \
@@ -183,6 +231,9 @@ def main(argv=None) -> int:
             cpu = float(np.median([c for _, _, c in runs]))
             s = number_summary(readings, ens.member_names)
             rows.append((cond, look, s, seconds, cpu))
+            if args.why:
+                truth = json.loads((folder / "truth.json").read_text())
+                causes.append(misread_causes(readings, truth, raw_right, ens.class_names))
             print(f"{cond:<13} {look:<6} n={s['n']:>4}  sequence {100 * s['sequence_accuracy']:6.2f}%  "
                   f"digits {100 * s['digit_accuracy']:6.2f}%  {s['n'] / seconds:6.1f} numbers/s  "
                   f"CPU {1000 * cpu / s['n']:5.1f} ms/number", file=sys.stderr, flush=True)
@@ -190,7 +241,21 @@ def main(argv=None) -> int:
                 r = next(r for r in readings if r.path == path)
                 print(f"    {os.path.basename(path)}: read {r.extra.get('text', r.status)!r}", file=sys.stderr)
     print(table(rows, args, ens), end="")
+    if args.why:
+        print("\n" + why_table(rows, causes, args.markdown), end="")
     return 0
+
+
+def why_table(rows, causes, markdown: bool) -> str:
+    """Misread numbers per row, by cause (counts)."""
+    head = ["condition", "look", "numbers", "misread", *CAUSES]
+    body = [[cond, look, str(s["n"]), str(s["n"] - s["correct"]), *(str(c[k]) for k in CAUSES)]
+            for (cond, look, s, _, _), c in zip(rows, causes)]
+    if not markdown:
+        w = [max(len(r[k]) for r in [head] + body) for k in range(len(head))]
+        return "\n".join("  ".join(c.ljust(wd) for c, wd in zip(r, w)).rstrip() for r in [head] + body) + "\n"
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 5) + "|"]
+    return "\n".join(out + ["| " + " | ".join(r) + " |" for r in body]) + "\n"
 
 
 def table(rows, args, ens) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.numbers import CONDITIONS, LOOKS, build, split_digits  # noqa: E402
+from benchmarks.numbers import CONDITIONS, LOOKS, build, iou, split_digits  # noqa: E402
 from ensemble.numbers import (FEATURES, NumberMode, Scoring, best_path, candidate_votes,  # noqa: E402
                               label_numbers, span_features, span_scores)
 from ensemble.reading import Reader, Reading, find_inputs, vote_into  # noqa: E402
@@ -76,15 +76,6 @@ def oracle(t: dict, label: str) -> bool:
                     todo.append(s)
         states = {pos for i, pos in seen if i == line["n"]}
     return len(label) in states
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of box a (4,) with boxes b (K, 4), x0 y0 x1 y1."""
-    w = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
-    h = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
-    inter = w * h
-    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])      # noqa: E731
-    return inter / np.maximum(area(a) + area(b) - inter, 1)
 
 
 def targets(t: dict, label: str, boxes) -> np.ndarray:

@@ -432,3 +432,46 @@ def test_candidate_votes_and_span_features_describe_each_candidate():
     onehot = f[:, [FEATURES.index(f"class_{c}") for c in range(10)]]
     assert onehot.argmax(1).tolist() == [7, 3] and onehot.sum(1).tolist() == [1, 1]
     assert f[:, FEATURES.index("least_member")] == pytest.approx([0.6, 0.1])
+
+
+def test_misread_causes_sorts_each_misread_number():
+    """--why: wrong count or a box off its digit -> segmentation; right boxes, a misread digit
+    the ensemble misreads as MNIST too -> members; read right as MNIST -> crop."""
+    from benchmarks import numbers as bench
+    from ensemble.reading import Reading
+    boxes = [[0, 0, 10, 20], [14, 0, 24, 20]]
+    truth = {"12_0.png": {"mnist_index": [0, 1], "boxes": boxes},
+             "34_1.png": {"mnist_index": [2, 3], "boxes": boxes}}
+    raw_right = np.array([True, True, True, False])                  # MNIST digit 3 is misread raw
+
+    def reading(name, preds, bxs, status="ok"):
+        digits = [{"prediction": p, "box": b} for p, b in zip(preds, bxs)]
+        return Reading(f"/d/{name}", status=status, label=name.split("_")[0], extra={"digits": digits})
+
+    def causes(*readings):
+        return bench.misread_causes(readings, truth, raw_right, [str(k) for k in range(10)])
+
+    assert causes(reading("12_0.png", [1, 2], boxes), reading("34_1.png", [3, 4], boxes)) == \
+        {"segmentation": 0, "members": 0, "crop": 0}            # both read right
+    assert causes(reading("12_0.png", [1], boxes[:1]))["segmentation"] == 1                    # a digit lost
+    assert causes(reading("12_0.png", [1, 7], [boxes[0], [7, 0, 24, 20]]))["segmentation"] == 1   # IoU 0.59
+    assert causes(reading("12_0.png", [1, 7], [boxes[0], [8, 0, 24, 20]]))["crop"] == 1      # IoU 0.63
+    assert causes(reading("12_0.png", [1, 2], boxes, status="no digit found"))["segmentation"] == 1
+    assert causes(reading("12_0.png", [7, 2], boxes))["crop"] == 1     # digit 0 is read right raw
+    assert causes(reading("34_1.png", [3, 9], boxes))["members"] == 1       # digit 3 is misread raw
+    assert causes(reading("34_1.png", [8, 9], boxes))["members"] == 1       # one of the two is enough
+
+
+def test_benchmark_why_prints_the_causes(bench_reads, capsys, monkeypatch):
+    import copy
+    from benchmarks import numbers as bench
+    cache, readings = bench_reads
+    wrong = copy.deepcopy(readings)
+    d = wrong[0].extra["digits"]
+    wrong[0].extra["digits"] = d[:-1]                                 # the last digit lost: segmentation
+    monkeypatch.setattr(bench, "read_folder", lambda *a: (wrong, 1.0, 1.0))
+    assert bench.main(["--split", "val", "--n", "2", "--conditions", "4 gaps", "--looks", "scan", "--why",
+                       "--cache", str(cache)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-2].split() == ["condition", "look", "numbers", "misread", *bench.CAUSES]
+    assert out[-1].split() == ["4", "gaps", "scan", "2", "1", "1", "0", "0"]
