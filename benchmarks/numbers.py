@@ -251,10 +251,15 @@ def why_table(rows, causes, markdown: bool) -> str:
     head = ["condition", "look", "numbers", "misread", *CAUSES]
     body = [[cond, look, str(s["n"]), str(s["n"] - s["correct"]), *(str(c[k]) for k in CAUSES)]
             for (cond, look, s, _, _), c in zip(rows, causes)]
+    return grid(head, body, markdown)
+
+
+def grid(head: list[str], body: list[list[str]], markdown: bool) -> str:
+    """Rows of cells as aligned text, or as Markdown (condition and look left, numbers right)."""
     if not markdown:
         w = [max(len(r[k]) for r in [head] + body) for k in range(len(head))]
         return "\n".join("  ".join(c.ljust(wd) for c, wd in zip(r, w)).rstrip() for r in [head] + body) + "\n"
-    out = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 5) + "|"]
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     return "\n".join(out + ["| " + " | ".join(r) + " |" for r in body]) + "\n"
 
 
@@ -283,13 +288,7 @@ def table(rows, args, ens) -> str:
     body.append(["all", "", str(total_n), "", "", f"{speed:.1f}", f"{1000 * total_cpu / total_n:.1f}", goal])
     timing = f", speed: median of {args.repeat} reads per folder" if args.repeat > 1 else ""
     info = f"split={args.split}, seed={args.seed}, device: {device}, torch {torch.__version__}{timing}"
-    if not args.markdown:
-        w = [max(len(r[k]) for r in [head] + body) for k in range(len(head))]
-        lines = ["  ".join(c.ljust(wd) for c, wd in zip(r, w)).rstrip() for r in [head] + body]
-        return info + "\n" + "\n".join(lines) + "\n"
-    out = [info, "", "| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * 6) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in body]
-    return "\n".join(out) + "\n"
+    return info + ("\n\n" if args.markdown else "\n") + grid(head, body, args.markdown)
 
 
 if __name__ == "__main__":
