@@ -1,6 +1,7 @@
 """train_all.py end to end, shrunk to a few batches on CPU: checkpoints, export, TensorBoard, resume, DDP,
 distortion only on training batches, folder normalization, what the report claims."""
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -72,8 +73,11 @@ def tags(event_dir):
     return acc
 
 
-def test_train_one_member_exports_checkpoints_and_tensorboard(tmp_path, digit_folder):
+def test_train_one_member_exports_checkpoints_and_tensorboard(tmp_path, digit_folder, capsys):
     train(tmp_path, digit_folder, "--no-report")
+    # --no-progress: one line per epoch instead of a bar (what --parallel's logs show)
+    assert re.search(r"^\[c5_pool\] epoch 1/1: [\d.]+ s, [\d.]+ steps/s, train/loss [\d.]+, val/error [\d.]+ %$",
+                     capsys.readouterr().err, re.M)
     ck = tmp_path / "ck"
     assert (ck / "lightning" / "c5_pool" / "last.ckpt").is_file()
     net, meta = load_member(ck / "c5_pool.safetensors")
