@@ -100,8 +100,12 @@ def kornia_step(device, batch):
 
 
 def albumentations_step(workers, batch):
-    """Next batch of a DataLoader over AlbumentationsDataset (persistent workers)."""
-    from generators.albu import AlbumentationsDataset
+    """Next batch of a DataLoader over AlbumentationsDataset (persistent workers); None if
+    albumentations is not installed (a GPU machine may lack it: training does not need it)."""
+    try:
+        from generators.albu import AlbumentationsDataset
+    except ImportError:
+        return None
     u8 = (fake_digits(8192, "cpu")[:, 0] * 255).to(torch.uint8)
     ds = AlbumentationsDataset(u8, torch.zeros(len(u8), dtype=torch.long))
     dl = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers,
@@ -169,6 +173,8 @@ def main():
     B = a.batch
     stages = [("ours + pen width 1.0/0.7", dict(thicken=1.0, thin=0.7)), ("ours + low resolution 0.6", dict(lowres=0.6)),
               ("ours + both", dict(thicken=1.0, thin=0.7, lowres=0.6))] if _has_stages() else []
+    if "redraw" in generators.DistortionConfig.__dataclass_fields__:   # the members' configs redraw half
+        stages.append(("ours + redraw 0.5", dict(redraw=0.5)))
 
     def ours_rows(device, label, b, big):
         keyed = dict(name="ours (keyed, as training)", step=ours(device, b), device=device, label=label, batch=b)

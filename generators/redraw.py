@@ -13,8 +13,11 @@ foot), and loses it on a canvas drawing. This stage shows it such digits during 
 
 `generators.distort` runs it first, on the samples it picks (probability `redraw`); the pen-width
 stage after it then varies the width. The thinning here is Zhang & Suen's (1984) conditions
-written as tensor ops on the 8 neighbours; `ensemble/skeleton.py` (the reading path's numpy
-twin, a lookup table) must give the same centre lines, and `tests/test_generators.py` checks it.
+written as tensor ops on the 8 neighbours, evaluated once into a 256-entry table that each
+sub-step looks pixels up in; `ensemble/skeleton.py` (the reading path's numpy twin, its own
+table) must give the same centre lines, and `tests/test_generators.py` checks it. On a GPU the
+neighbourhood codes and the pen are correlations, a few kernels per step where a CPU does
+shifted copies: the same numbers either way (tested), for a stage that was launch-bound there.
 """
 from __future__ import annotations
 
@@ -29,64 +32,119 @@ THRESHOLD = 0.4     # ink of the 2x upscale that counts as stroke (benchmarks/ro
 MAX_RADIUS = 5.0    # pen radius at 2x, px: a stroke width of at most 5 px at 1x (MNIST's 99th percentile)
 
 
-def _neighbours(m: torch.Tensor) -> list[torch.Tensor]:
-    """P2..P9 of Zhang & Suen (north, then clockwise) of a 0/1 uint8 (B, 1, H, W), zero outside."""
+# bit k of a pixel's neighbourhood code = its neighbour P(k+2), clockwise from north (P2) to
+# north-west (P9): one 3x3 correlation packs the 8 neighbours into a byte (exact in float32)
+_BITS = ((128.0, 1.0, 2.0), (64.0, 0.0, 4.0), (32.0, 16.0, 8.0))
+
+
+@lru_cache(maxsize=1)
+def _peel_table() -> torch.Tensor:
+    """bool (2, 256): may a set pixel be peeled in sub-step 0 / 1, given its neighbourhood code?
+
+    Zhang & Suen's conditions, evaluated once on all 256 codes: 2-6 set neighbours, exactly one
+    0 -> 1 transition going round them, and the sub-step's pair of products zero (P2 P4 P6 =
+    P4 P6 P8 = 0, then P2 P4 P8 = P2 P6 P8 = 0). One table lookup per pixel then replaces ~40
+    tensor ops per sub-step: on a GPU the thinning was launch-bound (benchmarks/RESULTS.md).
+    """
+    code = torch.arange(256)
+    n = [(code >> k) & 1 for k in range(8)]                                # P2..P9, each (256,)
+    b = sum(n)                                                             # set neighbours
+    a = sum((1 - n[k]) * n[(k + 1) % 8] for k in range(8))                 # 0 -> 1 transitions
+    p2, p4, p6, p8 = n[0], n[2], n[4], n[6]
+    ok = (b >= 2) & (b <= 6) & (a == 1)
+    return torch.stack([ok & (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0),
+                        ok & (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)])
+
+
+def _codes(m: torch.Tensor, by_conv: bool) -> torch.Tensor:
+    """Neighbourhood codes long (B, 1, H, W) in 0..255 of a 0/1 uint8 (B, 1, H, W), zero outside.
+
+    by_conv: one 3x3 correlation with the bit weights (one kernel: what a GPU wants); else the
+    8 shifted neighbours or-ed bit by bit (what a CPU does fastest). Both are exact and equal."""
+    if by_conv:
+        bits = torch.tensor(_BITS, dtype=torch.float32, device=m.device)[None, None]   # (1, 1, 3, 3)
+        return F.conv2d(m.to(torch.float32), bits, padding=1).to(torch.long)
     p = F.pad(m, (1, 1, 1, 1))
     H, W = m.shape[-2:]
     at = lambda dy, dx: p[..., 1 + dy:1 + dy + H, 1 + dx:1 + dx + W]   # noqa: E731
-    return [at(-1, 0), at(-1, 1), at(0, 1), at(1, 1), at(1, 0), at(1, -1), at(0, -1), at(-1, -1)]
+    code = torch.zeros_like(m)
+    for k, (dy, dx) in enumerate(((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))):
+        code |= at(dy, dx) << k                                          # P(k+2), clockwise from north
+    return code.to(torch.long)
 
 
 def thin(mask: torch.Tensor, max_passes: int = 64) -> torch.Tensor:
     """Zhang-Suen thinning of a bool (B, 1, H, W) batch -> bool (B, 1, H, W) 1-px centre lines.
 
-    Each pass has two sub-steps; a set pixel is peeled when it has 2-6 set neighbours, exactly
-    one 0 -> 1 transition going round them, and the sub-step's pair of products is zero
-    (P2 P4 P6 = P4 P6 P8 = 0, then P2 P4 P8 = P2 P6 P8 = 0). Passes until nothing changes.
+    Each pass has two sub-steps; in each, every set pixel whose neighbourhood code the sub-step's
+    table marks is peeled (`_peel_table`). Passes until one changes nothing: one host sync per
+    pass, not per sub-step.
     """
-    m = mask.to(torch.uint8)
+    m = mask.to(torch.uint8)                                               # (B, 1, H, W) 0/1
+    table = _peel_table().to(m.device)                                     # (2, 256)
     for _ in range(max_passes):
-        changed = False
+        changed = torch.zeros((), dtype=torch.bool, device=m.device)
         for step in (0, 1):
-            n = _neighbours(m)                                             # 8 x (B, 1, H, W)
-            b = sum(n)                                                     # set neighbours
-            a = sum((1 - n[k]) * n[(k + 1) % 8] for k in range(8))         # 0 -> 1 transitions
-            p2, p4, p6, p8 = n[0], n[2], n[4], n[6]
-            if step == 0:
-                pair = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
-            else:
-                pair = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
-            kill = (m == 1) & (b >= 2) & (b <= 6) & (a == 1) & pair
-            if bool(kill.any()):
-                m = m * ~kill
-                changed = True
-        if not changed:
+            kill = table[step].take(_codes(m, m.is_cuda)) & m.bool()       # (B, 1, H, W)
+            m = m.masked_fill(kill, 0)
+            changed = changed | kill.any()
+        if not bool(changed):
             break
     return m.bool()
 
 
 @lru_cache(maxsize=8)
-def _offsets(max_radius: float) -> tuple[tuple[int, int, float], ...]:
-    """(dy, dx, distance) of every pixel a pen of radius <= max_radius can ink, around its centre."""
+def _pen_rings(max_radius: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pixels a pen of radius <= max_radius can ink around its centre, grouped by distance:
+    kernels float (n, 1, K, K), one ring of equal distance each, and their distances float (n,)."""
     R = math.ceil(max_radius + 0.5)
-    return tuple((dy, dx, math.hypot(dy, dx)) for dy in range(-R, R + 1) for dx in range(-R, R + 1)
-                 if math.hypot(dy, dx) < max_radius + 0.5)
+    rings: dict[int, list[tuple[int, int]]] = {}
+    for dy in range(-R, R + 1):
+        for dx in range(-R, R + 1):
+            if math.hypot(dy, dx) < max_radius + 0.5:
+                rings.setdefault(dy * dy + dx * dx, []).append((dy, dx))
+    sq = sorted(rings)
+    kernels = torch.zeros(len(sq), 1, 2 * R + 1, 2 * R + 1)
+    for i, d2 in enumerate(sq):
+        for dy, dx in rings[d2]:
+            kernels[i, 0, R + dy, R + dx] = 1.0
+    return kernels, torch.tensor([math.sqrt(d2) for d2 in sq], dtype=torch.float32)
 
 
 def draw_pen(skel: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
     """Centre lines bool (B, 1, H, W) drawn with a round pen of `radius` (B,) px: float ink in [0, 1].
 
     A pixel at distance d from the line gets clamp(radius + 0.5 - d, 0, 1): solid inside the pen,
-    anti-aliased over its last pixel (`ensemble.skeleton.redraw` draws the same pen).
+    anti-aliased over its last pixel (`ensemble.skeleton.redraw` draws the same pen). d is the
+    nearest ring of the pen's disc holding a centre-line pixel: one correlation with a kernel
+    per ring (0/1 sums, exact) on a GPU, shifted copies on a CPU.
     """
     r = radius.clamp(0, MAX_RADIUS).to(torch.float32)[:, None, None, None]   # (B, 1, 1, 1)
+    return _pen_by_rings(skel, r) if skel.is_cuda else _pen_by_offsets(skel, r)
+
+
+def _pen_by_rings(skel: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """draw_pen in a few kernels (a GPU's way): the distance of the nearest ring of the pen's disc
+    that holds a centre-line pixel, from one correlation with every ring's kernel (0/1 sums,
+    exact); the ink falls with that distance, so it equals the max over the disc's pixels."""
+    kernels, dist = (t.to(skel.device) for t in _pen_rings(MAX_RADIUS))
+    hits = F.conv2d(skel.to(torch.float32), kernels, padding=kernels.shape[-1] // 2) > 0.5   # (B, n, H, W)
+    near = torch.where(hits, dist[None, :, None, None], math.inf).amin(1, keepdim=True)      # (B, 1, H, W)
+    return (r + 0.5 - near).clamp(0, 1)
+
+
+def _pen_by_offsets(skel: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """draw_pen pixel by pixel of the pen's disc (a CPU's fastest way): the max over the disc of
+    the centre line shifted there, weighted by the ink at that distance."""
+    kernels, dist = _pen_rings(MAX_RADIUS)
+    R = kernels.shape[-1] // 2
     H, W = skel.shape[-2:]
-    R = math.ceil(MAX_RADIUS + 0.5)
     s = F.pad(skel.to(torch.float32), (R, R, R, R))                         # (B, 1, H + 2R, W + 2R)
     out = torch.zeros(skel.shape, dtype=torch.float32, device=skel.device)
-    for dy, dx, d in _offsets(MAX_RADIUS):
+    for ring, d in zip(kernels[:, 0], dist.tolist()):
         weight = (r + 0.5 - d).clamp(0, 1)                                  # (B, 1, 1, 1)
-        out = torch.maximum(out, s[..., R + dy:R + dy + H, R + dx:R + dx + W] * weight)
+        for dy, dx in ring.nonzero().tolist():
+            out = torch.maximum(out, s[..., dy:dy + H, dx:dx + W] * weight)
     return out
 
 

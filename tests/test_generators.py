@@ -800,7 +800,7 @@ def _blobs(n: int, size: int, seed: int) -> torch.Tensor:
 
 
 def test_redraw_thinning_is_the_reading_paths_zhang_suen():
-    """generators.redraw.thin (the conditions as tensor ops) == ensemble.skeleton.thin (a table)."""
+    """generators.redraw.thin (torch, its table from the conditions as tensor ops) == ensemble.skeleton.thin (numpy)."""
     from ensemble.skeleton import thin as numpy_thin
     from generators.redraw import thin
     m = _blobs(24, 40, 0)
@@ -810,6 +810,24 @@ def test_redraw_thinning_is_the_reading_paths_zhang_suen():
     assert got.shape == m.shape and got.dtype == torch.bool
     assert np.array_equal(got[:, 0].numpy(), numpy_thin(m[:, 0].numpy()))
     assert got[2:].sum() < m[2:].sum() / 3 and not (got & ~m).any()     # thinner, and inside the ink
+
+
+def test_redraw_gpu_paths_equal_the_cpu_paths():
+    """The few-kernel paths a CUDA tensor takes (3x3 correlation for the neighbourhood codes, one
+    correlation with every pen ring) give exactly what the CPU paths give; the peel table is the
+    reading path's."""
+    from ensemble.skeleton import _PEEL
+    from generators.redraw import _codes, _peel_table, _pen_by_offsets, _pen_by_rings, thin
+    assert np.array_equal(_peel_table().numpy(), _PEEL)
+    m = _blobs(16, 40, 1).to(torch.uint8)
+    m[0] = 1                                                             # ink on every border
+    codes = _codes(m, True)
+    assert torch.equal(codes, _codes(m, False)) and int(codes.max()) == 255 and int(codes.min()) == 0
+    skel = thin(_blobs(16, 40, 2))
+    skel[1] = False                                                      # no centre line: no ink
+    r = torch.linspace(0, 6, 16)[:, None, None, None]                    # past MAX_RADIUS too
+    ink = _pen_by_rings(skel, r.clamp(0, 5))
+    assert torch.equal(ink, _pen_by_offsets(skel, r.clamp(0, 5))) and ink[1].sum() == 0 and ink.max() == 1
 
 
 def test_draw_pen_is_the_anti_aliased_round_pen():
