@@ -63,7 +63,8 @@ def _codes(m: torch.Tensor, by_conv: bool) -> torch.Tensor:
     8 shifted neighbours or-ed bit by bit (what a CPU does fastest). Both are exact and equal."""
     if by_conv:
         bits = torch.tensor(_BITS, dtype=torch.float32, device=m.device)[None, None]   # (1, 1, 3, 3)
-        return F.conv2d(m.to(torch.float32), bits, padding=1).to(torch.long)
+        # rounded, not truncated: cuDNN may pick a Winograd or FFT algorithm, off by ~1e-5
+        return F.conv2d(m.to(torch.float32), bits, padding=1).round().to(torch.long)
     p = F.pad(m, (1, 1, 1, 1))
     H, W = m.shape[-2:]
     at = lambda dy, dx: p[..., 1 + dy:1 + dy + H, 1 + dx:1 + dx + W]   # noqa: E731
@@ -128,6 +129,7 @@ def _pen_by_rings(skel: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     that holds a centre-line pixel, from one correlation with every ring's kernel (0/1 sums,
     exact); the ink falls with that distance, so it equals the max over the disc's pixels."""
     kernels, dist = (t.to(skel.device) for t in _pen_rings(MAX_RADIUS))
+    # counts of centre-line pixels per ring: > 0.5, not > 0, as cuDNN's Winograd/FFT may be off by ~1e-5
     hits = F.conv2d(skel.to(torch.float32), kernels, padding=kernels.shape[-1] // 2) > 0.5   # (B, n, H, W)
     near = torch.where(hits, dist[None, :, None, None], math.inf).amin(1, keepdim=True)      # (B, 1, H, W)
     return (r + 0.5 - near).clamp(0, 1)
