@@ -62,9 +62,11 @@ def _codes(m: torch.Tensor, by_conv: bool) -> torch.Tensor:
     by_conv: one 3x3 correlation with the bit weights (one kernel: what a GPU wants); else the
     8 shifted neighbours or-ed bit by bit (what a CPU does fastest). Both are exact and equal."""
     if by_conv:
-        bits = torch.tensor(_BITS, dtype=torch.float32, device=m.device)[None, None]   # (1, 1, 3, 3)
-        # rounded, not truncated: cuDNN may pick a Winograd or FFT algorithm, off by ~1e-5
-        return F.conv2d(m.to(torch.float32), bits, padding=1).round().to(torch.long)
+        bits = _on(m.device)["bits"]                                     # (1, 1, 3, 3)
+        # rounded, not truncated: cuDNN may pick a Winograd or FFT algorithm, off by ~1e-5;
+        # fp32 even under autocast, where half precision would not keep 255 +- 0.5
+        with torch.autocast(m.device.type, enabled=False):
+            return F.conv2d(m.to(torch.float32), bits, padding=1).round().to(torch.long)
     p = F.pad(m, (1, 1, 1, 1))
     H, W = m.shape[-2:]
     at = lambda dy, dx: p[..., 1 + dy:1 + dy + H, 1 + dx:1 + dx + W]   # noqa: E731
@@ -81,8 +83,8 @@ def thin(mask: torch.Tensor, max_passes: int = 64) -> torch.Tensor:
     table marks is peeled (`_peel_table`). Passes until one changes nothing: one host sync per
     pass, not per sub-step.
     """
-    m = mask.to(torch.uint8)                                               # (B, 1, H, W) 0/1
-    table = _peel_table().to(m.device)                                     # (2, 256)
+    m = mask.bool().to(torch.uint8)                                        # (B, 1, H, W) 0/1
+    table = _on(m.device)["peel"]                                          # (2, 256)
     for _ in range(max_passes):
         changed = torch.zeros((), dtype=torch.bool, device=m.device)
         for step in (0, 1):
@@ -112,6 +114,16 @@ def _pen_rings(max_radius: float) -> tuple[torch.Tensor, torch.Tensor]:
     return kernels, torch.tensor([math.sqrt(d2) for d2 in sq], dtype=torch.float32)
 
 
+@lru_cache(maxsize=8)
+def _on(device: torch.device) -> dict:
+    """The stage's constant tensors on `device`, made once: a copy from the host inside the
+    loops would wait for the GPU at every sub-step."""
+    kernels, dist = _pen_rings(MAX_RADIUS)
+    return {"bits": torch.tensor(_BITS, dtype=torch.float32, device=device)[None, None],   # (1, 1, 3, 3)
+            "peel": _peel_table().to(device),                                              # (2, 256)
+            "rings": (kernels.to(device), dist.to(device))}
+
+
 def draw_pen(skel: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
     """Centre lines bool (B, 1, H, W) drawn with a round pen of `radius` (B,) px: float ink in [0, 1].
 
@@ -128,9 +140,10 @@ def _pen_by_rings(skel: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """draw_pen in a few kernels (a GPU's way): the distance of the nearest ring of the pen's disc
     that holds a centre-line pixel, from one correlation with every ring's kernel (0/1 sums,
     exact); the ink falls with that distance, so it equals the max over the disc's pixels."""
-    kernels, dist = (t.to(skel.device) for t in _pen_rings(MAX_RADIUS))
+    kernels, dist = _on(skel.device)["rings"]
     # counts of centre-line pixels per ring: > 0.5, not > 0, as cuDNN's Winograd/FFT may be off by ~1e-5
-    hits = F.conv2d(skel.to(torch.float32), kernels, padding=kernels.shape[-1] // 2) > 0.5   # (B, n, H, W)
+    with torch.autocast(skel.device.type, enabled=False):
+        hits = F.conv2d(skel.to(torch.float32), kernels, padding=kernels.shape[-1] // 2) > 0.5   # (B, n, H, W)
     near = torch.where(hits, dist[None, :, None, None], math.inf).amin(1, keepdim=True)      # (B, 1, H, W)
     return (r + 0.5 - near).clamp(0, 1)
 

@@ -810,6 +810,11 @@ def test_redraw_thinning_is_the_reading_paths_zhang_suen():
     assert got.shape == m.shape and got.dtype == torch.bool
     assert np.array_equal(got[:, 0].numpy(), numpy_thin(m[:, 0].numpy()))
     assert got[2:].sum() < m[2:].sum() / 3 and not (got & ~m).any()     # thinner, and inside the ink
+    # dense noise, a sample at a time (a batch passes on while any sample changes): passes whose
+    # second sub-step peels nothing while the first did, and more passes are still to come
+    noise = torch.rand(48, 1, 20, 20, generator=torch.Generator().manual_seed(0)) < 0.8
+    for k in range(48):
+        assert np.array_equal(thin(noise[k:k + 1])[0, 0].numpy(), numpy_thin(noise[k, 0].numpy())), k
 
 
 def test_redraw_gpu_paths_equal_the_cpu_paths():
@@ -833,12 +838,12 @@ def test_redraw_gpu_paths_equal_the_cpu_paths():
 def test_draw_pen_is_the_anti_aliased_round_pen():
     from ensemble.skeleton import redraw as numpy_redraw
     from generators.redraw import draw_pen
-    skel = torch.zeros(3, 1, 30, 30, dtype=torch.bool)
+    skel = torch.zeros(5, 1, 30, 30, dtype=torch.bool)
     skel[:, 0, 15, 5:25] = True
     skel[:, 0, 5:25, 15] = True
-    r = torch.tensor([0.5, 1.75, 4.0])
+    r = torch.tensor([0.5, 1.75, 4.0, 4.75, 5.0])                       # up to MAX_RADIUS
     ink = draw_pen(skel, r)
-    for k in range(3):                                                   # the reading path's pen, 2r px wide
+    for k in range(5):                                                   # the reading path's pen, 2r px wide
         assert torch.allclose(ink[k, 0], torch.from_numpy(numpy_redraw(skel[k, 0].numpy(), 2 * float(r[k]))), atol=1e-6)
     assert torch.allclose(ink[:, 0, 5, 10:21].sum(1), 2 * r)             # across the bar: 2r of ink
 
