@@ -232,7 +232,7 @@ def train_member(cfg: dict, a) -> dict | None:
 
 def EpochLine(name: str):
     """A Lightning callback printing one line per finished epoch to stderr (rank 0):
-    `[c5_pool] epoch 3/30: 14.2 s, 30.3 steps/s, train/loss 0.512, val/error 0.62 %`."""
+    `[c5_pool] epoch 3/30: 14.2 s, 30.3 steps/s, last train/loss 0.512, val/error 0.62 %`."""
     import pytorch_lightning as pl
 
     class _EpochLine(pl.Callback):
@@ -241,16 +241,20 @@ def EpochLine(name: str):
 
         on_train_start = on_train_epoch_start    # a run resumed mid-epoch starts no epoch first
 
-        def on_train_epoch_end(self, trainer, module):   # after the epoch's validation
+        def on_validation_epoch_end(self, trainer, module):
+            if not trainer.sanity_checking:
+                self.val_epoch = trainer.current_epoch
+
+        def on_train_epoch_end(self, trainer, module):   # after the epoch's validation, if it ran
             if trainer.global_rank != 0:
                 return
             dt = time.perf_counter() - self.t0
             m = trainer.callback_metrics
             parts = [f"{dt:.1f} s", f"{(trainer.global_step - self.step0) / max(dt, 1e-9):.1f} steps/s"]
             if "train/loss" in m:
-                parts.append(f"train/loss {float(m['train/loss']):.3f}")
-            if "val/error" in m:
-                parts.append(f"val/error {100 * float(m['val/error']):.2f} %")
+                parts.append(f"last train/loss {float(m['train/loss']):.3f}")
+            if "val/error" in m and getattr(self, "val_epoch", None) == trainer.current_epoch:
+                parts.append(f"val/error {100 * float(m['val/error']):.2f} %")   # not an older epoch's
             print(f"[{name}] epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: " + ", ".join(parts),
                   file=sys.stderr, flush=True)
 

@@ -76,8 +76,11 @@ def tags(event_dir):
 def test_train_one_member_exports_checkpoints_and_tensorboard(tmp_path, digit_folder, capsys):
     train(tmp_path, digit_folder, "--no-report")
     # --no-progress: one line per epoch instead of a bar (what --parallel's logs show)
-    assert re.search(r"^\[c5_pool\] epoch 1/1: [\d.]+ s, [\d.]+ steps/s, train/loss [\d.]+, val/error [\d.]+ %$",
+    line = re.search(r"^\[c5_pool\] epoch 1/1: [\d.]+ s, ([\d.]+) steps/s, last train/loss [\d.]+, val/error ([\d.]+) %$",
                      capsys.readouterr().err, re.M)
+    assert line and float(line[1]) > 0
+    val_error = read_metadata(tmp_path / "ck" / "c5_pool.safetensors")["metrics"]["val_error"]
+    assert abs(float(line[2]) - 100 * val_error) < 0.01      # in %, this epoch's (the last, exported)
     ck = tmp_path / "ck"
     assert (ck / "lightning" / "c5_pool" / "last.ckpt").is_file()
     net, meta = load_member(ck / "c5_pool.safetensors")
