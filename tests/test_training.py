@@ -209,6 +209,7 @@ def test_ddp_two_processes_on_cpu(tmp_path, digit_folder):
     meta = read_metadata(tmp_path / "ck" / "c5_pool.safetensors")
     assert meta["metrics"]["steps"] == 3
     assert (tmp_path / "ck" / "report.json").is_file()
+    assert len(re.findall(r"^\[c5_pool\] epoch 1/\d+:", r.stderr, re.M)) == 1   # rank 0 only
 
 
 def test_parallel_processes_then_one_report(tmp_path, digit_folder):
