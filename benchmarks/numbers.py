@@ -144,13 +144,14 @@ def misread_causes(readings, truth: dict, raw_right, class_names) -> dict:
     readings: a labelled folder's readings; truth: its truth.json (name -> mnist_index, boxes);
     raw_right: bool per digit of the split, whether the ensemble reads its 28x28 MNIST image right.
     """
+    from ensemble.numbers import number_text
     counts = dict.fromkeys(CAUSES, 0)
     for r in readings:
         want = r.label.replace(" ", "")
-        digits = (r.extra.get("digits") or []) if r.ok else []
-        read = "".join(str(class_names[d["prediction"]]) for d in digits)
+        read = number_text(r, class_names).replace(" ", "")          # as number_summary compares
         if read == want:
             continue
+        digits = (r.extra.get("digits") or []) if r.ok else []
         t = truth[os.path.basename(r.path)]
         if len(digits) != len(t["boxes"]) or any(iou(d["box"], b)[0] < 0.6 for d, b in zip(digits, t["boxes"])):
             counts["segmentation"] += 1

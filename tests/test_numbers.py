@@ -446,7 +446,8 @@ def test_misread_causes_sorts_each_misread_number():
 
     def reading(name, preds, bxs, status="ok"):
         digits = [{"prediction": p, "box": b} for p, b in zip(preds, bxs)]
-        return Reading(f"/d/{name}", status=status, label=name.split("_")[0], extra={"digits": digits})
+        return Reading(f"/d/{name}", status=status, label=name.split("_")[0],
+                       extra={"digits": digits, "words": [len(digits)]})
 
     def causes(*readings):
         return bench.misread_causes(readings, truth, raw_right, [str(k) for k in range(10)])
