@@ -172,8 +172,8 @@ def main():
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, generators from {Path(generators.__file__).parent}")
     B = a.batch
     stages = [("ours + pen width 1.0/0.7", dict(thicken=1.0, thin=0.7)), ("ours + low resolution 0.6", dict(lowres=0.6)),
-              ("ours + both", dict(thicken=1.0, thin=0.7, lowres=0.6))] if _has_stages() else []
-    if "redraw" in generators.DistortionConfig.__dataclass_fields__:   # the members' configs redraw half
+              ("ours + both", dict(thicken=1.0, thin=0.7, lowres=0.6))] if _has_stage("thicken") else []
+    if _has_stage("redraw"):                          # the members' configs redraw half
         stages.append(("ours + redraw 0.5", dict(redraw=0.5)))
 
     def ours_rows(device, label, b, big):
@@ -219,9 +219,10 @@ def main():
               measure(rows, a.seconds, a.rounds))
 
 
-def _has_stages():
+def _has_stage(field: str) -> bool:
+    """Does the measured checkout's DistortionConfig have this stage (an older one may not)?"""
     from generators import DistortionConfig
-    return "thicken" in DistortionConfig.__dataclass_fields__
+    return field in DistortionConfig.__dataclass_fields__
 
 
 if __name__ == "__main__":
