@@ -97,21 +97,27 @@ def thin(mask: torch.Tensor, max_passes: int = 64) -> torch.Tensor:
 
 
 @lru_cache(maxsize=8)
-def _pen_rings(max_radius: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The pixels a pen of radius <= max_radius can ink around its centre, grouped by distance:
-    kernels float (n, 1, K, K), one ring of equal distance each, and their distances float (n,)."""
+def _disc(max_radius: float) -> tuple[tuple[float, tuple[tuple[int, int], ...]], ...]:
+    """The pixels (dy, dx) a pen of radius <= max_radius can ink around its centre, in rings of
+    equal distance, nearest first: ((distance, offsets), ...)."""
     R = math.ceil(max_radius + 0.5)
     rings: dict[int, list[tuple[int, int]]] = {}
     for dy in range(-R, R + 1):
         for dx in range(-R, R + 1):
             if math.hypot(dy, dx) < max_radius + 0.5:
                 rings.setdefault(dy * dy + dx * dx, []).append((dy, dx))
-    sq = sorted(rings)
-    kernels = torch.zeros(len(sq), 1, 2 * R + 1, 2 * R + 1)
-    for i, d2 in enumerate(sq):
-        for dy, dx in rings[d2]:
+    return tuple((math.sqrt(d2), tuple(rings[d2])) for d2 in sorted(rings))
+
+
+@lru_cache(maxsize=8)
+def _pen_rings(max_radius: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """`_disc` as correlation kernels float (n, 1, K, K), one ring each, and their distances float (n,)."""
+    disc, R = _disc(max_radius), math.ceil(max_radius + 0.5)
+    kernels = torch.zeros(len(disc), 1, 2 * R + 1, 2 * R + 1)
+    for i, (_, ring) in enumerate(disc):
+        for dy, dx in ring:
             kernels[i, 0, R + dy, R + dx] = 1.0
-    return kernels, torch.tensor([math.sqrt(d2) for d2 in sq], dtype=torch.float32)
+    return kernels, torch.tensor([d for d, _ in disc], dtype=torch.float32)
 
 
 @lru_cache(maxsize=8)
@@ -151,15 +157,14 @@ def _pen_by_rings(skel: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
 def _pen_by_offsets(skel: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """draw_pen pixel by pixel of the pen's disc (a CPU's fastest way): the max over the disc of
     the centre line shifted there, weighted by the ink at that distance."""
-    kernels, dist = _pen_rings(MAX_RADIUS)
-    R = kernels.shape[-1] // 2
+    R = math.ceil(MAX_RADIUS + 0.5)
     H, W = skel.shape[-2:]
     s = F.pad(skel.to(torch.float32), (R, R, R, R))                         # (B, 1, H + 2R, W + 2R)
     out = torch.zeros(skel.shape, dtype=torch.float32, device=skel.device)
-    for ring, d in zip(kernels[:, 0], dist.tolist()):
+    for d, ring in _disc(MAX_RADIUS):
         weight = (r + 0.5 - d).clamp(0, 1)                                  # (B, 1, 1, 1)
-        for dy, dx in ring.nonzero().tolist():
-            out = torch.maximum(out, s[..., dy:dy + H, dx:dx + W] * weight)
+        for dy, dx in ring:
+            out = torch.maximum(out, s[..., R + dy:R + dy + H, R + dx:R + dx + W] * weight)
     return out
 
 
