@@ -20,6 +20,8 @@ validation split that thresholds were tuned on), drawn as dark ink on paper:
   8 gaps          8       gaps of 2-8 px
   2-10 mixed      2..10   gaps of 2-8 px; a touching or overlapping pair (-0.5..2 px) in 30 %,
                           10 % of the digits broken
+  1 digit         1       a lone digit, a quarter of them broken: must read as one digit (a
+                          broken 0 is not "61"); not in the speed row, which is about numbers
 
 each with size (+-12 %) and baseline (+-2 px) jitter per digit and a slant (shear +-0.25) per
 number, pictured two ways: "photo" (1600x1200 or 1200x1600 phone photo, JPEG quality 85-95,
@@ -75,10 +77,12 @@ CONDITIONS = {     # name: (min digits, max digits, share with a touching pair, 
     "4 broken": (4, 4, 0.0, None, 0.5),
     "8 gaps": (8, 8, 0.0, None, 0.0),
     "2-10 mixed": (2, 10, 0.3, (-0.5, 2.0), 0.1),
+    "1 digit": (1, 1, 0.0, None, 0.25),   # last, so the rows above keep their renders
 }
+LONE = "1 digit"    # not a number: left out of the speed row, which is about the 2-10 digit numbers
 LOOKS = ("photo", "scan")
 TARGETS = {"4 gaps": 0.98, "4 touching": 0.93, "8 gaps": 0.90}
-SPEED_TARGET = 50.0         # numbers/s on 2 cores, all conditions together
+SPEED_TARGET = 50.0         # numbers/s on 2 cores, all the numbers' conditions together (not LONE)
 
 
 def split_digits(split: str):
@@ -275,18 +279,21 @@ def table(rows, args, ens) -> str:
         body.append([cond, look, str(s["n"]), f"{100 * seq:.2f} %", f"{100 * s['digit_accuracy']:.2f} %",
                      f"{s['n'] / seconds:.1f}", f"{1000 * cpu / s['n']:.1f}",
                      "" if target is None else f"≥ {100 * target:.0f} % {'✔' if seq >= target else '✘'}"])
-    total_n = sum(r[2]["n"] for r in rows)
-    total_t = sum(r[3] for r in rows)
-    total_cpu = sum(r[4] for r in rows)
-    speed = total_n / total_t
+    numbers = [r for r in rows if r[0] != LONE]       # the speed target is about numbers of 2-10 digits
+    total_n = sum(r[2]["n"] for r in numbers)
+    total_t = sum(r[3] for r in numbers)
+    total_cpu = sum(r[4] for r in numbers)
+    speed = total_n / max(total_t, 1e-9)
     goal = f"≥ {SPEED_TARGET:g}/s"
-    if {(r[0], r[1]) for r in rows} != {(c, lk) for c in CONDITIONS for lk in LOOKS}:
+    if {(r[0], r[1]) for r in numbers} != {(c, lk) for c in CONDITIONS if c != LONE for lk in LOOKS}:
         goal += " (all conditions)"                   # the target is for the whole table, on the CPU
     elif args.device != "cpu":
         goal += " (on the CPU)"
     else:
         goal += f" {'✔' if speed >= SPEED_TARGET else '✘'}"
-    body.append(["all", "", str(total_n), "", "", f"{speed:.1f}", f"{1000 * total_cpu / total_n:.1f}", goal])
+    if numbers:
+        body.append(["all numbers" if len(numbers) < len(rows) else "all", "", str(total_n), "", "", f"{speed:.1f}",
+                     f"{1000 * total_cpu / total_n:.1f}", goal])
     timing = f", speed: median of {args.repeat} reads per folder" if args.repeat > 1 else ""
     info = f"split={args.split}, seed={args.seed}, device: {device}, torch {torch.__version__}{timing}"
     return info + ("\n\n" if args.markdown else "\n") + grid(head, body, args.markdown)

@@ -89,18 +89,21 @@ def targets(t: dict, label: str, boxes) -> np.ndarray:
 
 def collect(ens, args, seed):
     """{(condition, look): [(tune dict or None, label, true boxes)]} for one render seed; kept in
-    --cache, keyed by the segmentation code and the weights, so re-fitting is quick."""
+    --cache, keyed by the segmentation code and the weights, so re-fitting is quick (a condition
+    added to CONDITIONS since is read and added to the kept file)."""
     import hashlib
     import pickle
     code = b"".join((ROOT / "ensemble" / f).read_bytes() for f in ("numbers.py", "segment.py", "normalize.py"))
     key = hashlib.sha256(code + b"".join(f.read_bytes() for f in ens.files)).hexdigest()[:16]
     store = Path(args.cache) / f"tune-v3-s{seed}-n{args.n}-{key}.pkl"
-    if store.exists():
-        return pickle.loads(store.read_bytes())
+    data = pickle.loads(store.read_bytes()) if store.exists() else {}
+    if all((cond, look) in data for cond in CONDITIONS for look in LOOKS):
+        return data
     images, labels = split_digits("val")
-    data = {}
     for cond in CONDITIONS:
         for look in LOOKS:
+            if (cond, look) in data:                 # kept from before a condition was added
+                continue
             folder = Path(args.cache) / f"numbers-v3-val-s{seed}-n{args.n}" / f"{cond.replace(' ', '_')}-{look}"
             build(folder, images, labels, cond, look, args.n, seed)
             truth = json.loads((folder / "truth.json").read_text())

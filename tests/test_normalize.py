@@ -1062,3 +1062,19 @@ def test_fit_and_centre_is_mnists_last_step_exactly():
     want = np.zeros((28, 28), np.float32)
     want[oy:oy + 20, ox:ox + 13] = small
     assert np.array_equal(_fit_and_centre(crop), np.rint(want * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("ink", [0, 255])
+def test_polarity_of_a_small_digit_on_a_large_unevenly_lit_page(ink):
+    """A lone digit photographed from afar: ~30 ink pixels of 50,000 at the first look, near the
+    bright edge of a page whose light falls off by half. Every sampled quantile of the page is
+    paper and noise; the digit's strokes are still its most extreme pixels, which decide."""
+    from ensemble.normalize import _dark_ink
+    rng = np.random.default_rng(5)
+    page = np.asarray(draw_digit(size=256, box=(200, 4, 212, 16), width=2, ink=ink, paper=255 - ink))
+    g = np.asarray(page, np.float32) / 255
+    yy = np.mgrid[:256, :256][0] / 255
+    light = 0.95 - 0.45 * yy                                             # bright top, dark bottom
+    x = g * light if ink == 0 else 1 - (1 - g) * light                   # chalk: the board darkens too
+    x = np.clip(x + rng.normal(0, 0.01, x.shape), 0, 1).astype(np.float32)[:192]     # (192, 256)
+    assert _dark_ink(x) == (ink == 0)

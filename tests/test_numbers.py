@@ -361,6 +361,18 @@ def test_benchmark_marks_the_speed_target(seconds, mark):
         assert part.strip().splitlines()[-1].endswith("≥ 50/s (all conditions)")
 
 
+def test_benchmark_speed_row_leaves_lone_digits_out():
+    """Lone digits read faster than numbers: they must not lift the numbers/s that the target is about."""
+    from benchmarks import numbers as bench
+    s = {"n": 200, "sequence_accuracy": 0.99, "digit_accuracy": 0.995}
+    rows = [(c, lk, s, 0.5 if c == bench.LONE else 4.1, 1.0) for c in bench.CONDITIONS for lk in bench.LOOKS]
+    last = bench.table(rows, _bench_args(), None).strip().splitlines()[-1]
+    assert last.split()[:5] == ["all", "numbers", str(200 * 2 * (len(bench.CONDITIONS) - 1)), "48.8", "5.0"]
+    assert last.endswith("≥ 50/s ✘")                                   # 48.8/s: missed, whatever the lone rows
+    lone = [r for r in rows if r[0] == bench.LONE]
+    assert "all" not in bench.table(lone, _bench_args(), None).strip().splitlines()[-1]
+
+
 @pytest.fixture(scope="module")
 def bench_reads(tmp_path_factory):
     """One real read of 2 rendered validation numbers, for the --repeat tests' fake reads."""
