@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.numbers import CONDITIONS, LOOKS, build, iou, split_digits  # noqa: E402
+from benchmarks.numbers import CONDITIONS, LONE, LOOKS, build, iou, split_digits  # noqa: E402
 from ensemble.numbers import (FEATURES, NumberMode, Scoring, best_path, candidate_votes,  # noqa: E402
                               label_numbers, span_features, span_scores)
 from ensemble.reading import Reader, Reading, find_inputs, vote_into  # noqa: E402
@@ -90,17 +90,18 @@ def targets(t: dict, label: str, boxes) -> np.ndarray:
 def collect(ens, args, seed):
     """{(condition, look): [(tune dict or None, label, true boxes)]} for one render seed; kept in
     --cache, keyed by the segmentation code and the weights, so re-fitting is quick (a condition
-    added to CONDITIONS since is read and added to the kept file)."""
+    added to CONDITIONS since is read and added to the kept file). Returns the --conditions only."""
     import hashlib
     import pickle
     code = b"".join((ROOT / "ensemble" / f).read_bytes() for f in ("numbers.py", "segment.py", "normalize.py"))
     key = hashlib.sha256(code + b"".join(f.read_bytes() for f in ens.files)).hexdigest()[:16]
     store = Path(args.cache) / f"tune-v3-s{seed}-n{args.n}-{key}.pkl"
     data = pickle.loads(store.read_bytes()) if store.exists() else {}
-    if all((cond, look) in data for cond in CONDITIONS for look in LOOKS):
-        return data
+    want = [(cond, look) for cond in args.conditions for look in LOOKS]
+    if all(key in data for key in want):
+        return {key: data[key] for key in want}
     images, labels = split_digits("val")
-    for cond in CONDITIONS:
+    for cond in args.conditions:
         for look in LOOKS:
             if (cond, look) in data:                 # kept from before a condition was added
                 continue
@@ -115,7 +116,7 @@ def collect(ens, args, seed):
             print(f"seed {seed} {cond:<13} {look:<6} read {len(ok)}/{len(rs)}  oracle {100 * orc:.1f}%  "
                   f"candidates/number {np.mean([len(t['boxes']) for t in ok]):.1f}", file=sys.stderr, flush=True)
     store.write_bytes(pickle.dumps(data))
-    return data
+    return {key: data[key] for key in want}
 
 
 def accuracy(data, scoring) -> dict:
@@ -236,7 +237,13 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=20, help="perceptron passes over the numbers")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "digit-ensemble" / "bench"))
+    ap.add_argument("--conditions", default=",".join(c for c in CONDITIONS if c != LONE),
+                    help=f"comma-separated (default: the numbers' conditions; add {LONE!r} for lone digits)")
     args = ap.parse_args(argv)
+    args.conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    for c in args.conditions:
+        if c not in CONDITIONS:
+            ap.error(f"unknown condition {c!r}; choose from {', '.join(CONDITIONS)}")
     from ensemble import Ensemble
     ens = Ensemble(device="cpu")
     seeds = [int(v) for v in args.seed.split(",")]

@@ -243,7 +243,9 @@ def _dark_ink(g: np.ndarray) -> bool:
     whichever end of the grey range it lies near is the paper's. Where the border is
     undecided (shade across it, ink leaving the frame), a median filter (window wider than
     twice most strokes, on a 32 px thumbnail) estimates the paper under any lighting, and the
-    ink is on the side of it with the heavier tail.
+    ink is on the side of it with the heavier tail: a few quantiles of a subsample, plus the
+    whole image's most extreme pixels (EXTREME), which a small digit on a large page still
+    holds. (So ~10 bright specks of a first look, glints or dust, weigh against faint ink.)
     """
     lo, hi = np.quantile(sample(g), [0.01, 0.99])
     border = np.median(np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]]))

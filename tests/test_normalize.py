@@ -1066,7 +1066,7 @@ def test_fit_and_centre_is_mnists_last_step_exactly():
 
 @pytest.mark.parametrize("ink", [0, 255])
 def test_polarity_of_a_small_digit_on_a_large_unevenly_lit_page(ink):
-    """A lone digit photographed from afar: ~30 ink pixels of 50,000 at the first look, near the
+    """A lone digit photographed from afar: ~70 ink pixels of 49,000 at the first look, near the
     bright edge of a page whose light falls off by half. Every sampled quantile of the page is
     paper and noise; the digit's strokes are still its most extreme pixels, which decide."""
     from ensemble.normalize import _dark_ink
@@ -1075,6 +1075,6 @@ def test_polarity_of_a_small_digit_on_a_large_unevenly_lit_page(ink):
     g = np.asarray(page, np.float32) / 255
     yy = np.mgrid[:256, :256][0] / 255
     light = 0.95 - 0.45 * yy                                             # bright top, dark bottom
-    x = g * light if ink == 0 else 1 - (1 - g) * light                   # chalk: the board darkens too
+    x = g * light if ink == 0 else 1 - (1 - g) * light                   # light ink: the dark-ink page's negative
     x = np.clip(x + rng.normal(0, 0.01, x.shape), 0, 1).astype(np.float32)[:192]     # (192, 256)
     assert _dark_ink(x) == (ink == 0)

@@ -373,6 +373,45 @@ def test_benchmark_speed_row_leaves_lone_digits_out():
     assert "all" not in bench.table(lone, _bench_args(), None).strip().splitlines()[-1]
 
 
+def test_tune_collect_reads_only_what_its_kept_file_lacks(tmp_path, monkeypatch):
+    """benchmarks/tune_numbers.py keeps every seed's candidates; a condition added since is read
+    and added to the kept file, the others are not read again, and only --conditions come back."""
+    import argparse
+    import types
+    from benchmarks import tune_numbers as tn
+    reads = []
+    tune = {"lines": [], "boxes": np.zeros((0, 4)), "vote": {}}
+
+    def build(folder, images, labels, cond, look, n, seed):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "truth.json").write_text(json.dumps({"1_x.png": {"boxes": [[0, 0, 1, 1]]}}))
+
+    class FakeReader:
+        def __init__(self, *a, **k):
+            pass
+
+        def read(self, items):
+            reads.append(Path(items[0]).name)
+            return [types.SimpleNamespace(path=str(Path(items[0]) / "1_x.png"), label="1", extra={"tune": tune})]
+
+    monkeypatch.setattr(tn, "build", build)
+    monkeypatch.setattr(tn, "split_digits", lambda split: (None, None))
+    monkeypatch.setattr(tn, "find_inputs", lambda paths, names: types.SimpleNamespace(items=paths))
+    monkeypatch.setattr(tn, "label_numbers", lambda found: found)
+    monkeypatch.setattr(tn, "Reader", FakeReader)
+    (tmp_path / "w.safetensors").write_bytes(b"weights")
+    ens = types.SimpleNamespace(class_names=[str(c) for c in range(10)], files=[tmp_path / "w.safetensors"])
+    args = lambda conds: argparse.Namespace(n=2, workers=0, cache=str(tmp_path), conditions=conds)   # noqa: E731
+    assert set(tn.collect(ens, args(["4 gaps"]), 7)) == {("4 gaps", "photo"), ("4 gaps", "scan")}
+    assert reads == ["4_gaps-photo", "4_gaps-scan"]
+    got = tn.collect(ens, args(["4 gaps", "1 digit"]), 7)
+    assert reads[2:] == ["1_digit-photo", "1_digit-scan"]                 # 4 gaps came from the kept file
+    assert set(got) == {(c, lk) for c in ("4 gaps", "1 digit") for lk in ("photo", "scan")}
+    assert set(tn.collect(ens, args(["1 digit"]), 7)) == {("1 digit", "photo"), ("1 digit", "scan")}
+    assert len(reads) == 4                                                # all kept now: nothing read
+    assert len(list(tmp_path.glob("tune-v3-s7-n2-*.pkl"))) == 1
+
+
 @pytest.fixture(scope="module")
 def bench_reads(tmp_path_factory):
     """One real read of 2 rendered validation numbers, for the --repeat tests' fake reads."""
