@@ -23,7 +23,9 @@ How an image becomes candidate digits (`segment`, in the worker processes):
    (the cheapest often cuts through a digit, not between two); up to 1.1 H wide only one
    cut is tried, and up to 1.3 H only cuts that cross a single stroke (where two digits touch,
    never through both sides of a wide 0), straight cuts along the writing's slant among them
-   (`line_cuts`: two slanted digits merged over several rows leave no cheap seam);
+   (`line_cuts`: two slanted digits merged over several rows leave no cheap seam), and the
+   borders between the parts its ink falls into above 0.6 and 0.8 x its core ink
+   (`bridge_cuts`: where only blur joined two digits, a slanted 1 against its neighbour);
 5. every piece, every run of up to 4 neighbouring pieces that could be one digit (at most
    1.3 H wide, 1.0 H when it joins digit-sized components: a broken 0; gaps under 0.25 H),
    and every cut component made whole again is a candidate digit: cropped from the ink map
@@ -41,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
-from .morph import binary_dilation
+from .morph import binary_dilation, distance_transform_edt
 from .reading import Item, decode_gray
 
 FIRST_LOOK = 256            # px: the first look at the page (only finds the text height and where it is)
@@ -76,6 +78,9 @@ class SegmentParams:
     word_gap: float = 1.2         # a wider gap inside a line separates two numbers
     line_overlap: float = 0.4     # vertical overlap (of the shorter) that puts two digits on one line
     seam_diag: float = 0.3        # what a cut pays for each column it moves sideways
+    bridge_levels: tuple = (0.6, 0.8)   # a wide piece's ink above these x its core ink: where two
+                                  # digits were only bridged by blur it falls apart, and the border
+                                  # between the parts is one more candidate cut (() for none)
 
     def __post_init__(self):
         for name in ("target_height", "speck", "main", "max_width", "split_width", "word_gap"):
@@ -83,6 +88,8 @@ class SegmentParams:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.attach <= 1 or not 0 < self.line_overlap <= 1:
             raise ValueError("attach and line_overlap must be in (0, 1]")
+        if not all(0 < v < 1 for v in self.bridge_levels):
+            raise ValueError(f"bridge_levels must lie in (0, 1), got {self.bridge_levels!r}")
         for name in ("max_pieces", "cuts_narrow", "cuts_per_boundary"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -347,6 +354,49 @@ def line_cuts(cost: np.ndarray, weight: np.ndarray, min_side: float, diag: float
     return out
 
 
+def bridge_cuts(mask: np.ndarray, ink: np.ndarray, H: float, levels=(0.6, 0.8), share: float = 0.2,
+                tall: float = 0.4) -> list[np.ndarray]:
+    """Cuts (x per row, int (h,)) along the border between strokes that only blur joins.
+
+    Two digits that touch with a hairline gap (or half a pixel of overlap) are one component of
+    the thresholded ink, but their stroke cores are not joined: above `level` x the piece's core
+    ink (the 90th percentile of `ink` on `mask`) the piece falls apart. Each pair of neighbouring
+    big parts (>= `share` of that ink, >= `tall` H high) gives a cut: every pixel of the piece
+    goes to the nearer part, and each row is cut at the column that misplaces the fewest pixels.
+    Unlike a seam, the cut follows the border where it is, beside a slanted 1's stem too."""
+    v = ink[mask]
+    if v.size < 10:
+        return []
+    core = float(np.quantile(v, 0.9))
+    h, w = mask.shape
+    out = []
+    for level in levels:
+        strong = mask & (ink > level * core)                                # (h, w)
+        lab, n = ndi.label(strong, structure=np.ones((3, 3)))
+        if n < 2:
+            continue
+        area = np.bincount(lab.ravel(), minlength=n + 1)[1:]
+        parts = []
+        for k, sl in enumerate(ndi.find_objects(lab), start=1):
+            if area[k - 1] >= share * area.sum() and sl[0].stop - sl[0].start >= tall * H:
+                parts.append((ndi.center_of_mass(lab == k)[1], k))
+        parts.sort()
+        for (_, a), (_, b) in zip(parts, parts[1:]):
+            nearer_a = mask & (distance_transform_edt(lab != a) <= distance_transform_edt(lab != b))   # (h, w)
+            to_b = mask & ~nearer_a
+            # cutting row r after column c misplaces the A pixels right of c and the B pixels up to c
+            ca, cb = np.cumsum(nearer_a, 1), np.cumsum(to_b, 1)                   # (h, w) each
+            xs = np.argmin(ca[:, -1:] - ca + cb, axis=1)                         # (h,)
+            inked = mask.any(1)
+            if not inked.any():
+                continue
+            rows = np.arange(h)
+            xs = np.rint(np.interp(rows, rows[inked], xs[inked])).astype(np.int64)  # rows without ink
+            if not any(np.array_equal(xs, o) for o in out):     # a higher level often parts the same
+                out.append(xs)
+    return out
+
+
 def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Piece]:
     """A wide piece -> pieces between candidate cuts (seams), left to right."""
     w = piece.x1 - piece.x0
@@ -362,6 +412,15 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
     cuts = seams(cost, sub, n_max + 3 * single, p.cut_spacing * H, p.min_side, p.seam_diag)   # at more
     cols = np.arange(w)[None, :]                                             # (1, w)
     rows = np.arange(sub.shape[0])
+    if p.bridge_levels:                               # + the borders where blur bridged two digits,
+        weight = np.cumsum(sub, axis=1)               # chosen before any seam (cost -1) when they
+        total = float(weight[:, -1].sum())            # leave min_side of the ink on either side
+        for xs in bridge_cuts(sub, ink[piece.y0:piece.y1, piece.x0:piece.x1] * sub, H, p.bridge_levels):
+            left = float(weight[rows, np.clip(xs, 0, w - 1)].sum())
+            if min(left, total - left) >= p.min_side * total and \
+                    all(abs(xs.mean() - c[0].mean()) >= 0.5 * p.cut_spacing * H for c in cuts):
+                cuts.append((xs, -1.0))
+        cuts.sort(key=lambda xc: xc[0].mean())
 
     def strokes(xs):                                  # strokes a seam crosses (runs of ink along it)
         on = sub[rows, xs]

@@ -87,6 +87,41 @@ def test_touching_pair_gets_the_cut_between_its_digits(text, k, seed):
     assert min(covered(segment(gray(img)), boxes)) >= 0.8
 
 
+@pytest.mark.parametrize("text,k,seed", [("19", 2, 4), ("10", 1, 1), ("41", 0, 4)])
+def test_a_one_touching_its_neighbour_is_cut_where_blur_bridged_them(text, k, seed):
+    """A slanted 1 against its neighbour: no seam or straight cut runs between them (best IoU
+    0.39-0.49 without), but above 0.6-0.8 x the core ink the two strokes fall apart, and the
+    border between them is a cut (SegmentParams.bridge_levels)."""
+    img, boxes = render_number(digits_of(text, k), seed=seed,
+                               style=NumberStyle(look="scan", touch=True, overlap=(-0.5, 0.5)))
+    assert min(covered(segment(gray(img), SegmentParams(bridge_levels=())), boxes)) < 0.6
+    assert min(covered(segment(gray(img)), boxes)) >= 0.85
+
+
+def test_bridge_cuts_part_strokes_that_only_blur_joins():
+    from ensemble.segment import bridge_cuts
+    ink = np.zeros((40, 30), np.float32)
+    ink[5:35, 6:11] = 1.0                                   # a stem
+    ink[5:35, 14:24] = 1.0                                  # a block beside it
+    ink[18:22, 11:14] = 0.4                                 # blur bridges them in four rows
+    mask = ink > 0.3                                        # one component, as thresholded
+    cuts = bridge_cuts(mask, ink, H=30.0)
+    assert len(cuts) == 1                                   # both levels (0.6, 0.8) part it the same way
+    for xs in cuts:
+        assert xs.shape == (40,) and np.all((xs >= 10) & (xs <= 13))    # between the stem and the block
+    ink[18:22, 11:14] = 1.0                                 # strokes really joined: no cut
+    assert bridge_cuts(ink > 0.3, ink, H=30.0) == []
+    ink[18:22, 11:14] = 0.4
+    assert bridge_cuts(mask, ink, H=30.0, levels=(0.3,)) == []          # the bridge counts as stroke
+    assert bridge_cuts(mask, ink, H=100.0) == []                        # parts under 0.4 H: no digits
+
+
+@pytest.mark.parametrize("bad", [(0.0,), (1.0,), (0.5, 1.2), (-0.1,)])
+def test_segment_params_reject_bridge_levels_outside_zero_one(bad):
+    with pytest.raises(ValueError, match="bridge_levels must lie in"):
+        SegmentParams(bridge_levels=bad)
+
+
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True])
 def test_segment_params_reject_cut_counts_that_are_not_counts(bad):
     for name in ("cuts_narrow", "cuts_per_boundary", "max_pieces"):
