@@ -88,7 +88,8 @@ class SegmentParams:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.attach <= 1 or not 0 < self.line_overlap <= 1:
             raise ValueError("attach and line_overlap must be in (0, 1]")
-        if not all(0 < v < 1 for v in self.bridge_levels):
+        if not isinstance(self.bridge_levels, (tuple, list)) or \
+                not all(isinstance(v, (int, float)) and 0 < v < 1 for v in self.bridge_levels):
             raise ValueError(f"bridge_levels must lie in (0, 1), got {self.bridge_levels!r}")
         for name in ("max_pieces", "cuts_narrow", "cuts_per_boundary"):
             v = getattr(self, name)
@@ -369,6 +370,7 @@ def bridge_cuts(mask: np.ndarray, ink: np.ndarray, H: float, levels=(0.6, 0.8), 
         return []
     core = float(np.quantile(v, 0.9))
     h, w = mask.shape
+    rows, inked = np.arange(h), mask.any(1)                                 # (h,) each
     out = []
     for level in levels:
         strong = mask & (ink > level * core)                                # (h, w)
@@ -387,12 +389,8 @@ def bridge_cuts(mask: np.ndarray, ink: np.ndarray, H: float, levels=(0.6, 0.8), 
             # cutting row r after column c misplaces the A pixels right of c and the B pixels up to c
             ca, cb = np.cumsum(nearer_a, 1), np.cumsum(to_b, 1)                   # (h, w) each
             xs = np.argmin(ca[:, -1:] - ca + cb, axis=1)                         # (h,)
-            inked = mask.any(1)
-            if not inked.any():
-                continue
-            rows = np.arange(h)
             xs = np.rint(np.interp(rows, rows[inked], xs[inked])).astype(np.int64)  # rows without ink
-            if not any(np.array_equal(xs, o) for o in out):     # a higher level often parts the same
+            if not any(np.array_equal(xs, o) for o in out):     # a higher level may part it the same
                 out.append(xs)
     return out
 
@@ -412,9 +410,9 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
     cuts = seams(cost, sub, n_max + 3 * single, p.cut_spacing * H, p.min_side, p.seam_diag)   # at more
     cols = np.arange(w)[None, :]                                             # (1, w)
     rows = np.arange(sub.shape[0])
-    if p.bridge_levels:                               # + the borders where blur bridged two digits,
-        weight = np.cumsum(sub, axis=1)               # chosen before any seam (cost -1) when they
-        total = float(weight[:, -1].sum())            # leave min_side of the ink on either side
+    if p.bridge_levels:                               # + the borders where blur bridged two digits that
+        weight = np.cumsum(sub, axis=1)               # leave min_side of the ink on either side and lie
+        total = float(weight[:, -1].sum())            # apart from the seams; cost -1: first where cuts are picked by cost
         for xs in bridge_cuts(sub, ink[piece.y0:piece.y1, piece.x0:piece.x1] * sub, H, p.bridge_levels):
             left = float(weight[rows, np.clip(xs, 0, w - 1)].sum())
             if min(left, total - left) >= p.min_side * total and \

@@ -116,7 +116,7 @@ def test_bridge_cuts_part_strokes_that_only_blur_joins():
     assert bridge_cuts(mask, ink, H=100.0) == []                        # parts under 0.4 H: no digits
 
 
-@pytest.mark.parametrize("bad", [(0.0,), (1.0,), (0.5, 1.2), (-0.1,)])
+@pytest.mark.parametrize("bad", [(0.0,), (1.0,), (0.5, 1.2), (-0.1,), 0.6, ("0.6",)])
 def test_segment_params_reject_bridge_levels_outside_zero_one(bad):
     with pytest.raises(ValueError, match="bridge_levels must lie in"):
         SegmentParams(bridge_levels=bad)
