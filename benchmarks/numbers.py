@@ -86,6 +86,15 @@ TARGETS = {"4 gaps": 0.98, "4 touching": 0.93, "8 gaps": 0.90}
 SPEED_TARGET = 50.0         # numbers/s on 2 cores, all the numbers' conditions together (not LONE)
 
 
+def choices(ap, text: str, allowed, what: str) -> list[str]:
+    """A comma-separated option -> its names, each one of `allowed` (else the parser's error)."""
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    for c in names:
+        if c not in allowed:
+            ap.error(f"unknown {what} {c!r}; choose from {', '.join(allowed)}")
+    return names
+
+
 def split_digits(split: str):
     """uint8 (N, 28, 28) digits and int labels (N,) of the split: test, or val (train[-5000:])."""
     from generators import load_mnist
@@ -206,14 +215,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
-    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
-    looks = [c.strip() for c in args.looks.split(",") if c.strip()]
-    for c in conditions:
-        if c not in CONDITIONS:
-            ap.error(f"unknown condition {c!r}; choose from {', '.join(CONDITIONS)}")
-    for lk in looks:
-        if lk not in LOOKS:
-            ap.error(f"unknown look {lk!r}; choose from {', '.join(LOOKS)}")
+    conditions = choices(ap, args.conditions, CONDITIONS, "condition")
+    looks = choices(ap, args.looks, LOOKS, "look")
 
     import numpy as np
 

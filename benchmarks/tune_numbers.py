@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.numbers import CONDITIONS, LONE, LOOKS, build, iou, split_digits  # noqa: E402
+from benchmarks.numbers import CONDITIONS, LONE, LOOKS, build, choices, iou, split_digits  # noqa: E402
 from ensemble.numbers import (FEATURES, NumberMode, Scoring, best_path, candidate_votes,  # noqa: E402
                               label_numbers, span_features, span_scores)
 from ensemble.reading import Reader, Reading, find_inputs, vote_into  # noqa: E402
@@ -240,10 +240,7 @@ def main(argv=None) -> int:
     ap.add_argument("--conditions", default=",".join(c for c in CONDITIONS if c != LONE),
                     help=f"comma-separated (default: the numbers' conditions; add {LONE!r} for lone digits)")
     args = ap.parse_args(argv)
-    args.conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
-    for c in args.conditions:
-        if c not in CONDITIONS:
-            ap.error(f"unknown condition {c!r}; choose from {', '.join(CONDITIONS)}")
+    args.conditions = choices(ap, args.conditions, CONDITIONS, "condition")
     from ensemble import Ensemble
     ens = Ensemble(device="cpu")
     seeds = [int(v) for v in args.seed.split(",")]
