@@ -294,6 +294,14 @@ def group_lines(c: Components, keep: np.ndarray, mains: list[int], boxes: np.nda
     return [lines[k] for k in order]
 
 
+def _leave_both_sides(cum: np.ndarray, xs: np.ndarray, min_side: float) -> np.ndarray:
+    """bool (K,): does each cut of xs (h, K) (x per row, a cut per column) leave at least
+    `min_side` of the weight on either side? cum: the weight's running sum along rows (h, w)."""
+    left = cum[np.arange(cum.shape[0])[:, None], xs].sum(0)                # (K,) weight left of and at each cut
+    total = float(cum[:, -1].sum())
+    return (left >= min_side * total) & (total - left >= min_side * total)
+
+
 def seams(cost: np.ndarray, weight: np.ndarray, n_max: int, spacing: float, min_side: float,
           diag: float = 1.0):
     """Up to n_max cheapest top-to-bottom paths through `cost` (h, w) that leave at least
@@ -317,10 +325,7 @@ def seams(cost: np.ndarray, weight: np.ndarray, n_max: int, spacing: float, min_
     xs[-1] = cols
     for r in range(h - 1, 0, -1):
         xs[r - 1] = xs[r] + back[r, xs[r]]
-    cum = np.cumsum(weight, axis=1)                    # (h, w) weight left of and at each column
-    left = cum[np.arange(h)[:, None], xs].sum(0)       # (w,) weight left of each path
-    total = float(cum[:, -1].sum())
-    ok = np.flatnonzero((left >= min_side * total) & (total - left >= min_side * total))
+    ok = np.flatnonzero(_leave_both_sides(np.cumsum(weight, axis=1), xs, min_side))
     chosen: list[int] = []
     centre = xs.mean(0)
     for e in ok[np.argsort(acc[ok], kind="stable")]:
@@ -342,13 +347,11 @@ def line_cuts(cost: np.ndarray, weight: np.ndarray, min_side: float, diag: float
     h, w = cost.shape
     rows = np.arange(h)
     cum = np.cumsum(weight, axis=1)                                       # (h, w)
-    total = float(cum[:, -1].sum())
     out = []
     for t in slants:
         xs = np.clip(np.rint(np.arange(w)[None, :] + t * (rows[:, None] - (h - 1) / 2)), 0, w - 1).astype(np.int64)
-        left = cum[rows[:, None], xs].sum(0)                              # (w,) weight left of each cut
         c = cost[rows[:, None], xs].sum(0) + diag * np.abs(np.diff(xs, axis=0)).sum(0)
-        ok = np.flatnonzero((left >= min_side * total) & (total - left >= min_side * total))
+        ok = np.flatnonzero(_leave_both_sides(cum, xs, min_side))
         if len(ok):
             e = ok[np.argmin(c[ok])]
             out.append((xs[:, e], float(c[e])))
@@ -378,13 +381,12 @@ def bridge_cuts(mask: np.ndarray, ink: np.ndarray, H: float, levels=(0.6, 0.8), 
         if n < 2:
             continue
         area = np.bincount(lab.ravel(), minlength=n + 1)[1:]
-        parts = []
-        for k, sl in enumerate(ndi.find_objects(lab), start=1):
-            if area[k - 1] >= share * area.sum() and sl[0].stop - sl[0].start >= tall * H:
-                parts.append((ndi.center_of_mass(lab == k)[1], k))
-        parts.sort()
+        big = [k for k, sl in enumerate(ndi.find_objects(lab), start=1)
+               if area[k - 1] >= share * area.sum() and sl[0].stop - sl[0].start >= tall * H]
+        parts = sorted((c[1], k) for c, k in zip(ndi.center_of_mass(strong, lab, big), big))   # left to right
+        dist = {k: distance_transform_edt(lab != k) for _, k in parts}       # (h, w) to each part
         for (_, a), (_, b) in zip(parts, parts[1:]):
-            nearer_a = mask & (distance_transform_edt(lab != a) <= distance_transform_edt(lab != b))   # (h, w)
+            nearer_a = mask & (dist[a] <= dist[b])                           # (h, w)
             to_b = mask & ~nearer_a
             # cutting row r after column c misplaces the A pixels right of c and the B pixels up to c
             ca, cb = np.cumsum(nearer_a, 1), np.cumsum(to_b, 1)                   # (h, w) each
@@ -411,11 +413,10 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
     cols = np.arange(w)[None, :]                                             # (1, w)
     rows = np.arange(sub.shape[0])
     if p.bridge_levels:                               # + the borders where blur bridged two digits that
-        weight = np.cumsum(sub, axis=1)               # leave min_side of the ink on either side and lie
-        total = float(weight[:, -1].sum())            # apart from the seams; cost -1: first where cuts are picked by cost
-        for xs in bridge_cuts(sub, ink[piece.y0:piece.y1, piece.x0:piece.x1] * sub, H, p.bridge_levels):
-            left = float(weight[rows, np.clip(xs, 0, w - 1)].sum())
-            if min(left, total - left) >= p.min_side * total and \
+        cum = np.cumsum(sub, axis=1)                  # leave min_side of the ink on either side and lie
+        # apart from the seams; cost -1: first where cuts are picked by cost
+        for xs in bridge_cuts(sub, ink[piece.y0:piece.y1, piece.x0:piece.x1], H, p.bridge_levels):
+            if _leave_both_sides(cum, xs[:, None], p.min_side)[0] and \
                     all(abs(xs.mean() - c[0].mean()) >= 0.5 * p.cut_spacing * H for c in cuts):
                 cuts.append((xs, -1.0))
         cuts.sort(key=lambda xc: xc[0].mean())
