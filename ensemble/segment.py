@@ -49,6 +49,7 @@ from .reading import Item, decode_gray
 FIRST_LOOK = 256            # px: the first look at the page (only finds the text height and where it is)
 MAX_DECODE = 2048           # px: never decode larger than this for a second look
 MAX_WORK_PIXELS = 1_500_000  # the region segmented at working scale is at most this big
+BRIDGE_COST = -1.0          # a bridge cut's cost (seams and straight cuts cost >= 0): picked first, and it marks them
 
 
 @dataclass(frozen=True)
@@ -418,16 +419,24 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
         for xs in bridge_cuts(sub, ink[piece.y0:piece.y1, piece.x0:piece.x1], H, p.bridge_levels):
             if _leave_both_sides(cum, xs[:, None], p.min_side)[0] and \
                     all(abs(xs.mean() - c[0].mean()) >= 0.5 * p.cut_spacing * H for c in cuts):
-                cuts.append((xs, -1.0))
+                cuts.append((xs, BRIDGE_COST))
         cuts.sort(key=lambda xc: xc[0].mean())
 
-    def strokes(xs):                                  # strokes a seam crosses (runs of ink along it)
+    def crossed(xs, c):                               # (h,) bool: the rows where the cut runs through ink
         on = sub[rows, xs]
+        if c == BRIDGE_COST:                          # a bridge cut runs between column xs (the left
+            right = np.zeros_like(on)                 # digit's last ink) and xs + 1: through ink only
+            inside = xs + 1 < w                       # where ink lies on both sides of it
+            right[inside] = sub[rows[inside], xs[inside] + 1]
+            on &= right
+        return on
+
+    def strokes(on):                                  # strokes a cut crosses (runs of ink along it)
         return int(on[0]) + int(np.sum(on[1:] & ~on[:-1]))
 
     if single:                                        # about one digit wide: only a cut through a
         cuts = [(xs, c) for xs, c in cuts + line_cuts(cost, sub, p.min_side, p.seam_diag)   # single
-                if strokes(xs) <= 1]                  # stroke (where two touch), never through both
+                if strokes(sub[rows, xs]) <= 1]       # stroke (where two touch), never through both
         if not cuts:                                  # sides of a wide 0
             return [piece]
         chosen: list[int] = []
@@ -436,7 +445,7 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
                 chosen.append(k)
         cuts = sorted((cuts[k] for k in chosen[:n_max]), key=lambda xc: xc[0].mean())   # left to right
     out, left, crossing = [], np.full(sub.shape[0], -1), (0, 0.0)
-    for xs, _ in cuts + [(np.full(sub.shape[0], w), 0.0)]:
+    for xs, c in cuts + [(np.full(sub.shape[0], w), 0.0)]:
         part = sub & (cols > left[:, None]) & (cols <= xs[:, None])
         left = xs
         if part.sum() >= 2:
@@ -446,8 +455,9 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
             q.main = q.main and q.y1 - q.y0 >= p.main * H
             q.cut_runs, q.cut_ink = crossing                  # the cut on its left
             out.append(q)
-        if xs[0] < w:                                         # strokes this seam crosses, ink px / H
-            crossing = (strokes(xs), float(sub[rows, xs].sum()) / H)
+        if xs[0] < w:                                         # strokes this cut crosses, ink px / H
+            on = crossed(xs, c)
+            crossing = (strokes(on), float(on.sum()) / H)
     return out or [piece]
 
 
