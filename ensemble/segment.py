@@ -82,6 +82,8 @@ class SegmentParams:
     bridge_levels: tuple = (0.6, 0.8)   # a wide piece's ink above these x its core ink: where two
                                   # digits were only bridged by blur it falls apart, and the border
                                   # between the parts is one more candidate cut (() for none)
+    link_level: float = 0.5       # pieces that ink above this x the threshold joins (a light stroke:
+                                  # a 0's skipped top) may be one digit across any gap (1: only the threshold)
 
     def __post_init__(self):
         for name in ("target_height", "speck", "main", "max_width", "split_width", "word_gap"):
@@ -89,6 +91,8 @@ class SegmentParams:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.attach <= 1 or not 0 < self.line_overlap <= 1:
             raise ValueError("attach and line_overlap must be in (0, 1]")
+        if not isinstance(self.link_level, (int, float)) or not 0 < self.link_level <= 1:
+            raise ValueError(f"link_level must be in (0, 1], got {self.link_level!r}")
         if not isinstance(self.bridge_levels, (tuple, list)) or \
                 not all(isinstance(v, (int, float)) and 0 < v < 1 for v in self.bridge_levels):
             raise ValueError(f"bridge_levels must lie in (0, 1), got {self.bridge_levels!r}")
@@ -130,6 +134,7 @@ class Components:
     boxes: np.ndarray             # int (n, 4) y0, x0, y1, x1 (exclusive)
     area: np.ndarray              # (n,) pixels
     bw: np.ndarray                # bool (H, W) thresholded ink
+    faint: np.ndarray | None = None   # bool (H, W) ink above link_level x the threshold (light strokes too)
 
     @property
     def heights(self):
@@ -140,9 +145,10 @@ class Components:
         return self.boxes[:, 3] - self.boxes[:, 1]
 
 
-def components(ink: np.ndarray, sigma: float = 1.0, level: float = 0.2) -> Components | None:
+def components(ink: np.ndarray, sigma: float = 1.0, level: float = 0.2, link_level: float = 0.5) -> Components | None:
     """Threshold the ink (Otsu, above the paper's noise, at least `level` x the ink's 99.5th
-    percentile), connected components; None when blank."""
+    percentile), connected components; None when blank. `faint`: the ink above `link_level` x
+    that threshold."""
     from .normalize import MIN_CONTRAST, otsu, sample
     paper = sample(ink)
     noise = 1.4826 * float(np.median(np.abs(paper - np.median(paper))))    # robust std of the paper
@@ -159,7 +165,7 @@ def components(ink: np.ndarray, sigma: float = 1.0, level: float = 0.2) -> Compo
     sl = ndi.find_objects(labels)
     boxes = np.array([[s[0].start, s[1].start, s[0].stop, s[1].stop] for s in sl])
     area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    return Components(labels, boxes, area, bw)
+    return Components(labels, boxes, area, bw, smooth > link_level * t)
 
 
 def page_edges(c: Components, shape, page=None, sides=(True, True, True, True)) -> np.ndarray:
@@ -237,6 +243,7 @@ class Piece:
     parent: int = -1              # pieces cut from one component share this id (else -1)
     cut_runs: int = 0             # strokes crossed by the cut on its left (if cut)
     cut_ink: float = 0.0          # ink pixels on that cut / H
+    links: frozenset = frozenset()   # the faint-ink regions it lies in (Components.faint, labelled per line)
 
     def __post_init__(self):
         ys, xs = np.nonzero(self.mask)
@@ -258,6 +265,7 @@ class Line:
     breaks: list[int] = field(default_factory=list)   # piece indices preceded by a word gap
     cuts: list[int] = field(default_factory=list)     # piece indices whose left edge is a cut
     spans: list[tuple[int, int]] = field(default_factory=list)   # candidate digits: pieces [i, j)
+    faint: np.ndarray | None = None   # int (h, w) the regions of faint ink, labelled (Piece.links)
 
 
 def _overlap(a0, a1, b0, b1) -> float:
@@ -505,7 +513,12 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
                 q.parent = k if len(parts) > 1 else -1
             split += parts
         split.sort(key=lambda q: q.cx)
-        line = Line(y0, x0, region_ink, c.bw[y0:y1, x0:x1], split)
+        faint = None
+        if c.faint is not None:              # pieces that lighter ink joins (a 0's skipped top and bottom)
+            faint, _ = ndi.label(c.faint[y0:y1, x0:x1], structure=np.ones((3, 3)))
+            for q in split:
+                q.links = frozenset(np.unique(faint[q.mask]).tolist()) - {0}
+        line = Line(y0, x0, region_ink, c.bw[y0:y1, x0:x1], split, faint=faint)
         right = -np.inf
         for k, pc in enumerate(split):
             if k and pc.x0 - right > p.word_gap * H:
@@ -521,23 +534,27 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
 def candidate_spans(pieces: list[Piece], H: float, p: SegmentParams, breaks=frozenset()):
     """Runs of pieces [i, j) that could be one digit: every single piece, every whole component
     that was cut, and runs of up to max_pieces neighbours no wider than max_width with gaps
-    under merge_gap, within a word."""
+    under merge_gap (or joined by faint ink: `Piece.links`), within a word."""
     spans = set()
     for i in range(len(pieces)):
         spans.add((i, i + 1))
         x0, x1 = pieces[i].x0, pieces[i].x1
+        links, common = set(pieces[i].links), set(pieces[i].links)
         mains = {pieces[i].parent if pieces[i].parent >= 0 else -2 - i} if pieces[i].main else set()
         for j in range(i + 1, min(len(pieces), i + p.max_pieces)):
             q = pieces[j]
-            if j in breaks or q.x0 - x1 > p.merge_gap * H:
+            if j in breaks or (q.x0 - x1 > p.merge_gap * H and not links & q.links):
                 break
+            links |= q.links
+            common &= q.links                         # one region of faint ink holds them all
             x0, x1 = min(x0, q.x0), max(x1, q.x1)
             if x1 - x0 > p.max_width * H:
                 break
             if q.main:
                 mains.add(q.parent if q.parent >= 0 else -2 - j)
-            # two digit-sized components as one digit: only a broken digit, as narrow as a digit
-            if len(mains) > 1 and x1 - x0 > p.merge_width * H:
+            # two digit-sized components as one digit: only a broken digit, as narrow as a digit,
+            # or one that lighter ink holds together (a wide 0 whose top and bottom are light)
+            if len(mains) > 1 and x1 - x0 > p.merge_width * H and not common:
                 continue
             spans.add((i, j + 1))
     parents = [q.parent for q in pieces]
@@ -631,7 +648,7 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     f_y, f_x = work.shape[0] / region.shape[0], work.shape[1] / region.shape[1]
     from .normalize import ink_map
     ink = ink_map(np.ascontiguousarray(work, np.float32))
-    c = components(ink, p.sigma, p.level)
+    c = components(ink, p.sigma, p.level, p.link_level)
     if c is None:
         raise ImageError("no digit found")
     # the region's sides that are the page's border, and the page's size in working px
@@ -647,9 +664,20 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     to_src_y = src_h / g2.shape[0] / f_y
     for line in lines:
         others = line.bw
+        taken = np.logical_or.reduce([q.mask for q in line.pieces])    # (h, w) every piece's ink
         spans, widths, heights = [], [], []
         for i, j in line.spans:
             mask = np.logical_or.reduce([q.mask for q in line.pieces[i:j]])
+            common = frozenset.intersection(*(q.links for q in line.pieces[i:j]))
+            parents = {q.parent for q in line.pieces[i:j]}
+            if j - i > 1 and common and line.faint is not None and (len(parents) > 1 or -1 in parents):
+                # pieces that faint ink joins: its strokes (not the pieces' own rims, nor other
+                # pieces' ink) are part of the digit, within their columns (a 0's light top and bottom)
+                xs = np.flatnonzero(mask.any(0))
+                a, b = xs[0], xs[-1] + 1
+                light = np.isin(line.faint[:, a:b], list(common)) & ~taken[:, a:b]   # specks on it are its own
+                light &= ~binary_dilation(mask[:, a:b], iterations=2)
+                mask[:, a:b] |= light
             img, box = _candidate(mask, line, others, H, normalize_ink, ImageError)
             if img is None:
                 continue

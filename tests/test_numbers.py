@@ -195,6 +195,44 @@ def test_broken_strokes_stay_one_digit(ens, c):
         assert r.extra["text"] == str(c), (c, k, r.extra["text"])
 
 
+def light_ring(light: float = 0.45, pen: int = 5) -> np.ndarray:
+    """A 0 drawn as a 120 px circle whose top and bottom are lighter than its sides (`light` x
+    their ink: a pen that skips on horizontal strokes), dark on a 400x300 page."""
+    from scipy import ndimage as ndi
+    yy, xx = np.mgrid[0:300, 0:400].astype(np.float32)
+    ring = np.abs(np.hypot(yy - 150, xx - 200) - 60) < pen / 2
+    sides = np.abs(xx - 200) > 27                          # the circle's left and right thirds
+    ink = ndi.gaussian_filter((ring * np.where(sides, 1.0, light)).astype(np.float32), 1.5)
+    return (0.9 - 0.7 * ink).astype(np.float32)
+
+
+def test_pieces_that_faint_ink_joins_make_one_candidate():
+    """The light top and bottom of the ring fall under the pieces' threshold: its sides are two
+    pieces 0.4 H apart, beyond merge_gap, and together wider than merge_width. The faint ink
+    (above link_level x the threshold) joins them, so the whole ring is a candidate too
+    (SegmentParams.link_level); at 1 (the threshold alone) it is not."""
+    ring = [137, 87, 263, 213]                             # its ink, pen included
+    seg = segment(light_ring())
+    assert seg.lines[0]["n"] == 2                          # two pieces: ( and )
+    assert covered(seg, [ring])[0] >= 0.85
+    assert covered(segment(light_ring(), SegmentParams(link_level=1.0)), [ring])[0] < 0.5
+
+
+@pytest.mark.parametrize("bad", [0, -0.5, 1.5, "0.5", None])
+def test_segment_params_reject_link_level_outside_zero_one(bad):
+    with pytest.raises(ValueError, match="link_level must be in"):
+        SegmentParams(link_level=bad)
+
+
+def test_a_zero_with_light_top_and_bottom_reads_as_one_zero(ens):
+    """What a person reads: one 0, not `11` (what the two sides alone read as)."""
+    for pen in (5, 8):
+        r = read_number(ens, light_ring(pen=pen))
+        assert r.extra["text"] == "0", (pen, r.extra["text"])
+    without = Reader(ens, mode=NumberMode(SegmentParams(link_level=1.0), class_names=ens.class_names))
+    assert without.read_gray(light_ring()).extra["text"] == "11"          # the threshold's pieces alone
+
+
 def test_a_single_digit_gives_a_one_digit_string(ens):
     for c in (0, 1, 8):
         r = read_number(ens, mnist(c))                       # an MNIST image: read exactly like one digit
