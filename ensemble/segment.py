@@ -421,13 +421,20 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
     cuts = seams(cost, sub, n_max + 3 * single, p.cut_spacing * H, p.min_side, p.seam_diag)   # at more
     cols = np.arange(w)[None, :]                                             # (1, w)
     rows = np.arange(sub.shape[0])
+
+    def strokes(on):                                  # strokes a cut crosses (runs of ink along it)
+        return int(on[0]) + int(np.sum(on[1:] & ~on[:-1]))
+
     if p.bridge_levels:                               # + the borders where blur bridged two digits that
         cum = np.cumsum(sub, axis=1)                  # leave min_side of the ink on either side and lie
-        # apart from the seams; cost -1: first where cuts are picked by cost
+        # apart from the seams that stay (in a piece about one digit wide, those through one stroke);
+        # cost -1: first where cuts are picked by cost
+        near = [c for c in cuts if not single or strokes(sub[rows, c[0]]) <= 1]
         for xs in bridge_cuts(sub, ink[piece.y0:piece.y1, piece.x0:piece.x1], H, p.bridge_levels):
             if _leave_both_sides(cum, xs[:, None], p.min_side)[0] and \
-                    all(abs(xs.mean() - c[0].mean()) >= 0.5 * p.cut_spacing * H for c in cuts):
+                    all(abs(xs.mean() - c[0].mean()) >= 0.5 * p.cut_spacing * H for c in near):
                 cuts.append((xs, BRIDGE_COST))
+                near.append((xs, BRIDGE_COST))
         cuts.sort(key=lambda xc: xc[0].mean())
 
     def crossed(xs, c):                               # (h,) bool: the rows where the cut runs through ink
@@ -438,9 +445,6 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
             right[inside] = sub[rows[inside], xs[inside] + 1]
             on &= right
         return on
-
-    def strokes(on):                                  # strokes a cut crosses (runs of ink along it)
-        return int(on[0]) + int(np.sum(on[1:] & ~on[:-1]))
 
     if single:                                        # about one digit wide: only a cut through a
         cuts = [(xs, c) for xs, c in cuts + line_cuts(cost, sub, p.min_side, p.seam_diag)   # single
