@@ -399,7 +399,14 @@ def bridge_cuts(mask: np.ndarray, ink: np.ndarray, H: float, levels=(0.6, 0.8), 
             to_b = mask & ~nearer_a
             # cutting row r after column c misplaces the A pixels right of c and the B pixels up to c
             ca, cb = np.cumsum(nearer_a, 1), np.cumsum(to_b, 1)                   # (h, w) each
-            xs = np.argmin(ca[:, -1:] - ca + cb, axis=1)                         # (h,)
+            cost = ca[:, -1:] - ca + cb                                          # (h, w)
+            xs = np.argmin(cost, axis=1)                                         # (h,) the first cheapest
+            both = nearer_a.any(1) & to_b.any(1)
+            one = inked & ~both
+            if both.any() and one.any():              # a row with one part's ink: any cut past it is
+                last = w - 1 - np.argmin(cost[:, ::-1], axis=1)   # as cheap; follow the two-part rows
+                along = np.rint(np.interp(rows, rows[both], xs[both])).astype(np.int64)
+                xs[one] = np.clip(along, xs, last)[one]           # within the row's cheapest columns
             xs = np.rint(np.interp(rows, rows[inked], xs[inked])).astype(np.int64)  # rows without ink
             if not any(np.array_equal(xs, o) for o in out):     # a higher level may part it the same
                 out.append(xs)

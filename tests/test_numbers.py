@@ -132,6 +132,19 @@ def test_bridge_cuts_part_strokes_that_only_blur_joins():
     assert bridge_cuts(mask, ink, H=100.0) == []                        # parts under 0.4 H: no digits
 
 
+def test_a_bridge_cut_follows_the_border_through_rows_with_one_part():
+    """Rows that hold only the right part's ink (the block reaches higher than the stem) are cut
+    anywhere left of it at no cost; the cut follows the rows where both parts lie, not column 0."""
+    from ensemble.segment import bridge_cuts
+    ink = np.zeros((40, 30), np.float32)
+    ink[12:35, 6:11] = 1.0                                  # a stem
+    ink[3:35, 14:24] = 1.0                                  # a taller block beside it
+    ink[18:22, 11:14] = 0.4                                 # blur bridges them
+    cuts = bridge_cuts(ink > 0.3, ink, H=30.0)
+    assert len(cuts) == 1
+    assert np.all((cuts[0] >= 10) & (cuts[0] <= 13)), cuts[0]   # rows 3-11 too (they were 0)
+
+
 @pytest.mark.parametrize("bad", [(0.0,), (1.0,), (0.5, 1.2), (-0.1,), 0.6, ("0.6",)])
 def test_segment_params_reject_bridge_levels_outside_zero_one(bad):
     with pytest.raises(ValueError, match="bridge_levels must lie in"):
