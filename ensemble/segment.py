@@ -38,12 +38,13 @@ The page is read with ensemble/normalize.py's public steps (`crop_to_sheet`, `in
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
 
-from .morph import binary_dilation, distance_transform_edt
+from .morph import binary_dilation, distance_transform_edt, maximum_filter
 from .reading import Item, decode_gray
 
 FIRST_LOOK = 256            # px: the first look at the page (only finds the text height and where it is)
@@ -82,8 +83,9 @@ class SegmentParams:
     bridge_levels: tuple = (0.6, 0.8)   # a wide piece's ink above these x its core ink: where two
                                   # digits were only bridged by blur it falls apart, and the border
                                   # between the parts is one more candidate cut (() for none)
-    link_level: float = 0.5       # pieces that ink above this x the threshold joins (a light stroke:
-                                  # a 0's skipped top) may be one digit across any gap (1: only the threshold)
+    link_level: float = 0.5       # pieces that a light stroke joins (ink above this x the threshold, off
+                                  # the pieces: a 0's skipped top) may be one digit across any gap (at 1
+                                  # only specks on the threshold's ink could join them)
 
     def __post_init__(self):
         for name in ("target_height", "speck", "main", "max_width", "split_width", "word_gap"):
@@ -91,7 +93,8 @@ class SegmentParams:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.attach <= 1 or not 0 < self.line_overlap <= 1:
             raise ValueError("attach and line_overlap must be in (0, 1]")
-        if not isinstance(self.link_level, (int, float)) or not 0 < self.link_level <= 1:
+        if isinstance(self.link_level, bool) or not isinstance(self.link_level, numbers.Real) or \
+                not 0 < self.link_level <= 1:
             raise ValueError(f"link_level must be in (0, 1], got {self.link_level!r}")
         if not isinstance(self.bridge_levels, (tuple, list)) or \
                 not all(isinstance(v, (int, float)) and 0 < v < 1 for v in self.bridge_levels):
@@ -242,8 +245,8 @@ class Piece:
     main: bool                    # digit-sized (else a small piece that may be noise)
     parent: int = -1              # pieces cut from one component share this id (else -1)
     cut_runs: int = 0             # strokes crossed by the cut on its left (if cut)
-    cut_ink: float = 0.0          # ink pixels on that cut / H
-    links: frozenset = frozenset()   # the faint-ink regions it lies in (Components.faint, labelled per line)
+    cut_ink: float = 0.0          # ink pixels on that cut / H (a bridge cut: rows where ink meets across it)
+    links: frozenset = frozenset()   # the light strokes it touches (Line.faint's regions)
 
     def __post_init__(self):
         ys, xs = np.nonzero(self.mask)
@@ -265,7 +268,7 @@ class Line:
     breaks: list[int] = field(default_factory=list)   # piece indices preceded by a word gap
     cuts: list[int] = field(default_factory=list)     # piece indices whose left edge is a cut
     spans: list[tuple[int, int]] = field(default_factory=list)   # candidate digits: pieces [i, j)
-    faint: np.ndarray | None = None   # int (h, w) the regions of faint ink, labelled (Piece.links)
+    faint: np.ndarray | None = None   # int (h, w) light strokes: faint ink off the pieces, labelled (Piece.links)
 
 
 def _overlap(a0, a1, b0, b1) -> float:
@@ -525,10 +528,16 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
             split += parts
         split.sort(key=lambda q: q.cx)
         faint = None
-        if c.faint is not None:              # pieces that lighter ink joins (a 0's skipped top and bottom)
-            faint, _ = ndi.label(c.faint[y0:y1, x0:x1], structure=np.ones((3, 3)))
-            for q in split:
-                q.links = frozenset(np.unique(faint[q.mask]).tolist()) - {0}
+        if c.faint is not None:              # pieces that a light stroke joins (a 0's skipped top and bottom):
+            # faint ink more than 2 px from every piece (not their rims, nor the blur between two close
+            # digits), and the pieces each region comes within 3 px of
+            taken = np.logical_or.reduce([q.mask for q in split])                  # (h, w)
+            light = c.faint[y0:y1, x0:x1] & ~binary_dilation(taken, iterations=2)
+            faint, n = ndi.label(light, structure=np.ones((3, 3)))               # (h, w) regions 1..n
+            if n:
+                near = maximum_filter(faint.astype(np.float32), 7)              # each grown by 3 px
+                for q in split:
+                    q.links = frozenset(np.unique(near[q.mask]).astype(int).tolist()) - {0}
         line = Line(y0, x0, region_ink, c.bw[y0:y1, x0:x1], split, faint=faint)
         right = -np.inf
         for k, pc in enumerate(split):
@@ -675,20 +684,17 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     to_src_y = src_h / g2.shape[0] / f_y
     for line in lines:
         others = line.bw
-        taken = np.logical_or.reduce([q.mask for q in line.pieces])    # (h, w) every piece's ink
         spans, widths, heights = [], [], []
         for i, j in line.spans:
             mask = np.logical_or.reduce([q.mask for q in line.pieces[i:j]])
-            common = frozenset.intersection(*(q.links for q in line.pieces[i:j]))
+            common = frozenset.intersection(*(frozenset(q.links) for q in line.pieces[i:j]))
             parents = {q.parent for q in line.pieces[i:j]}
             if j - i > 1 and common and line.faint is not None and (len(parents) > 1 or -1 in parents):
-                # pieces that faint ink joins: its strokes (not the pieces' own rims, nor other
-                # pieces' ink) are part of the digit, within their columns (a 0's light top and bottom)
-                xs = np.flatnonzero(mask.any(0))
-                a, b = xs[0], xs[-1] + 1
-                light = np.isin(line.faint[:, a:b], list(common)) & ~taken[:, a:b]   # specks on it are its own
-                light &= ~binary_dilation(mask[:, a:b], iterations=2)
-                mask[:, a:b] |= light
+                # pieces that a light stroke joins: the stroke is part of the digit (a 0's light top
+                # and bottom), within their columns and a quarter H above and below them
+                ys, xs = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+                r0, r1 = max(0, ys[0] - int(0.25 * H)), ys[-1] + 1 + int(0.25 * H)
+                mask[r0:r1, xs[0]:xs[-1] + 1] |= np.isin(line.faint[r0:r1, xs[0]:xs[-1] + 1], list(common))
             img, box = _candidate(mask, line, others, H, normalize_ink, ImageError)
             if img is None:
                 continue

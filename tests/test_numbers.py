@@ -134,7 +134,8 @@ def test_bridge_cuts_part_strokes_that_only_blur_joins():
 
 def test_a_bridge_cut_follows_the_border_through_rows_with_one_part():
     """Rows that hold only the right part's ink (the block reaches higher than the stem) are cut
-    anywhere left of it at no cost; the cut follows the rows where both parts lie, not column 0."""
+    anywhere left of it at no cost; the cut follows the rows where both parts lie, not column 0
+    (which stays only where no row holds both)."""
     from ensemble.segment import bridge_cuts
     ink = np.zeros((40, 30), np.float32)
     ink[12:35, 6:11] = 1.0                                  # a stem
@@ -241,7 +242,7 @@ def test_pieces_that_faint_ink_joins_make_one_candidate():
     assert covered(segment(light_ring(), SegmentParams(link_level=1.0)), [ring])[0] < 0.5
 
 
-@pytest.mark.parametrize("bad", [0, -0.5, 1.5, "0.5", None])
+@pytest.mark.parametrize("bad", [0, -0.5, 1.5, "0.5", None, True])
 def test_segment_params_reject_link_level_outside_zero_one(bad):
     with pytest.raises(ValueError, match="link_level must be in"):
         SegmentParams(link_level=bad)
