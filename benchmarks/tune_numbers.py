@@ -98,8 +98,8 @@ def collect(ens, args, seed):
     store = Path(args.cache) / f"tune-v3-s{seed}-n{args.n}-{key}.pkl"
     data = pickle.loads(store.read_bytes()) if store.exists() else {}
     want = [(cond, look) for cond in args.conditions for look in LOOKS]
-    if all(key in data for key in want):
-        return {key: data[key] for key in want}
+    if all(k in data for k in want):
+        return {k: data[k] for k in want}
     images, labels = split_digits("val")
     for cond in args.conditions:
         for look in LOOKS:
@@ -116,7 +116,7 @@ def collect(ens, args, seed):
             print(f"seed {seed} {cond:<13} {look:<6} read {len(ok)}/{len(rs)}  oracle {100 * orc:.1f}%  "
                   f"candidates/number {np.mean([len(t['boxes']) for t in ok]):.1f}", file=sys.stderr, flush=True)
     store.write_bytes(pickle.dumps(data))
-    return {key: data[key] for key in want}
+    return {k: data[k] for k in want}
 
 
 def accuracy(data, scoring) -> dict:

@@ -137,7 +137,7 @@ class Components:
     boxes: np.ndarray             # int (n, 4) y0, x0, y1, x1 (exclusive)
     area: np.ndarray              # (n,) pixels
     bw: np.ndarray                # bool (H, W) thresholded ink
-    faint: np.ndarray | None = None   # bool (H, W) ink above link_level x the threshold (light strokes too)
+    faint: np.ndarray             # bool (H, W) ink above link_level x the threshold (light strokes too)
 
     @property
     def heights(self):
@@ -264,11 +264,11 @@ class Line:
     x0: int
     ink: np.ndarray               # (h, w) the line region's ink
     bw: np.ndarray                # bool (h, w) its thresholded ink
+    faint: np.ndarray             # int (h, w) light strokes: faint ink off the pieces, labelled (Piece.links)
     pieces: list[Piece]
     breaks: list[int] = field(default_factory=list)   # piece indices preceded by a word gap
     cuts: list[int] = field(default_factory=list)     # piece indices whose left edge is a cut
     spans: list[tuple[int, int]] = field(default_factory=list)   # candidate digits: pieces [i, j)
-    faint: np.ndarray | None = None   # int (h, w) light strokes: faint ink off the pieces, labelled (Piece.links)
 
 
 def _overlap(a0, a1, b0, b1) -> float:
@@ -527,18 +527,17 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
                 q.parent = k if len(parts) > 1 else -1
             split += parts
         split.sort(key=lambda q: q.cx)
-        faint = None
-        if c.faint is not None:              # pieces that a light stroke joins (a 0's skipped top and bottom):
-            # faint ink more than 2 px from every piece (not their rims, nor the blur between two close
-            # digits), and the pieces each region comes within 3 px of
-            taken = np.logical_or.reduce([q.mask for q in split])                  # (h, w)
-            light = c.faint[y0:y1, x0:x1] & ~binary_dilation(taken, iterations=2)
-            faint, n = ndi.label(light, structure=np.ones((3, 3)))               # (h, w) regions 1..n
-            if n:
-                near = maximum_filter(faint.astype(np.float32), 7)              # each grown by 3 px
-                for q in split:
-                    q.links = frozenset(np.unique(near[q.mask]).astype(int).tolist()) - {0}
-        line = Line(y0, x0, region_ink, c.bw[y0:y1, x0:x1], split, faint=faint)
+        # pieces that a light stroke joins (a 0's skipped top and bottom): faint ink more than 2 px
+        # from every piece (not their rims, nor the blur between two close digits), and the pieces
+        # each such region comes within 3 px of
+        taken = np.logical_or.reduce([q.mask for q in split])                      # (h, w)
+        light = c.faint[y0:y1, x0:x1] & ~binary_dilation(taken, iterations=2)
+        faint, n = ndi.label(light, structure=np.ones((3, 3)))                   # (h, w) regions 1..n
+        if n:
+            near = maximum_filter(faint.astype(np.float32), 7)                  # each grown by 3 px
+            for q in split:
+                q.links = frozenset(np.unique(near[q.mask]).astype(int).tolist()) - {0}
+        line = Line(y0, x0, region_ink, c.bw[y0:y1, x0:x1], faint, split)
         right = -np.inf
         for k, pc in enumerate(split):
             if k and pc.x0 - right > p.word_gap * H:
@@ -686,12 +685,13 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
         others = line.bw
         spans, widths, heights = [], [], []
         for i, j in line.spans:
-            mask = np.logical_or.reduce([q.mask for q in line.pieces[i:j]])
-            common = frozenset.intersection(*(frozenset(q.links) for q in line.pieces[i:j]))
-            parents = {q.parent for q in line.pieces[i:j]}
-            if j - i > 1 and common and line.faint is not None and (len(parents) > 1 or -1 in parents):
-                # pieces that a light stroke joins: the stroke is part of the digit (a 0's light top
-                # and bottom), within their columns and a quarter H above and below them
+            run = line.pieces[i:j]
+            mask = np.logical_or.reduce([q.mask for q in run])
+            common = frozenset.intersection(*(frozenset(q.links) for q in run)) if j - i > 1 else frozenset()
+            parents = {q.parent for q in run}
+            if common and (len(parents) > 1 or -1 in parents):
+                # pieces of two components or more that a light stroke joins: the stroke is part of the
+                # digit (a 0's light top and bottom), within their columns and a quarter H above and below
                 ys, xs = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
                 r0, r1 = max(0, ys[0] - int(0.25 * H)), ys[-1] + 1 + int(0.25 * H)
                 mask[r0:r1, xs[0]:xs[-1] + 1] |= np.isin(line.faint[r0:r1, xs[0]:xs[-1] + 1], list(common))
