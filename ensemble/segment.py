@@ -50,7 +50,6 @@ from .reading import Item, decode_gray
 FIRST_LOOK = 256            # px: the first look at the page (only finds the text height and where it is)
 MAX_DECODE = 2048           # px: never decode larger than this for a second look
 MAX_WORK_PIXELS = 1_500_000  # the region segmented at working scale is at most this big
-BRIDGE_COST = -1.0          # a bridge cut's cost (seams and straight cuts cost >= 0): picked first, and it marks them
 
 
 @dataclass(frozen=True)
@@ -428,12 +427,27 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
     n_max = p.cuts_narrow if w <= p.split_more * H else \
         max(2, p.cuts_per_boundary * (round(w / (0.75 * H)) - 1))
     single = w <= p.single_stroke * H                 # only cuts through a single stroke: look
-    cuts = seams(cost, sub, n_max + 3 * single, p.cut_spacing * H, p.min_side, p.seam_diag)   # at more
+    # a cut: (x per row, cost, whether it runs between columns x and x + 1, beside strokes rather
+    # than through them: a bridge cut)
+    cuts = [(xs, c, False) for xs, c in
+            seams(cost, sub, n_max + 3 * single, p.cut_spacing * H, p.min_side, p.seam_diag)]   # at more
     cols = np.arange(w)[None, :]                                             # (1, w)
     rows = np.arange(sub.shape[0])
 
     def strokes(on):                                  # strokes a cut crosses (runs of ink along it)
         return int(on[0]) + int(np.sum(on[1:] & ~on[:-1]))
+
+    def crossed(xs, between):                         # (h,) bool: the rows where the cut runs through ink
+        on = sub[rows, xs]
+        if between:                                   # between column xs (the left digit's last ink) and
+            right = np.zeros_like(on)                 # xs + 1: through ink only where ink lies on both
+            inside = xs + 1 < w                       # sides of it
+            right[inside] = sub[rows[inside], xs[inside] + 1]
+            on &= right
+        return on
+
+    def apart(xs, others):                            # at least half the cut spacing from the others
+        return all(abs(xs.mean() - o[0].mean()) >= 0.5 * p.cut_spacing * H for o in others)
 
     if p.bridge_levels:                               # + the borders where blur bridged two digits that
         cum = np.cumsum(sub, axis=1)                  # leave min_side of the ink on either side and lie
@@ -441,33 +455,23 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
         # cost -1: first where cuts are picked by cost
         near = [c for c in cuts if not single or strokes(sub[rows, c[0]]) <= 1]
         for xs in bridge_cuts(sub, ink[piece.y0:piece.y1, piece.x0:piece.x1], H, p.bridge_levels):
-            if _leave_both_sides(cum, xs[:, None], p.min_side)[0] and \
-                    all(abs(xs.mean() - c[0].mean()) >= 0.5 * p.cut_spacing * H for c in near):
-                cuts.append((xs, BRIDGE_COST))
-                near.append((xs, BRIDGE_COST))
-        cuts.sort(key=lambda xc: xc[0].mean())
-
-    def crossed(xs, c):                               # (h,) bool: the rows where the cut runs through ink
-        on = sub[rows, xs]
-        if c == BRIDGE_COST:                          # a bridge cut runs between column xs (the left
-            right = np.zeros_like(on)                 # digit's last ink) and xs + 1: through ink only
-            inside = xs + 1 < w                       # where ink lies on both sides of it
-            right[inside] = sub[rows[inside], xs[inside] + 1]
-            on &= right
-        return on
+            if _leave_both_sides(cum, xs[:, None], p.min_side)[0] and apart(xs, near):
+                cuts.append((xs, -1.0, True))
+                near.append((xs, -1.0, True))
+        cuts.sort(key=lambda c: c[0].mean())
 
     if single:                                        # about one digit wide: only a cut through a
-        cuts = [(xs, c) for xs, c in cuts + line_cuts(cost, sub, p.min_side, p.seam_diag)   # single
-                if strokes(sub[rows, xs]) <= 1]       # stroke (where two touch), never through both
-        if not cuts:                                  # sides of a wide 0
+        cuts = [c for c in cuts + [(xs, c, False) for xs, c in line_cuts(cost, sub, p.min_side, p.seam_diag)]
+                if strokes(sub[rows, c[0]]) <= 1]     # single stroke (where two touch), never through
+        if not cuts:                                  # both sides of a wide 0
             return [piece]
         chosen: list[int] = []
         for k in sorted(range(len(cuts)), key=lambda k: cuts[k][1]):          # cheapest first
             if all(abs(cuts[k][0].mean() - cuts[c][0].mean()) >= p.cut_spacing * H for c in chosen):
                 chosen.append(k)
-        cuts = sorted((cuts[k] for k in chosen[:n_max]), key=lambda xc: xc[0].mean())   # left to right
+        cuts = sorted((cuts[k] for k in chosen[:n_max]), key=lambda c: c[0].mean())   # left to right
     out, left, crossing = [], np.full(sub.shape[0], -1), (0, 0.0)
-    for xs, c in cuts + [(np.full(sub.shape[0], w), 0.0)]:
+    for xs, _, between in cuts + [(np.full(sub.shape[0], w), 0.0, False)]:
         part = sub & (cols > left[:, None]) & (cols <= xs[:, None])
         left = xs
         if part.sum() >= 2:
@@ -478,7 +482,7 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
             q.cut_runs, q.cut_ink = crossing                  # the cut on its left
             out.append(q)
         if xs[0] < w:                                         # strokes this cut crosses, ink px / H
-            on = crossed(xs, c)
+            on = crossed(xs, between)
             crossing = (strokes(on), float(on.sum()) / H)
     return out or [piece]
 
