@@ -369,8 +369,8 @@ def line_cuts(cost: np.ndarray, weight: np.ndarray, min_side: float, diag: float
     return out
 
 
-def bridge_cuts(mask: np.ndarray, ink: np.ndarray, H: float, levels=(0.6, 0.8), share: float = 0.2,
-                tall: float = 0.4) -> list[np.ndarray]:
+def bridge_cuts(mask: np.ndarray, ink: np.ndarray, H: float, levels=SegmentParams.bridge_levels,
+                share: float = 0.2, tall: float = 0.4) -> list[np.ndarray]:
     """Cuts (x per row, int (h,)) along the border between strokes that only blur joins.
 
     Two digits that touch with a hairline gap (or half a pixel of overlap) are one component of
