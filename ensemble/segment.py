@@ -76,9 +76,6 @@ class SegmentParams:
     cut_spacing: float = 0.12     # candidate cuts at least this far apart
     min_side: float = 0.15        # a cut leaves at least this share of the ink on either side
     max_pieces: int = 4           # a candidate digit joins at most this many pieces
-    min_digit_height: float = 0.25  # a candidate shorter than this is a bar or a dot, never a digit on
-                                  # its own: it is not normalized nor voted on (on validation no true
-                                  # digit's candidate was under 0.32 H, while 10 % of all were under 0.3)
     word_gap: float = 1.2         # a wider gap inside a line separates two numbers
     line_overlap: float = 0.4     # vertical overlap (of the shorter) that puts two digits on one line
     seam_diag: float = 0.3        # what a cut pays for each column it moves sideways
@@ -93,9 +90,6 @@ class SegmentParams:
         for name in ("target_height", "speck", "main", "max_width", "split_width", "word_gap"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if isinstance(self.min_digit_height, bool) or not isinstance(self.min_digit_height, numbers.Real) or \
-                not 0 <= self.min_digit_height < 1:
-            raise ValueError(f"min_digit_height must be in [0, 1), got {self.min_digit_height!r}")
         if not 0 < self.attach <= 1 or not 0 < self.line_overlap <= 1:
             raise ValueError("attach and line_overlap must be in (0, 1]")
         if isinstance(self.link_level, bool) or not isinstance(self.link_level, numbers.Real) or \
@@ -705,9 +699,6 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
                 ys, xs = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
                 r0, r1 = max(0, ys[0] - int(0.25 * H)), ys[-1] + 1 + int(0.25 * H)
                 mask[r0:r1, xs[0]:xs[-1] + 1] |= np.isin(line.faint[r0:r1, xs[0]:xs[-1] + 1], list(common))
-            rows = np.flatnonzero(mask.any(1))
-            if rows[-1] + 1 - rows[0] < p.min_digit_height * H:    # a bar, a dot: its pieces are skipped
-                continue                                           # or join a taller span
             img, box = _candidate(mask, line, others, H, normalize_ink, ImageError)
             if img is None:
                 continue

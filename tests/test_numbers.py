@@ -248,40 +248,6 @@ def test_segment_params_reject_link_level_outside_zero_one(bad):
         SegmentParams(link_level=bad)
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1, 1.5, float("nan"), "0.25", None, True])
-def test_segment_params_reject_min_digit_height_outside_zero_one(bad):
-    with pytest.raises(ValueError, match="min_digit_height must be in"):
-        SegmentParams(min_digit_height=bad)
-
-
-def dashed_date() -> np.ndarray:
-    """"20-26" drawn as ink on paper: four MNIST digits 112 px tall and a dash 12 px high between."""
-    page = np.full((220, 640), 245, np.uint8)
-    for x, d in zip((40, 150, 370, 480), digits_of("2026")):
-        big = np.kron(d, np.ones((4, 4), np.uint8))                      # (112, 112)
-        page[50:162, x:x + 112] = np.minimum(page[50:162, x:x + 112], 245 - big * 0.8)
-    page[100:112, 285:335] = 40                                           # the dash: 0.15 of the digits' height
-    return page
-
-
-def test_a_dash_between_digits_gets_no_candidate_of_its_own():
-    """A candidate shorter than min_digit_height x H (a dash, a bar, a dot) is never normalized
-    nor voted on: each candidate box is at least that tall; with the floor at 0 the dash alone is one
-    (and so is a 2's tail that a cut leaves)."""
-    page = dashed_date()
-    seg = segment(page)
-    heights = seg.boxes[:, 3] - seg.boxes[:, 1]
-    assert heights.min() >= 0.25 * seg.height
-    dash = segment(page, SegmentParams(min_digit_height=0))
-    short = (dash.boxes[:, 3] - dash.boxes[:, 1]) < 0.25 * dash.height
-    assert len(dash.images) == len(seg.images) + short.sum()
-    assert any(280 <= x0 and x1 <= 340 and 95 <= y0 and y1 <= 117 for x0, y0, x1, y1 in dash.boxes[short])
-
-
-def test_a_dash_between_digits_is_not_read(ens):
-    assert read_number(ens, dashed_date()).extra["text"].replace(" ", "") == "2026"
-
-
 def test_a_zero_with_light_top_and_bottom_reads_as_one_zero(ens):
     """What a person reads: one 0, not `11` (what the two sides alone read as)."""
     for pen in (5, 8):
