@@ -27,6 +27,8 @@ def parse_args(argv):
     ap.add_argument("--weights", "--checkpoints", dest="weights", metavar="DIR",
                     help="folder of *.safetensors weight files (default: checkpoints/)")
     ap.add_argument("--device", default="auto", help="auto (default: the GPU if there is one), cpu, cuda, cuda:N")
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="the members' arithmetic (default auto: bfloat16 where the CPU computes it natively)")
     ap.add_argument("--max-file-mb", type=float, default=10, metavar="MB", help="per uploaded file (default 10 MiB)")
     ap.add_argument("--max-files", type=int, default=100, metavar="N", help="files per request (default 100)")
     ap.add_argument("--max-batch", type=int, default=256, metavar="N",
@@ -63,7 +65,7 @@ def _main(args) -> int:
     from web import create_app
     try:
         ens = vote.load_ensemble(argparse.Namespace(device=args.device, checkpoints=args.weights,
-                                                    min_agreement=None))
+                                                    precision=args.precision, min_agreement=None))
         max_pixels = pixel_limit_from_env()
     except (vote.UsageError, ValueError) as e:
         print(f"serve.py: error: {e}", file=sys.stderr)

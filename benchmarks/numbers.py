@@ -204,6 +204,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", help="folder of *.safetensors (default: checkpoints/)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="auto",
+                    help="the members' arithmetic (default auto: bfloat16 where the CPU computes it natively, "
+                         "as vote.py reads)")
     ap.add_argument("--workers", type=int, default=2, help="reading processes (default 2)")
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "digit-ensemble" / "bench"))
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
@@ -223,7 +226,7 @@ def main(argv=None) -> int:
     from ensemble import Ensemble
     from ensemble.outputs import number_summary
     images, labels = split_digits(args.split)
-    ens = Ensemble(args.weights, device=args.device)
+    ens = Ensemble(args.weights, device=args.device, precision=args.precision)
     raw_right = (ens.predict(images).prediction.numpy() == labels) if args.why else None   # (N,) bool
     rows, causes = [], []
     for cond in conditions:
@@ -299,7 +302,8 @@ def table(rows, args, ens) -> str:
         body.append(["all numbers" if len(numbers) < len(rows) else "all", "", str(total_n), "", "", f"{speed:.1f}",
                      f"{1000 * total_cpu / total_n:.1f}", goal])
     timing = f", speed: median of {args.repeat} reads per folder" if args.repeat > 1 else ""
-    info = f"split={args.split}, seed={args.seed}, device: {device}, torch {torch.__version__}{timing}"
+    info = (f"split={args.split}, seed={args.seed}, device: {device}, {ens.precision}, "
+            f"torch {torch.__version__}{timing}")
     return info + ("\n\n" if args.markdown else "\n") + grid(head, body, args.markdown)
 
 

@@ -3,6 +3,7 @@
     from ensemble.inference import Ensemble
     ens = Ensemble()                      # every checkpoints/*.safetensors, GPU if present
     ens = Ensemble("my_weights", device="cpu")
+    ens = Ensemble(precision="auto")      # bfloat16 where the CPU computes it natively (2x faster)
     result = ens.predict(images)          # images: uint8 (N, 28, 28) or float (N, 1, 28, 28) in [0, 1]
     result.prediction, result.agreement, result.confidence, result.member_predictions
 
@@ -26,6 +27,22 @@ from .voting import VoteResult, vote_details
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 DEFAULT_BATCH_SIZE = 1024
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def native_bf16(device: torch.device, cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> bool:
+    """Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX-BF16 instructions)? There the
+    members run ~2x faster in bf16 (autocast); where bf16 is only emulated it is slower, and a
+    GPU's float32 is fast already, so "auto" keeps float32 everywhere else (Linux only: the CPU
+    flags come from /proc/cpuinfo)."""
+    if device.type != "cpu" or not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return False
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -71,10 +88,17 @@ class Ensemble:
 
     optimize=True (default) folds BatchNorm into the convs and uses the channels-last memory
     layout: identical predictions, ~1.7x the throughput on CPU.
+
+    precision: "fp32" (default: the numbers in checkpoints/report.json), "bf16" (the members run
+    under bfloat16 autocast; probabilities move by up to ~0.03, and on the 5,000 validation digits
+    no vote changed) or "auto" (bf16 where the CPU computes it natively, `native_bf16`, else fp32).
+    `self.precision` is the one in use.
     """
 
     def __init__(self, weights_dir: str | os.PathLike | None = None,
-                 device: str | torch.device | None = None, optimize: bool = True):
+                 device: str | torch.device | None = None, optimize: bool = True, precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         self.weights_dir = Path(weights_dir) if weights_dir is not None else DEFAULT_WEIGHTS_DIR
         if not self.weights_dir.is_dir():
             raise WeightFileError(f"{self.weights_dir}: no such weights folder")
@@ -83,6 +107,7 @@ class Ensemble:
             raise WeightFileError(f"{self.weights_dir}: no *.safetensors weight files "
                                   "(train them with `python train_all.py` or pass --weights DIR)")
         self.device = resolve_device(device)
+        self.precision = precision if precision != "auto" else ("bf16" if native_bf16(self.device) else "fp32")
         self.nets, self.metas = [], []
         for path in self.files:
             net, meta = load_member(path, map_location=self.device)
@@ -127,7 +152,7 @@ class Ensemble:
 
     def __repr__(self) -> str:
         return (f"Ensemble({len(self)} members {self.member_names}, {len(self.class_names)} classes, "
-                f"device={self.device})")
+                f"device={self.device}, precision={self.precision})")
 
     # ---- running it ----------------------------------------------------------------------
     def _as_batch(self, x) -> torch.Tensor:
@@ -155,7 +180,8 @@ class Ensemble:
         """Each member's softmax output: float (M, N, C) on the CPU."""
         x = self._as_batch(x)
         out = torch.empty(len(self.nets), x.shape[0], len(self.class_names))   # (M, N, C)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                                    enabled=self.precision == "bf16"):
             for start in range(0, x.shape[0], batch_size):
                 xb = x[start:start + batch_size].to(self.device, non_blocking=True)
                 xb = xb.contiguous(memory_format=self.memory_format)          # (B, C, H, W)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
@@ -235,6 +236,48 @@ def test_optimized_members_match_plain(tmp_path):
     fast = Ensemble(tmp_path, device="cpu").predict_proba(x)
     plain = Ensemble(tmp_path, device="cpu", optimize=False).predict_proba(x)
     assert torch.allclose(fast, plain, atol=1e-5)
+
+
+def test_bf16_precision_votes_like_fp32_on_the_shipped_weights():
+    """bfloat16 members (autocast) really run in bf16 (the probabilities move) and vote as float32 does
+    on the bundled MNIST digits."""
+    x = torch.from_numpy(np.stack([np.asarray(Image.open(p)) for p in
+                                   sorted((ROOT / "examples" / "digits").glob("*/mnist_*.png"))]))   # (N, 28, 28)
+    fp32 = Ensemble(ROOT / "checkpoints", device="cpu", precision="fp32")
+    bf16 = Ensemble(ROOT / "checkpoints", device="cpu", precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    p32, p16 = fp32.predict_proba(x), bf16.predict_proba(x)
+    assert p16.dtype == torch.float32 and p16.shape == p32.shape
+    assert 0 < float((p32 - p16).abs().max()) < 0.05
+    assert torch.equal(fp32.predict(x).prediction, bf16.predict(x).prediction)
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(tmp_path, monkeypatch):
+    import ensemble.inference as inf
+    with_bf16, without = tmp_path / "bf16", tmp_path / "plain"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    cpu = torch.device("cpu")
+    assert inf.native_bf16(cpu, with_bf16) and not inf.native_bf16(cpu, without)
+    assert not inf.native_bf16(cpu, tmp_path / "missing")
+    assert not inf.native_bf16(torch.device("cuda"), with_bf16)          # a GPU keeps float32
+    save_oracles(tmp_path / "w")
+    for native, want in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(inf, "native_bf16", lambda device, native=native: native)
+        assert Ensemble(tmp_path / "w", device="cpu", precision="auto").precision == want
+    assert Ensemble(tmp_path / "w", device="cpu").precision == "fp32"      # the library's default
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Ensemble(tmp_path / "w", device="cpu", precision="fp16")
+
+
+def test_cli_precision_choices(weights, tmp_path):
+    img = tmp_path / "d.png"
+    digit().save(img)
+    r = vote(img, "--weights", weights, "--device", "cpu", "--precision", "fp32")
+    assert r.returncode == 0, r.stderr
+    r = vote(img, "--weights", weights, "--precision", "half")
+    assert r.returncode == 1 and "--precision" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_weight_file_errors_name_the_file(tmp_path):
