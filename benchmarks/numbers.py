@@ -302,8 +302,8 @@ def table(rows, args, ens) -> str:
         body.append(["all numbers" if len(numbers) < len(rows) else "all", "", str(total_n), "", "", f"{speed:.1f}",
                      f"{1000 * total_cpu / total_n:.1f}", goal])
     timing = f", speed: median of {args.repeat} reads per folder" if args.repeat > 1 else ""
-    info = (f"split={args.split}, seed={args.seed}, device: {device}, {ens.precision}, "
-            f"torch {torch.__version__}{timing}")
+    precision = f", {ens.precision}" if ens is not None else ""          # the members' arithmetic in use
+    info = f"split={args.split}, seed={args.seed}, device: {device}{precision}, torch {torch.__version__}{timing}"
     return info + ("\n\n" if args.markdown else "\n") + grid(head, body, args.markdown)
 
 
