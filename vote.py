@@ -63,6 +63,8 @@ import signal
 import sys
 from pathlib import Path
 
+PRECISIONS = ("auto", "fp32", "bf16")    # ensemble.inference.PRECISIONS (kept here: --help imports no torch)
+
 FORMATS = ("table", "csv", "json")
 
 
@@ -110,9 +112,10 @@ def parse_args(argv):
                          "confidence, status) as CSV, or JSON for a .json name")
     ap.add_argument("--save-preprocessed", metavar="DIR", help="save the 28x28 network inputs as PNGs")
     ap.add_argument("--device", default="auto", help="auto (default: the GPU if there is one), cpu, cuda, cuda:N")
-    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                    help="the members' arithmetic: auto (default: bfloat16 where the CPU computes it natively, "
-                         "about 2x faster; else float32), fp32 (the numbers of checkpoints/report.json), bf16")
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto",
+                    help="the members' arithmetic: auto (default: bfloat16 where the CPU computes it natively: "
+                         "the members run ~2x faster; else float32), fp32 (the numbers of "
+                         "checkpoints/report.json), bf16")
     ap.add_argument("--number", action="store_true",
                     help="each image holds a number (several digits, lines): read it as text")
     args = ap.parse_args(argv)
@@ -145,7 +148,7 @@ def load_ensemble(args):
     except ValueError as e:
         raise UsageError(f"--device: {e}") from None
     try:
-        ens = Ensemble(args.checkpoints, device=device, precision=getattr(args, "precision", "auto"))
+        ens = Ensemble(args.checkpoints, device=device, precision=args.precision)
     except (WeightFileError, ValueError) as e:
         raise UsageError(str(e)) from None
     spec = ens.input_spec

@@ -204,7 +204,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", help="folder of *.safetensors (default: checkpoints/)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="auto",
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                     help="the members' arithmetic (default auto: bfloat16 where the CPU computes it natively, "
                          "as vote.py reads)")
     ap.add_argument("--workers", type=int, default=2, help="reading processes (default 2)")

@@ -56,7 +56,8 @@ def build_photos(folder: Path, images, labels, n: int) -> None:
 
 def time_vote(folder: Path, args) -> dict:
     cmd = [sys.executable, str(ROOT / "vote.py"), str(folder), "--format", "csv", "--output", os.devnull,
-           "--device", args.device] + (["--weights", args.weights] if args.weights else [])
+           "--device", args.device, "--precision", args.precision] + \
+        (["--weights", args.weights] if args.weights else [])
     t = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - t
@@ -73,6 +74,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "digit-ensemble" / "bench"))
     ap.add_argument("--photos", type=int, default=300)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="vote.py's --precision (default auto, as vote.py: bfloat16 where the CPU has it)")
     args = ap.parse_args(argv)
 
     weights = Path(args.weights) if args.weights else ROOT / "checkpoints"
@@ -93,6 +96,9 @@ def main(argv=None) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu":
         device = f"cpu ({os.cpu_count()} cores)"
+    from ensemble.inference import native_bf16
+    bf16 = args.precision == "bf16" or args.precision == "auto" and native_bf16(torch.device(device.split()[0]))
+    device += ", bf16" if bf16 else ", fp32"                 # what --precision resolves to in vote.py
     print(f"{'workload':<22} {'images':>7} {'seconds':>8} {'images/s':>9}  {'accuracy':>8}  device")
     for name, folder in [("MNIST test, 28x28 PNG", cache / "mnist-test-png"),
                          ("photos 1600x1200 JPEG", cache / "photos")]:

@@ -14,6 +14,7 @@ names the first file that disagrees.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -35,7 +36,12 @@ def native_bf16(device: torch.device, cpuinfo: str | os.PathLike = "/proc/cpuinf
     members run ~2x faster in bf16 (autocast); where bf16 is only emulated it is slower, and a
     GPU's float32 is fast already, so "auto" keeps float32 everywhere else (Linux only: the CPU
     flags come from /proc/cpuinfo)."""
-    if device.type != "cpu" or not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    try:                                   # a private op of oneDNN builds: absent elsewhere
+        if not getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)():
+            return False
+    except (AttributeError, RuntimeError):
         return False
     try:
         with open(cpuinfo) as f:
@@ -108,6 +114,8 @@ class Ensemble:
                                   "(train them with `python train_all.py` or pass --weights DIR)")
         self.device = resolve_device(device)
         self.precision = precision if precision != "auto" else ("bf16" if native_bf16(self.device) else "fp32")
+        if self.precision == "bf16" and self.device.type not in ("cpu", "cuda"):
+            raise ValueError(f"precision bf16 runs on a CPU or a CUDA GPU, not on {self.device.type}")
         self.nets, self.metas = [], []
         for path in self.files:
             net, meta = load_member(path, map_location=self.device)
@@ -180,8 +188,9 @@ class Ensemble:
         """Each member's softmax output: float (M, N, C) on the CPU."""
         x = self._as_batch(x)
         out = torch.empty(len(self.nets), x.shape[0], len(self.class_names))   # (M, N, C)
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                                    enabled=self.precision == "bf16"):
+        bf16 = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.precision == "bf16" else \
+            contextlib.nullcontext()                             # (MPS has no autocast on older torch)
+        with torch.inference_mode(), bf16:
             for start in range(0, x.shape[0], batch_size):
                 xb = x[start:start + batch_size].to(self.device, non_blocking=True)
                 xb = xb.contiguous(memory_format=self.memory_format)          # (B, C, H, W)

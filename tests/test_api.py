@@ -230,6 +230,14 @@ def test_members_and_health(client):
     assert doc["class_names"] == CLASSES and doc["input"]["size"] == 28
     h = client.get("/api/health").json()
     assert h["status"] == "ok" and h["members"] == 3 and h["max_files"] == 5 and h["forward_passes"] >= 0
+    assert h["precision"] == doc["precision"] == "fp32"                 # the Ensemble's own default
+
+
+def test_an_app_that_loads_its_weights_uses_the_precision_asked(tmp_path):
+    weights = save_ink_members(tmp_path / "w")
+    with TestClient(create_app(weights=weights, device="cpu", precision="bf16")) as c:
+        assert c.get("/api/health").json()["precision"] == "bf16"
+        assert c.get("/api/members").json()["precision"] == "bf16"
 
 
 def test_docs_are_served_locally(client):

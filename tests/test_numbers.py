@@ -329,7 +329,8 @@ def test_edit_distance():
 
 # ---- vote.py --number ----------------------------------------------------------------------
 def vote(*args):
-    return subprocess.run([sys.executable, str(ROOT / "vote.py"), *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, str(ROOT / "vote.py"), "--precision", "fp32", *map(str, args)],
+                          capture_output=True,
                           text=True, cwd=ROOT, timeout=300)
 
 

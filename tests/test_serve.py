@@ -127,7 +127,8 @@ def test_concurrent_clients_get_their_own_rows(live):
 
 # ---- serve.py --------------------------------------------------------------------------------------
 def start(*args, **kw):
-    return subprocess.Popen([sys.executable, str(ROOT / "serve.py"), *args], stderr=subprocess.PIPE, text=True,
+    return subprocess.Popen([sys.executable, str(ROOT / "serve.py"), "--precision", "fp32", *args],
+                            stderr=subprocess.PIPE, text=True,
                             cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, **kw)
 
 

@@ -43,7 +43,9 @@ def digit(size=28, ink=255, paper=0):
 
 
 def vote(*args, env=None):
-    return subprocess.run([sys.executable, str(ROOT / "vote.py"), *map(str, args)], capture_output=True,
+    # float32 whatever this machine's CPU can do (a test's own --precision, given later, wins)
+    return subprocess.run([sys.executable, str(ROOT / "vote.py"), "--precision", "fp32", *map(str, args)],
+                          capture_output=True,
                           text=True, cwd=ROOT, timeout=300, env={**os.environ, **(env or {})})
 
 
@@ -257,11 +259,16 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_it(tmp_path, monkeypatch)
     with_bf16, without = tmp_path / "bf16", tmp_path / "plain"
     with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n")
     without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
     cpu = torch.device("cpu")
     assert inf.native_bf16(cpu, with_bf16) and not inf.native_bf16(cpu, without)
     assert not inf.native_bf16(cpu, tmp_path / "missing")
     assert not inf.native_bf16(torch.device("cuda"), with_bf16)          # a GPU keeps float32
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert not inf.native_bf16(cpu, with_bf16)                           # oneDNN has no bf16 here
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert not inf.native_bf16(cpu, with_bf16)                           # a torch built without oneDNN
     save_oracles(tmp_path / "w")
     for native, want in ((True, "bf16"), (False, "fp32")):
         monkeypatch.setattr(inf, "native_bf16", lambda device, native=native: native)
@@ -269,6 +276,25 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_it(tmp_path, monkeypatch)
     assert Ensemble(tmp_path / "w", device="cpu").precision == "fp32"      # the library's default
     with pytest.raises(ValueError, match="precision must be one of"):
         Ensemble(tmp_path / "w", device="cpu", precision="fp16")
+    monkeypatch.setattr(inf, "resolve_device", lambda device: torch.device("mps"))
+    with pytest.raises(ValueError, match="bf16 runs on a CPU or a CUDA GPU, not on mps"):
+        Ensemble(tmp_path / "w", precision="bf16")
+
+
+def test_vote_and_serve_load_the_precision_asked(weights):
+    """vote.py and serve.py (which loads through vote.load_ensemble) build the Ensemble with the
+    --precision given; both default to auto."""
+    import argparse
+    import serve
+    import vote as vote_py
+    for precision in ("fp32", "bf16"):
+        ens = vote_py.load_ensemble(argparse.Namespace(device="cpu", checkpoints=weights, precision=precision,
+                                                       min_agreement=None))
+        assert ens.precision == precision
+    assert vote_py.parse_args(["x.png"]).precision == "auto"
+    assert serve.parse_args([]).precision == "auto"
+    from ensemble.inference import PRECISIONS
+    assert set(vote_py.PRECISIONS) == set(PRECISIONS)
 
 
 def test_cli_precision_choices(weights, tmp_path):

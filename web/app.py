@@ -196,16 +196,18 @@ class Service:
         return p.images[0]                                                   # uint8 (28, 28)
 
 
-def create_app(ensemble=None, *, weights=None, device: str = "auto", max_file_bytes: int = MAX_FILE_BYTES,
+def create_app(ensemble=None, *, weights=None, device: str = "auto", precision: str = "auto",
+               max_file_bytes: int = MAX_FILE_BYTES,
                max_files: int = MAX_FILES, max_pixels: int | None = None, max_batch: int = 256) -> FastAPI:
-    """The FastAPI app. `ensemble`: a loaded `Ensemble` (else loaded from `weights` on `device`).
+    """The FastAPI app. `ensemble`: a loaded `Ensemble` (else loaded from `weights` on `device`, its
+    members' arithmetic `precision`: auto, as serve.py, is bfloat16 where the CPU computes it natively).
     max_pixels: the decompression-bomb limit (None: Pillow's, or $VOTE_MAX_IMAGE_PIXELS as in vote.py)."""
     from fastapi_offline import FastAPIOffline
 
     from ensemble.reading import pixel_limit_from_env
     if ensemble is None:
         from ensemble.inference import Ensemble
-        ensemble = Ensemble(weights, device=device)
+        ensemble = Ensemble(weights, device=device, precision=precision)
     if max_pixels is None:
         max_pixels = pixel_limit_from_env()
     svc = Service(ensemble, max_file_bytes, max_files, max_pixels, max_batch)
@@ -308,11 +310,11 @@ def create_app(ensemble=None, *, weights=None, device: str = "auto", max_file_by
                 parameters=sum(p.numel() for p in net.parameters()), distortion=meta.get("distortion"),
                 train=meta.get("train"), metrics=meta.get("metrics")))
         return models.MembersResponse(class_names=class_names, input=ens.input_spec,
-                                      device=str(ens.device), members=out)
+                                      device=str(ens.device), precision=ens.precision, members=out)
 
     @app.get("/api/health", response_model=models.Health, tags=["ensemble"])
     def health():
-        return models.Health(members=len(ens), device=str(ens.device),
+        return models.Health(members=len(ens), device=str(ens.device), precision=ens.precision,
                              forward_passes=svc.batcher.passes, images_voted=svc.batcher.inputs,
                              max_file_bytes=svc.max_file_bytes, max_files=svc.max_files)
 

@@ -100,6 +100,7 @@ class MembersResponse(BaseModel):
     class_names: list[str]
     input: dict = Field(description='what the networks take, e.g. {"size": 28, "channels": 1, ...}')
     device: str
+    precision: str = Field(description="the members' arithmetic: fp32, or bf16 (bfloat16 autocast)")
     members: list[Member]
 
 
@@ -107,6 +108,7 @@ class Health(BaseModel):
     status: str = "ok"
     members: int
     device: str
+    precision: str = Field(description="the members' arithmetic: fp32, or bf16 (bfloat16 autocast)")
     forward_passes: int = Field(description="forward passes run by the batcher since start")
     images_voted: int = Field(description="inputs voted on since start (/ forward_passes = mean batch)")
     max_file_bytes: int = Field(description="upload limit per file")
