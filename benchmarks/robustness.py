@@ -298,7 +298,9 @@ def split_digits(split: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]
 # ---- the table ----------------------------------------------------------------------------
 def run(args) -> dict:
     from ensemble.inference import Ensemble
-    ens = Ensemble(args.weights, device="cpu")
+    ens = Ensemble(args.weights, device="cpu", precision=args.precision)
+    args.precision_used = ens.precision
+    print(f"members in {ens.precision}", file=sys.stderr)
     peer = load_peer() if args.peer else None
     digits, labels = split_digits(args.split, args.n, args.seed)
     results = {}
@@ -375,6 +377,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--checkpoints", "--weights", dest="weights", metavar="DIR",
                     help="folder of *.safetensors (default: checkpoints/)")
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="the members' arithmetic (default auto, as vote.py: bfloat16 where the CPU computes it natively)")
     ap.add_argument("--peer", action="store_true", help="also read with digit-recognizer-py")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--compare", help="a --json file from another run (e.g. the code before a change)")
@@ -394,7 +398,7 @@ def main(argv=None) -> int:
     print(markdown(results, before, args))
     if args.json:
         Path(args.json).write_text(json.dumps({"split": args.split, "n": args.n, "seed": args.seed,
-                                               "results": results}, indent=1))
+                                               "precision": args.precision_used, "results": results}, indent=1))
     return 0
 
 
