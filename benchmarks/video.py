@@ -271,6 +271,8 @@ def main(argv=None) -> int:
     ap.add_argument("--first", type=int, default=0, help="first digit index of the split (default 0)")
     ap.add_argument("--weights", help="weights folder (default checkpoints/)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="the members' arithmetic (default auto, as vote.py: bfloat16 where the CPU computes it natively)")
     ap.add_argument("--cache", default=os.path.expanduser("~/.cache/digit-ensemble/bench/video"))
     ap.add_argument("--still-stats", action="store_true",
                     help="print the frame-change statistics used to tune the still threshold (val only)")
@@ -309,7 +311,8 @@ def main(argv=None) -> int:
         still_stats(root, conds, resolutions, codecs, set(index))
         return 0
     torch.set_num_threads(1)
-    ens = Ensemble(args.weights, device="cpu")
+    ens = Ensemble(args.weights, device="cpu", precision=args.precision)
+    print(f"members in {ens.precision}", file=sys.stderr)
     reader = Reader(ens, mode=DigitMode(), workers=args.workers)
     plans = {i: json.loads((root / "plans" / f"{i:05d}.json").read_text()) for i in index}
     print(f"| condition | res | codec | clips | clip acc | final-frame PNG acc | diff | span ok | "
