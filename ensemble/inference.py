@@ -33,9 +33,10 @@ PRECISIONS = ("fp32", "bf16", "auto")
 
 def native_bf16(device: torch.device, cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> bool:
     """Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX-BF16 instructions)? There the
-    members run ~2x faster in bf16 (autocast); where bf16 is only emulated it is slower, and a
-    GPU's float32 is fast already, so "auto" keeps float32 everywhere else (Linux only: the CPU
-    flags come from /proc/cpuinfo)."""
+    members ran ~2x faster in bf16 (autocast) on the 2-core AMD EPYC VM (benchmarks/RESULTS.md).
+    Where bf16 is only emulated it may well be slower (not measured: no such machine here), and
+    on a GPU float32 is what was measured, so "auto" keeps float32 everywhere else (Linux only: the
+    CPU flags come from /proc/cpuinfo)."""
     if device.type != "cpu" or not torch.backends.mkldnn.is_available():
         return False
     try:                                   # a private op of oneDNN builds: absent elsewhere
