@@ -96,9 +96,8 @@ def main(argv=None) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu":
         device = f"cpu ({os.cpu_count()} cores)"
-    from ensemble.inference import native_bf16
-    bf16 = args.precision == "bf16" or args.precision == "auto" and native_bf16(torch.device(device.split()[0]))
-    device += ", bf16" if bf16 else ", fp32"                 # what --precision resolves to in vote.py
+    from ensemble.inference import resolve_precision
+    device += ", " + resolve_precision(args.precision, torch.device(device.split()[0]))   # as vote.py resolves it
     print(f"{'workload':<22} {'images':>7} {'seconds':>8} {'images/s':>9}  {'accuracy':>8}  device")
     for name, folder in [("MNIST test, 28x28 PNG", cache / "mnist-test-png"),
                          ("photos 1600x1200 JPEG", cache / "photos")]:

@@ -52,6 +52,15 @@ def native_bf16(device: torch.device, cpuinfo: str | os.PathLike = "/proc/cpuinf
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """One of PRECISIONS on `device` -> the arithmetic the members run in: "fp32" or "bf16"
+    ("auto": bf16 where `native_bf16`). ValueError for bf16 on a device other than CPU or CUDA."""
+    used = precision if precision != "auto" else ("bf16" if native_bf16(device) else "fp32")
+    if used == "bf16" and device.type not in ("cpu", "cuda"):
+        raise ValueError(f"precision bf16 runs on a CPU or a CUDA GPU, not on {device.type}")
+    return used
+
+
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """'auto'/None -> CUDA when available, else CPU; anything else must name a usable device."""
     if device is None or device == "auto":
@@ -114,9 +123,7 @@ class Ensemble:
             raise WeightFileError(f"{self.weights_dir}: no *.safetensors weight files "
                                   "(train them with `python train_all.py` or pass --weights DIR)")
         self.device = resolve_device(device)
-        self.precision = precision if precision != "auto" else ("bf16" if native_bf16(self.device) else "fp32")
-        if self.precision == "bf16" and self.device.type not in ("cpu", "cuda"):
-            raise ValueError(f"precision bf16 runs on a CPU or a CUDA GPU, not on {self.device.type}")
+        self.precision = resolve_precision(precision, self.device)
         self.nets, self.metas = [], []
         for path in self.files:
             net, meta = load_member(path, map_location=self.device)
