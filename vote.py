@@ -305,6 +305,11 @@ def _main(args) -> int:
     if args.number:
         from ensemble.numbers import NumberMode
         mode = NumberMode(class_names=ens.class_names, max_frames=args.max_frames)
+        try:
+            mode.load_verifier()                  # a missing or broken file: say so before reading
+        except ValueError as e:                   # WeightFileError
+            print(f"vote.py: error: {e}", file=sys.stderr)
+            return 1
     else:
         mode = DigitMode(max_frames=args.max_frames, timeline=bool(args.timeline or args.report))
     reader = Reader(ens, mode=mode, workers=args.workers, batch_size=args.batch_size, max_pixels=max_pixels,

@@ -47,7 +47,7 @@ class Recording(NumberMode):
             cands = [Reading("") for _ in range(pr.shape[1])]
             vote_into(cands, pr)
             r.extra["tune"] = {"lines": p.info["lines"], "boxes": np.array(p.info["boxes"]),
-                               "vote": candidate_votes(pr, cands)}
+                               "vote": candidate_votes(pr, cands, self.load_verifier()(p.images))}
 
 
 def read_text(t: dict, scoring: Scoring) -> str:
@@ -94,7 +94,9 @@ def collect(ens, args, seed):
     import hashlib
     import pickle
     code = b"".join((ROOT / "ensemble" / f).read_bytes() for f in ("numbers.py", "segment.py", "normalize.py"))
-    key = hashlib.sha256(code + b"".join(f.read_bytes() for f in ens.files)).hexdigest()[:16]
+    from ensemble.verifier import DEFAULT_PATH
+    weights = [*ens.files, DEFAULT_PATH]                        # the members and the verifier
+    key = hashlib.sha256(code + b"".join(f.read_bytes() for f in weights)).hexdigest()[:16]
     store = Path(args.cache) / f"tune-v3-s{seed}-n{args.n}-{key}.pkl"
     data = pickle.loads(store.read_bytes()) if store.exists() else {}
     want = [(cond, look) for cond in args.conditions for look in LOOKS]

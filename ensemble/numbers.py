@@ -14,8 +14,10 @@ digit) in ensemble/segment.py's `segment`, in the worker processes. Then
 (dynamic programming): a candidate digit scores bias + weights . features, from the members'
 vote on it (log confidence, agreement, margin between the top two classes, the least sure
 member's probability, the class voted), how its aspect ratio fits the class they read,
-whether it is too low or too wide, how many pieces, components and cuts it took and how much
-ink those cuts cross (`Scoring`, `span_features`); a piece left out costs `skip_piece` (small)
+whether it is too low or too wide, how many pieces, components and cuts it took, how much
+ink those cuts cross, and whether the one-digit verifier (ensemble/verifier.py, a small CNN
+trained on candidates of numbers rendered from MNIST training digits) sees one whole digit
+rather than two run together or a piece of one (`Scoring`, `span_features`); a piece left out costs `skip_piece` (small)
 or `skip_digit` (digit-sized). So a broken 0 stays one digit when the members read it whole
 more surely than its halves, and two touching digits are split at the
 cut whose halves both read well. Thresholds were chosen and the weights fitted (structured
@@ -27,6 +29,7 @@ becomes one space ("12 345"). JSON also gives the lines as a list.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -38,7 +41,7 @@ from .segment import Segmentation, SegmentParams, segment  # noqa: F401  (segmen
 
 FEATURES = ("log_confidence", "agreement", "margin", "aspect_z2", "short", "wide", "pieces",
             "cut_left", "cut_right", "cut_inside", "loose", "cut_strokes", "cut_ink", "components",
-            "least_member", "components_doubt", "pieces_doubt", *(f"class_{c}" for c in range(10)))
+            "least_member", "components_doubt", "pieces_doubt", *(f"class_{c}" for c in range(10)), "verify")
 
 
 @dataclass(frozen=True)
@@ -49,29 +52,36 @@ class Scoring:
     the members are of it (the least sure one too; joining components or pieces on a small margin
     costs more), which class they voted (a bias per class), how its aspect ratio fits the class
     they read, whether it is too low or too wide for a digit, how many pieces, components and
-    cuts it is made of. A line's segmentation is the path through its pieces with the largest
-    summed score (`best_path`). The weights were fitted by a structured perceptron on numbers
+    cuts it is made of, and the one-digit verifier's logit. A line's segmentation is the path
+    through its pieces with the largest summed score (`best_path`). The weights were fitted by a structured perceptron on numbers
     rendered from the validation split (benchmarks/tune_numbers.py): whenever the best path
     misread a number, the weights moved towards the best path that read it right.
     """
 
     # fitted by `python benchmarks/tune_numbers.py --n 200 --seed 0,5,6,7,8,9,10,11,12,13 --check-seed 18,19`
     # (validation split only: 10 render seeds to fit, 2 fresh ones to check, on the candidates of the
-    # segmentation with bridge cuts, their crossings measured where ink meets across them; adopted by
-    # the rule in benchmarks/RESULTS.md, "What a bridge cut crosses")
-    weights: tuple = (-0.084, -3.387, 1.216, -0.213, -9.868, -5.867, -1.179, -1.918, -1.527, -2.244, -0.398,
-                      -0.36, -0.81, -0.467, 3.917, -1.916, -1.186,
-                      0.315, -1.333, -0.632, 0.495, 0.939, 0.585, -0.301, -0.963, 0.497, 1.583)
-    bias: float = 0.395
-    aspect: tuple = ((0.93, 0.185), (0.456, 0.198), (0.947, 0.196), (0.802, 0.165), (0.821, 0.175),
-                     (0.957, 0.236), (0.741, 0.146), (0.78, 0.169), (0.773, 0.17), (0.688, 0.131))
+    # segmentation with bridge cuts, with the one-digit verifier's feature; adopted by the rule in
+    # benchmarks/RESULTS.md, "A one-digit verifier")
+    weights: tuple = (-0.394, -2.972, 2.465, -0.222, -6.507, -2.096, -0.726, -2.042, -1.35, -3.215, -0.314,
+                      -0.083, -0.284, 0.136, 2.393, -1.731, -1.066,
+                      0.387, -1.046, -0.897, 0.056, 1.058, 0.356, -0.172, -0.928, 0.412, 1.55, 1.134)
+    bias: float = -0.015
+    aspect: tuple = ((0.929, 0.185), (0.456, 0.198), (0.946, 0.196), (0.802, 0.165), (0.821, 0.175),
+                     (0.956, 0.235), (0.741, 0.146), (0.78, 0.169), (0.773, 0.17), (0.687, 0.131))
     #                per class: a true candidate digit's width / height, mean and std
-    skip_piece: float = 5.142     # cost of dropping a small piece as noise
-    skip_digit: float = 5.374     # cost of dropping a digit-sized piece
+    skip_piece: float = 5.448     # cost of dropping a small piece as noise
+    skip_digit: float = 5.111     # cost of dropping a digit-sized piece
 
     def __post_init__(self):
         if len(self.weights) != len(FEATURES):
             raise ValueError(f"weights must have {len(FEATURES)} values ({', '.join(FEATURES)})")
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_verifier():
+    """The shipped verifier, loaded once per process (read_number makes a NumberMode per call)."""
+    from .verifier import Verifier
+    return Verifier.load()
 
 
 # ---- choosing the segmentation: the members' votes on the candidates ----------------------
@@ -137,7 +147,8 @@ def span_features(line: dict, vote: dict, scoring: Scoring) -> np.ndarray:
         np.maximum(0.0, 0.75 - h), np.maximum(0.0, w - 1.0), pieces,
         cuts[i], cuts[j], inside[j - 1] - inside[i], (main[j] - main[i]) == 0,
         runs[i] + runs[j], ink[i] + ink[j], joined,
-        vote["least"][k], joined * doubt, pieces * doubt], 1), onehot], 1).astype(np.float64)
+        vote["least"][k], joined * doubt, pieces * doubt], 1), onehot,
+        vote["verify"][k][:, None] / 4.0], 1).astype(np.float64)          # the verifier's logit, in +-2
 
 
 def span_scores(line: dict, vote: dict, scoring: Scoring) -> np.ndarray:
@@ -147,8 +158,9 @@ def span_scores(line: dict, vote: dict, scoring: Scoring) -> np.ndarray:
     return scoring.bias + span_features(line, vote, scoring) @ np.asarray(scoring.weights, np.float64)
 
 
-def candidate_votes(probs: np.ndarray, cands: list[Reading]) -> dict:
-    """The vote summary `span_features` needs, from (M, K, C) probabilities and voted readings."""
+def candidate_votes(probs: np.ndarray, cands: list[Reading], verify: np.ndarray) -> dict:
+    """The vote summary `span_features` needs, from (M, K, C) probabilities, voted readings and
+    the one-digit verifier's logits (K,) (ensemble/verifier.py)."""
     mean = probs.mean(0)                                                  # (K, C)
     top2 = np.sort(mean, axis=1)[:, -2:] if mean.shape[1] > 1 else np.zeros((len(mean), 2))
     pred = np.array([c.prediction for c in cands], np.int64)             # (K,)
@@ -156,7 +168,8 @@ def candidate_votes(probs: np.ndarray, cands: list[Reading]) -> dict:
             "agree": np.array([c.agreement for c in cands], np.float64) / probs.shape[0],
             "conf": np.array([c.confidence for c in cands], np.float64),
             "margin": top2[:, 1] - top2[:, 0],
-            "least": probs[:, np.arange(len(pred)), pred].min(0)}       # the least sure member's p(voted class)
+            "least": probs[:, np.arange(len(pred)), pred].min(0),       # the least sure member's p(voted class)
+            "verify": np.asarray(verify, np.float64)}
 
 
 class NumberMode:
@@ -174,12 +187,16 @@ class NumberMode:
     name = "number"
 
     def __init__(self, params: SegmentParams | None = None, scoring: Scoring | None = None,
-                 class_names=None, max_frames: int | None = None):
+                 class_names=None, max_frames: int | None = None, verifier=None):
         from .video import MAX_FRAMES
         if max_frames is not None and max_frames < 1:
             raise ValueError("max_frames must be at least 1")
         self.params = params or SegmentParams()
         self.scoring = scoring or Scoring()
+        # the one-digit verifier (ensemble/verifier.py): a Verifier, or its weight file's path;
+        # None: the shipped one. Loaded in the main process on first use (`load_verifier`),
+        # never in the workers, which only segment.
+        self.verifier = verifier
         self.class_names = list(class_names) if class_names is not None else None   # text: str(index) without
         self.max_frames = max_frames or MAX_FRAMES
 
@@ -224,22 +241,36 @@ class NumberMode:
                     "span": (float(clip.times[idx[0]]), float(clip.times[idx[-1]]))})
         raise ImageError("no digit found in any still frame of the clip")
 
+    def load_verifier(self):
+        """The Verifier (loading it on first call: raises WeightFileError if its file is missing or bad)."""
+        from .verifier import Verifier
+        if not isinstance(self.verifier, Verifier):
+            self.verifier = _shipped_verifier() if self.verifier is None else Verifier.load(self.verifier)
+        return self.verifier
+
+    def __getstate__(self):                       # to the workers: they segment, the verifier stays here
+        return {**self.__dict__, "verifier": None if not isinstance(self.verifier, (str, os.PathLike))
+                else self.verifier}
+
     def combine(self, readings: list[Reading], prepared: list[Prepared], probs: list[np.ndarray]) -> None:
-        """Vote on every candidate of the chunk at once (M, sum K, C), then pick each number's digits."""
+        """Vote on every candidate of the chunk at once (M, sum K, C), verify each one (sum K,),
+        then pick each number's digits."""
         if not readings:
             return
         cands = [Reading("") for _ in range(sum(pr.shape[1] for pr in probs))]
         vote_into(cands, np.concatenate(probs, axis=1))
+        verify = self.load_verifier()(np.concatenate([p.images for p in prepared]))      # (sum K,)
         start = 0
         for r, p, pr in zip(readings, prepared, probs):
-            mine = cands[start:start + pr.shape[1]]
+            part = slice(start, start + pr.shape[1])
             start += pr.shape[1]
             if p.info.get("video"):
-                self._fill_clip(r, p, mine, pr)
+                self._fill_clip(r, p, cands[part], pr, verify[part])
             else:
-                self._fill(r, p, mine, candidate_votes(pr, mine))
+                self._fill(r, p, cands[part], candidate_votes(pr, cands[part], verify[part]))
 
-    def _fill_clip(self, r: Reading, p: Prepared, cands: list[Reading], probs: np.ndarray) -> None:
+    def _fill_clip(self, r: Reading, p: Prepared, cands: list[Reading], probs: np.ndarray,
+                   verify: np.ndarray) -> None:
         """Read every frame like an image; the text most frames read wins (see the class)."""
         from collections import Counter
         frames = p.info["frames"]
@@ -249,7 +280,7 @@ class NumberMode:
             fr, fp = Reading(r.path), Prepared("ok", np.zeros((0, 28, 28), np.uint8),
                                                {"lines": f["lines"], "boxes": f["boxes"]})
             part = slice(f["start"], end)
-            self._fill(fr, fp, cands[part], candidate_votes(probs[:, part], cands[part]))
+            self._fill(fr, fp, cands[part], candidate_votes(probs[:, part], cands[part], verify[part]))
             read.append((fr, fp, f))
         ok = [(k, x) for k, x in enumerate(read) if x[0].ok]
         t0, t1 = p.info["span"]

@@ -577,7 +577,7 @@ def test_candidate_votes_and_span_features_describe_each_candidate():
     probs[2, 1, 5] = 0.6
     cands = [Reading("") for _ in range(2)]
     vote_into(cands, probs)
-    v = candidate_votes(probs, cands)
+    v = candidate_votes(probs, cands, np.array([8.0, -2.0]))              # the verifier's logits
     assert list(v["pred"]) == [7, 3]
     assert v["least"] == pytest.approx([0.6, 0.1])
     line = {"n": 2, "spans": [(0, 1, 0), (1, 2, 1)], "widths": [0.5, 0.8], "heights": [1.0, 1.0],
@@ -587,6 +587,7 @@ def test_candidate_votes_and_span_features_describe_each_candidate():
     onehot = f[:, [FEATURES.index(f"class_{c}") for c in range(10)]]
     assert onehot.argmax(1).tolist() == [7, 3] and onehot.sum(1).tolist() == [1, 1]
     assert f[:, FEATURES.index("least_member")] == pytest.approx([0.6, 0.1])
+    assert f[:, FEATURES.index("verify")] == pytest.approx([2.0, -0.5])          # logit / 4
 
 
 def test_misread_causes_sorts_each_misread_number():
