@@ -67,11 +67,11 @@ def _main(args) -> int:
         ens = vote.load_ensemble(argparse.Namespace(device=args.device, checkpoints=args.weights,
                                                     precision=args.precision, min_agreement=None))
         max_pixels = pixel_limit_from_env()
-    except (vote.UsageError, ValueError) as e:
+        app = create_app(ens, max_file_bytes=int(args.max_file_mb * 2**20), max_files=args.max_files,
+                         max_pixels=max_pixels, max_batch=args.max_batch)
+    except (vote.UsageError, ValueError) as e:      # ValueError: WeightFileError too (the verifier's)
         print(f"serve.py: error: {e}", file=sys.stderr)
         return 1
-    app = create_app(ens, max_file_bytes=int(args.max_file_mb * 2**20), max_files=args.max_files,
-                     max_pixels=max_pixels, max_batch=args.max_batch)
     url = url_of(sock)
     print(f"serve.py: {len(ens)} members on {ens.device}; open {url}/ (API docs: {url}/docs); "
           "Ctrl-C to stop", file=sys.stderr, flush=True)

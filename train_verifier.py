@@ -7,8 +7,8 @@
 1. Renders numbers from MNIST training digits 0-54,999 and reads each one as `vote.py --number`
    does (segment, normalize every candidate digit); labels every candidate by its box: one whole
    digit (IoU >= 0.75 with a drawn digit) or not (IoU < 0.5 with all). The same from the
-   validation digits 55,000-59,999 for the validation crops. (Cached under --cache: the crops
-   depend only on the config and the reading code.)
+   validation digits 55,000-59,999 for the validation crops. (Cached under --cache, keyed by the
+   config and the code they come from; the report names a cache it read.)
 2. Trains ensemble.verifier.OneDigitNet with the members' LightningModule (ensemble/module.py),
    2 classes, last-epoch weights.
 3. Writes OUT/one_digit.safetensors (weights + the config, data sizes, errors) and OUT/report.json,
@@ -47,16 +47,17 @@ def crops(cfg: dict, split: str, n: int, a) -> tuple:
     from generators import load_mnist
     d = cfg["data"]
     mix = [{**m, "look": look} for m in d["mix"] for look in d["looks"]]
-    from ensemble.verifier import IOU_DIGIT, IOU_OTHER
-    # what the crops depend on: the renderer, the segmentation and normalization, the labelling
-    code = b"".join((ROOT / f).read_bytes() for f in ("ensemble/segment.py", "ensemble/normalize.py",
-                                                      "generators/numbers.py"))
-    what = [mix, n, d["seed"], split, IOU_DIGIT, IOU_OTHER]
-    key = hashlib.sha256(code + json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+    # what the crops depend on: the renderer, the reading path (decode, segment, normalize), the
+    # tasks and labels (ensemble/verifier.py), the split (this file), the config
+    code = b"".join((ROOT / f).read_bytes() for f in (
+        "generators/numbers.py", "ensemble/reading.py", "ensemble/numbers.py", "ensemble/segment.py",
+        "ensemble/normalize.py", "ensemble/verifier.py", "train_verifier.py"))
+    key = hashlib.sha256(code + json.dumps([mix, n, d["seed"], split], sort_keys=True).encode()).hexdigest()[:16]
     store = Path(a.cache) / f"crops-{split}-{key}.npz"
     if store.exists():
         z = np.load(store)
-        return z["x"], z["y"]
+        print(f"verifier data: {split} crops from {store}", file=sys.stderr)
+        return z["x"], z["y"], str(store)
     x, y = load_mnist("train", verbose=False)
     x = x.numpy()
     x = x[:-5000] if split == "train" else x[-5000:]        # the members' own split: val = the last 5,000
@@ -64,7 +65,7 @@ def crops(cfg: dict, split: str, n: int, a) -> tuple:
     cx, cy = candidate_crops(x, mix, n, seed, workers=a.workers, desc=f"reading {split} numbers")
     store.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(store, x=cx, y=cy)
-    return cx, cy
+    return cx, cy, None
 
 
 def main(argv=None) -> int:
@@ -87,8 +88,8 @@ def main(argv=None) -> int:
         cfg["data"].update(numbers=8, val_numbers=3)
         cfg["train"]["epochs"] = 1
     t0 = time.perf_counter()
-    tx, ty = crops(cfg, "train", int(cfg["data"]["numbers"]), a)
-    vx, vy = crops(cfg, "val", int(cfg["data"]["val_numbers"]), a)
+    tx, ty, t_cached = crops(cfg, "train", int(cfg["data"]["numbers"]), a)
+    vx, vy, v_cached = crops(cfg, "val", int(cfg["data"]["val_numbers"]), a)
     data_s = time.perf_counter() - t0
     print(f"verifier data: {len(tx):,} training crops ({ty.mean():.1%} one digit), {len(vx):,} validation crops "
           f"({vy.mean():.1%}), {data_s:.0f} s", file=sys.stderr)
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
     errors = int(((logit > 0).astype(np.int64) != vy).sum())
     meta = {"arch": cfg["arch"], "arch_args": cfg["arch_args"], "class_names": CLASS_NAMES,
             "data": {**cfg["data"], "train_crops": len(tx), "val_crops": len(vx),
-                     "train_digits": "MNIST training images 0-54,999", "val_digits": "MNIST training images 55,000-59,999"},
+                     "train_digits": "MNIST training images 0-54,999", "val_digits": "MNIST training images 55,000-59,999",
+                     "crops_from_cache": [c for c in (t_cached, v_cached) if c]},
             "train": cfg["train"], "distortion": cfg["distortion"], "seed": cfg["seed"], "quick": a.quick,
             "metrics": {"val_errors": errors, "val_error": errors / max(len(vy), 1), "val_n": len(vy),
                         "epochs": trainer.current_epoch, "steps": trainer.global_step,
@@ -128,12 +130,14 @@ def main(argv=None) -> int:
            **meta, "test_set": "not read"}
     (out / "report.json").write_text(json.dumps(rep, indent=2, default=str) + "\n")
     m = meta["metrics"]
+    cached = meta["data"]["crops_from_cache"]
+    made = (f"read from the cache of an earlier run: {', '.join(cached)}" if cached
+            else f"{data_s:.0f} s to render and read")
     (out / "report.md").write_text(
         f"# One-digit verifier: training report\n\n- date: {rep['date']}\n- command: `{rep['command']}`\n"
         f"- hardware: {json.dumps(rep['hardware'])}\n"
         f"- data: {len(tx):,} training crops from numbers of MNIST training digits 0-54,999 "
-        f"({ty.mean():.1%} one digit), {len(vx):,} validation crops from digits 55,000-59,999; "
-        f"{data_s:.0f} s to render and read\n"
+        f"({ty.mean():.1%} one digit), {len(vx):,} validation crops from digits 55,000-59,999; {made}\n"
         f"- training: {m['epochs']} epochs, {m['steps']} steps, {train_s:.0f} s on the CPU; "
         f"{m['params']:,} parameters, {m['macs_per_image'] / 1e6:.2f} M multiply-adds per image\n"
         f"- **validation error: {100 * m['val_error']:.2f} % ({errors:,} / {len(vy):,} crops)**\n"

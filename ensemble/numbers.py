@@ -194,9 +194,10 @@ class NumberMode:
         self.params = params or SegmentParams()
         self.scoring = scoring or Scoring()
         # the one-digit verifier (ensemble/verifier.py): a Verifier, or its weight file's path;
-        # None: the shipped one. Loaded in the main process on first use (`load_verifier`),
-        # never in the workers, which only segment.
+        # None: the shipped one. A path is loaded in the main process on first use
+        # (`load_verifier`), never in the workers, which only segment.
         self.verifier = verifier
+        self._verifier = verifier if not isinstance(verifier, (str, os.PathLike, type(None))) else None
         self.class_names = list(class_names) if class_names is not None else None   # text: str(index) without
         self.max_frames = max_frames or MAX_FRAMES
 
@@ -244,13 +245,14 @@ class NumberMode:
     def load_verifier(self):
         """The Verifier (loading it on first call: raises WeightFileError if its file is missing or bad)."""
         from .verifier import Verifier
-        if not isinstance(self.verifier, Verifier):
-            self.verifier = _shipped_verifier() if self.verifier is None else Verifier.load(self.verifier)
-        return self.verifier
+        if self._verifier is None:
+            self._verifier = _shipped_verifier() if self.verifier is None else Verifier.load(self.verifier)
+        return self._verifier
 
-    def __getstate__(self):                       # to the workers: they segment, the verifier stays here
-        return {**self.__dict__, "verifier": None if not isinstance(self.verifier, (str, os.PathLike))
-                else self.verifier}
+    def __getstate__(self):
+        # to the workers (they only segment) and copies: a net loaded from a file stays here; the
+        # copy loads it again from the same file if it needs it (a Verifier given as such travels)
+        return {**self.__dict__, "_verifier": self._verifier if self._verifier is self.verifier else None}
 
     def combine(self, readings: list[Reading], prepared: list[Prepared], probs: list[np.ndarray]) -> None:
         """Vote on every candidate of the chunk at once (M, sum K, C), verify each one (sum K,),

@@ -66,7 +66,11 @@ def box_iou(a, b) -> np.ndarray:
 
 
 def label_candidates(boxes, truth) -> np.ndarray:
-    """int (K,): 1 one digit (IoU >= 0.75 with a true box), 0 not (< 0.5 with all), -1 left out."""
+    """int (K,): 1 one digit (IoU >= 0.75 with a true box), 0 not (< 0.5 with all), -1 left out.
+
+    A known flaw: where a slanted 1's box lies mostly inside its 9's, the box around both has IoU
+    >= 0.75 with the 9's and is labelled one digit. Boxes cannot tell it from the 9 cut free of the
+    1 (the 9's own box then holds most of the 1's box too); only the digits' ink could."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if len(boxes) == 0:
         return np.zeros(0, np.int64)

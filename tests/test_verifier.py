@@ -24,8 +24,9 @@ def test_candidates_are_labelled_by_their_boxes():
              [0, 0, 22, 20],          # both digits: IoU 10*20 / 22*20 = 0.45 with each
              [0, 0, 10, 10],          # the top half of digit 0: 0.5 -> left out
              [0, 0, 10, 13],          # 0.65: left out
-             [40, 0, 50, 20]]         # nothing there
-    assert label_candidates(boxes, truth).tolist() == [1, 1, 0, -1, -1, 0]
+             [40, 0, 50, 20],         # nothing there
+             [0, 0, 10, 15]]          # exactly 0.75: one digit
+    assert label_candidates(boxes, truth).tolist() == [1, 1, 0, -1, -1, 0, 1]
     assert label_candidates([], truth).tolist() == []
     assert label_candidates(boxes[:2], []).tolist() == [0, 0]
     assert box_iou([[0, 0, 10, 20]], truth)[0] == pytest.approx([1.0, 0.0])
@@ -97,17 +98,78 @@ def test_a_doubted_candidate_loses_the_path():
     assert read == {"whole": [0], "pair": [1, 2]}
 
 
-def test_number_mode_loads_its_verifier_in_the_main_process_only(tmp_path):
-    """Workers get the mode pickled without the loaded net; a named file that is missing is a clear
-    error; the default is the shipped one."""
+def test_number_mode_pickles_without_a_loaded_net_and_keeps_what_it_was_given(tmp_path):
+    """Workers get the mode pickled without a net loaded from a file (they only segment), but
+    with what it was given: a copy that reads loads the same verifier again. A Verifier given as
+    such travels. A named file that is missing is a clear error; the default is the shipped one."""
     from ensemble.numbers import NumberMode
     m = NumberMode()
-    assert isinstance(m.load_verifier(), Verifier) and m.load_verifier() is m.verifier
-    assert pickle.loads(pickle.dumps(m)).verifier is None
-    named = NumberMode(verifier=tmp_path / "nope.safetensors")
-    assert pickle.loads(pickle.dumps(named)).verifier == tmp_path / "nope.safetensors"
+    assert isinstance(m.load_verifier(), Verifier) and m.load_verifier() is m._verifier
+    copy = pickle.loads(pickle.dumps(m))
+    assert copy.verifier is None and copy._verifier is None
+    torch.manual_seed(1)
+    mine = save_verifier(tmp_path / "mine.safetensors", OneDigitNet(width=4, hidden=8),
+                         {"arch": "one_digit", "arch_args": {"width": 4, "hidden": 8}})
+    x = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    named = NumberMode(verifier=mine)
+    want = named.load_verifier()(x)
+    copy = pickle.loads(pickle.dumps(named))
+    assert copy._verifier is None and copy.load_verifier()(x) == pytest.approx(want)
+    given = NumberMode(verifier=Verifier.load(mine))
+    assert pickle.loads(pickle.dumps(given)).load_verifier()(x) == pytest.approx(want)
     with pytest.raises(WeightFileError, match="nope.safetensors"):
-        named.load_verifier()
+        NumberMode(verifier=tmp_path / "nope.safetensors").load_verifier()
+
+
+class _Fake:
+    """A stand-in verifier whose answer for a crop is its mean pixel: tells whose crop it was."""
+
+    def __call__(self, images):
+        return np.asarray(images, np.float64).reshape(len(images), -1).mean(1)
+
+
+def test_combine_gives_every_number_and_frame_its_own_candidates_logits(monkeypatch):
+    """A chunk of numbers (and a clip's frames) is verified at once; each number, each frame,
+    must get the logits of its own candidates, not its neighbours'."""
+    from ensemble import numbers
+    from ensemble.reading import Prepared, Reading
+    seen = []
+    real = numbers.candidate_votes
+    monkeypatch.setattr(numbers, "candidate_votes",
+                        lambda probs, cands, verify: seen.append(np.array(verify)) or real(probs, cands, verify))
+    rng = np.random.default_rng(0)
+
+    def line(k):
+        return {"n": k, "spans": [(i, i + 1, i) for i in range(k)], "widths": [0.6] * k, "heights": [1.0] * k,
+                "cuts": [], "cut_runs": [0] * k, "cut_ink": [0.0] * k, "main": [True] * k,
+                "parents": [-1] * k, "breaks": []}
+
+    def still(k):
+        return Prepared("ok", rng.integers(0, 256, (k, 28, 28), dtype=np.uint8),
+                        {"lines": [line(k)], "boxes": [[10 * i, 0, 10 * i + 8, 20] for i in range(k)]})
+    clip_images = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    frames = [{"index": 0, "time": 0.0, "start": 0, "lines": [line(2)], "boxes": [[0, 0, 8, 20], [10, 0, 18, 20]]},
+              {"index": 1, "time": 0.1, "start": 2, "lines": [line(3)],
+               "boxes": [[0, 0, 8, 20], [10, 0, 18, 20], [20, 0, 28, 20]]}]
+    clip = Prepared("ok", clip_images, {"video": True, "frames": frames, "still": True, "sampled": 2,
+                                        "span": (0.0, 0.1)})
+    prepared = [still(3), clip, still(1), still(4)]
+    probs = [np.full((5, len(p.images), 10), 0.1, np.float32) for p in prepared]
+    mode = numbers.NumberMode(verifier=_Fake())
+    mode.combine([Reading(f"n{i}") for i in range(4)], prepared, probs)
+    want = [_Fake()(prepared[0].images), _Fake()(clip_images[:2]), _Fake()(clip_images[2:]),
+            _Fake()(prepared[2].images), _Fake()(prepared[3].images)]
+    assert len(seen) == 5 and all(np.array_equal(a, b) for a, b in zip(seen, want))
+
+
+def test_web_app_refuses_to_start_without_its_verifier(tmp_path, monkeypatch):
+    """Not a 500 on the first number request: the app does not start, and says why."""
+    from ensemble import numbers
+    from ensemble.inference import Ensemble
+    from web import create_app
+    monkeypatch.setattr(numbers, "_shipped_verifier", lambda: Verifier.load(tmp_path / "gone.safetensors"))
+    with pytest.raises(WeightFileError, match="gone.safetensors"):
+        create_app(Ensemble(device="cpu"))
 
 
 def test_vote_number_says_when_the_verifier_is_missing(tmp_path, monkeypatch, capsys):
@@ -123,7 +185,8 @@ def test_vote_number_says_when_the_verifier_is_missing(tmp_path, monkeypatch, ca
 
 def test_train_verifier_quick_run_writes_weights_and_report(tmp_path):
     """The real script, shrunk: renders and reads numbers, trains with Lightning, writes a weight
-    file the Verifier loads and a report that says what was done; a second run reuses the crops."""
+    file the Verifier loads and a report that says what was done; a second run reuses the crops
+    and its report says so."""
     out, cache = tmp_path / "out", tmp_path / "cache"
     cmd = [sys.executable, str(ROOT / "train_verifier.py"), "--quick", "--out", str(out), "--cache", str(cache),
            "--logdir", str(tmp_path / "runs"), "--no-progress", "--workers", "1"]
@@ -135,5 +198,11 @@ def test_train_verifier_quick_run_writes_weights_and_report(tmp_path):
     v = Verifier.load(out / "one_digit.safetensors")
     assert v.meta["metrics"] == rep["metrics"]
     assert "validation error" in (out / "report.md").read_text()
-    assert len(list(cache.glob("crops-*.npz"))) == 2
+    assert len(list(cache.glob("crops-*.npz"))) == 2 and rep["data"]["crops_from_cache"] == []
     assert list((tmp_path / "runs" / "verifier").glob("version_0/events.*"))          # TensorBoard
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    again = json.loads((out / "report.json").read_text())
+    assert sorted(again["data"]["crops_from_cache"]) == sorted(str(p) for p in cache.glob("crops-*.npz"))
+    assert again["data"]["train_crops"] == rep["data"]["train_crops"]
+    assert "read from the cache" in (out / "report.md").read_text()

@@ -171,8 +171,9 @@ class Service:
         self.batcher = Batcher(Reader(ensemble, **keep), max_batch=max_batch)
         # ?mode=number: the reading path of `vote.py --number` (one batcher per mode: a forward
         # pass votes on one mode's inputs)
-        self.number_batcher = Batcher(Reader(ensemble, mode=NumberMode(class_names=ensemble.class_names), **keep),
-                                      max_batch=max_batch)
+        numbers = NumberMode(class_names=ensemble.class_names)
+        numbers.load_verifier()         # a missing or broken verifier file: an error now, not a 500 later
+        self.number_batcher = Batcher(Reader(ensemble, mode=numbers, **keep), max_batch=max_batch)
 
     def batcher_for(self, mode: models.ReadMode):
         return self.number_batcher if mode == models.ReadMode.number else self.batcher
