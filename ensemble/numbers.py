@@ -17,8 +17,8 @@ member's probability, the class voted), how its aspect ratio fits the class they
 whether it is too low or too wide, how many pieces, components and cuts it took, how much
 ink those cuts cross, and whether the one-digit verifier (ensemble/verifier.py, a small CNN
 trained on candidates of numbers rendered from MNIST training digits) sees one whole digit
-rather than two run together or a piece of one (`Scoring`, `span_features`); a piece left out costs `skip_piece` (small)
-or `skip_digit` (digit-sized). So a broken 0 stays one digit when the members read it whole
+rather than two run together or a piece of one (`Scoring`, `span_features`); a piece left
+out costs `skip_piece` (small) or `skip_digit` (digit-sized). So a broken 0 stays one digit when the members read it whole
 more surely than its halves, and two touching digits are split at the
 cut whose halves both read well. Thresholds were chosen and the weights fitted (structured
 perceptron, benchmarks/tune_numbers.py) on numbers rendered from the MNIST validation split,
@@ -53,9 +53,10 @@ class Scoring:
     costs more), which class they voted (a bias per class), how its aspect ratio fits the class
     they read, whether it is too low or too wide for a digit, how many pieces, components and
     cuts it is made of, and the one-digit verifier's logit. A line's segmentation is the path
-    through its pieces with the largest summed score (`best_path`). The weights were fitted by a structured perceptron on numbers
-    rendered from the validation split (benchmarks/tune_numbers.py): whenever the best path
-    misread a number, the weights moved towards the best path that read it right.
+    through its pieces with the largest summed score (`best_path`). The weights were fitted by a
+    structured perceptron on numbers rendered from the validation split
+    (benchmarks/tune_numbers.py): whenever the best path misread a number, the weights moved
+    towards the best path that read it right.
     """
 
     # fitted by `python benchmarks/tune_numbers.py --n 200 --seed 0,5,6,7,8,9,10,11,12,13 --check-seed 18,19`
