@@ -295,6 +295,15 @@ def _main(args) -> int:
             except (ValueError, OSError) as e:
                 raise UsageError(f"labels: {e}") from None
         check_destinations(args, ens, found.items)
+        if args.number:
+            from ensemble.numbers import NumberMode
+            mode = NumberMode(class_names=ens.class_names, max_frames=args.max_frames)
+            try:
+                mode.load_verifier()              # a missing or broken file: say so before reading
+            except ValueError as e:               # WeightFileError
+                raise UsageError(str(e)) from None
+        else:
+            mode = DigitMode(max_frames=args.max_frames, timeline=bool(args.timeline or args.report))
     except UsageError as e:
         print(f"vote.py: error: {e}", file=sys.stderr)
         return 1
@@ -302,16 +311,6 @@ def _main(args) -> int:
     def problem(r):
         tqdm.write(f"vote.py: skipped {r.path}: {r.status}", file=sys.stderr)
 
-    if args.number:
-        from ensemble.numbers import NumberMode
-        mode = NumberMode(class_names=ens.class_names, max_frames=args.max_frames)
-        try:
-            mode.load_verifier()                  # a missing or broken file: say so before reading
-        except ValueError as e:                   # WeightFileError
-            print(f"vote.py: error: {e}", file=sys.stderr)
-            return 1
-    else:
-        mode = DigitMode(max_frames=args.max_frames, timeline=bool(args.timeline or args.report))
     reader = Reader(ens, mode=mode, workers=args.workers, batch_size=args.batch_size, max_pixels=max_pixels,
                     keep_images=bool(args.report or args.save_preprocessed))
     readings = reader.read(found.items, progress=True, on_problem=problem)

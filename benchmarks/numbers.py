@@ -140,13 +140,8 @@ def build(folder: Path, images, labels, condition: str, look: str, n: int, seed:
 
 def iou(a, b):
     """IoU of box a (4,) with boxes b (K, 4), x0 y0 x1 y1: float (K,)."""
-    import numpy as np
-    a, b = np.asarray(a, np.float64), np.atleast_2d(np.asarray(b, np.float64))
-    w = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
-    h = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
-    inter = w * h
-    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])      # noqa: E731
-    return inter / np.maximum(area(a) + area(b) - inter, 1)
+    from ensemble.verifier import box_iou
+    return box_iou([a], b)[0]
 
 
 CAUSES = ("segmentation", "members", "crop")

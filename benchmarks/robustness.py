@@ -296,10 +296,10 @@ def split_digits(split: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]
 
 
 # ---- the table ----------------------------------------------------------------------------
-def run(args) -> dict:
+def run(args) -> tuple[dict, str]:
+    """-> (results per family, the members' arithmetic in use: fp32 or bf16)."""
     from ensemble.inference import Ensemble
     ens = Ensemble(args.weights, device="cpu", precision=args.precision)
-    args.precision_used = ens.precision
     print(f"members in {ens.precision}", file=sys.stderr)
     peer = load_peer() if args.peer else None
     digits, labels = split_digits(args.split, args.n, args.seed)
@@ -335,7 +335,7 @@ def run(args) -> dict:
         print(f"{name:<12} {FAMILIES[name]:<34} {row['n']:>5} {acc:>8.2f}%"
               + (f" {100 * row['peer_correct'] / row['n']:>6.2f}%" if peer else "")
               + f" {time.perf_counter() - t:>5.0f}", flush=True)
-    return results
+    return results, ens.precision
 
 
 def _grid(images: list[Image.Image], tile: int = 96) -> Image.Image:
@@ -390,7 +390,7 @@ def main(argv=None) -> int:
         ap.error(f"unknown families {unknown}; known: {', '.join(FAMILIES)}")
     if args.n < 1:
         ap.error("--n must be at least 1")
-    results = run(args)
+    results, precision = run(args)
     if "mnist28" in results and not results["mnist28"]["matches_evaluate"]:
         print("robustness.py: MNIST 28x28 PNGs are NOT read as the evaluation reads them", file=sys.stderr)
     before = json.loads(Path(args.compare).read_text())["results"] if args.compare else None
@@ -398,7 +398,7 @@ def main(argv=None) -> int:
     print(markdown(results, before, args))
     if args.json:
         Path(args.json).write_text(json.dumps({"split": args.split, "n": args.n, "seed": args.seed,
-                                               "precision": args.precision_used, "results": results}, indent=1))
+                                               "precision": precision, "results": results}, indent=1))
     return 0
 
 

@@ -33,21 +33,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.numbers import CONDITIONS, LONE, LOOKS, build, choices, iou, split_digits  # noqa: E402
-from ensemble.numbers import (FEATURES, NumberMode, Scoring, best_path, candidate_votes,  # noqa: E402
-                              label_numbers, span_features, span_scores)
-from ensemble.reading import Reader, Reading, find_inputs, vote_into  # noqa: E402
+from ensemble.numbers import (FEATURES, NumberMode, Scoring, best_path, label_numbers,  # noqa: E402
+                              span_features, span_scores)
+from ensemble.reading import Reader, find_inputs  # noqa: E402
 
 
 class Recording(NumberMode):
     """NumberMode that also keeps every candidate's vote for re-scoring offline."""
 
-    def combine(self, readings, prepared, probs):
-        super().combine(readings, prepared, probs)
-        for r, p, pr in zip(readings, prepared, probs):
-            cands = [Reading("") for _ in range(pr.shape[1])]
-            vote_into(cands, pr)
-            r.extra["tune"] = {"lines": p.info["lines"], "boxes": np.array(p.info["boxes"]),
-                               "vote": candidate_votes(pr, cands, self.load_verifier()(p.images))}
+    def _fill(self, r, p, cands, vote):
+        super()._fill(r, p, cands, vote)            # `vote`: the chunk's vote and verifier, as read
+        r.extra["tune"] = {"lines": p.info["lines"], "boxes": np.array(p.info["boxes"]), "vote": vote}
 
 
 def read_text(t: dict, scoring: Scoring) -> str:
