@@ -18,6 +18,7 @@ import sys
 
 
 def parse_args(argv):
+    from vote import PRECISIONS             # light: --help loads no torch
     ap = argparse.ArgumentParser(prog="serve.py", description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:6]))
@@ -27,7 +28,7 @@ def parse_args(argv):
     ap.add_argument("--weights", "--checkpoints", dest="weights", metavar="DIR",
                     help="folder of *.safetensors weight files (default: checkpoints/)")
     ap.add_argument("--device", default="auto", help="auto (default: the GPU if there is one), cpu, cuda, cuda:N")
-    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="the members' arithmetic (default auto: bfloat16 where the CPU computes it natively)")
     ap.add_argument("--max-file-mb", type=float, default=10, metavar="MB", help="per uploaded file (default 10 MiB)")
     ap.add_argument("--max-files", type=int, default=100, metavar="N", help="files per request (default 100)")

@@ -193,6 +193,7 @@ def read_folder(folder: Path, ens, workers: int | None):
 
 
 def main(argv=None) -> int:
+    from vote import PRECISIONS             # vote.py's choices (ROOT is on sys.path)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=("test", "val"), default="test")
     ap.add_argument("--n", type=int, default=200, help="numbers per condition and look (default 200)")
@@ -201,7 +202,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", help="folder of *.safetensors (default: checkpoints/)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="the members' arithmetic (default auto: bfloat16 where the CPU computes it natively, "
                          "as vote.py reads)")
     ap.add_argument("--workers", type=int, default=2, help="reading processes (default 2)")

@@ -369,6 +369,7 @@ def markdown(results: dict, before: dict | None, args) -> str:
 
 
 def main(argv=None) -> int:
+    from vote import PRECISIONS             # vote.py's choices (ROOT is on sys.path)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", choices=("val", "test"), default="test")
@@ -377,7 +378,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--checkpoints", "--weights", dest="weights", metavar="DIR",
                     help="folder of *.safetensors (default: checkpoints/)")
-    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="the members' arithmetic (default auto, as vote.py: bfloat16 where the CPU computes it natively)")
     ap.add_argument("--peer", action="store_true", help="also read with digit-recognizer-py")
     ap.add_argument("--json", help="write the results here")

@@ -260,6 +260,7 @@ def accuracy(readings) -> float:
 
 
 def main(argv=None) -> int:
+    from vote import PRECISIONS             # vote.py's choices (ROOT is on sys.path)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=("val", "test"), required=True,
                     help="val: MNIST training images 55,000-59,999 (tuning); test: the MNIST test set (reports)")
@@ -271,7 +272,7 @@ def main(argv=None) -> int:
     ap.add_argument("--first", type=int, default=0, help="first digit index of the split (default 0)")
     ap.add_argument("--weights", help="weights folder (default checkpoints/)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="the members' arithmetic (default auto, as vote.py: bfloat16 where the CPU computes it natively)")
     ap.add_argument("--cache", default=os.path.expanduser("~/.cache/digit-ensemble/bench/video"))
     ap.add_argument("--still-stats", action="store_true",

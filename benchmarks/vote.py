@@ -69,12 +69,13 @@ def time_vote(folder: Path, args) -> dict:
 
 
 def main(argv=None) -> int:
+    from vote import PRECISIONS             # ../vote.py's choices (ROOT precedes this folder on sys.path)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="folder of *.safetensors (default: checkpoints/)")
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "digit-ensemble" / "bench"))
     ap.add_argument("--photos", type=int, default=300)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="vote.py's --precision (default auto, as vote.py: bfloat16 where the CPU has it)")
     args = ap.parse_args(argv)
 
