@@ -242,6 +242,31 @@ def test_pieces_that_faint_ink_joins_make_one_candidate():
     assert covered(segment(light_ring(), SegmentParams(link_level=1.0)), [ring])[0] < 0.5
 
 
+def test_a_speck_on_a_digits_light_stroke_does_not_cut_that_stroke():
+    """A light 0 beside a bold 1: the 0's top right quarter is under the threshold but for a speck
+    of its body's ink (4 px, a speck by size). The speck belongs to no piece; the 0's candidate
+    keeps clear of the other digits' ink, not of it, so the quarter stays whole around it (it
+    used to be erased 2 px around the speck: a gap in the loop, a 9 read as 4)."""
+    from ensemble.segment import _candidate, components, layout, text_height
+    yy, xx = np.mgrid[0:64, 0:120]
+    ink = np.zeros((64, 120), np.float32)
+    ink[16:48, 20:26] = 1.0                                          # a bold 1: the strong ink
+    ring = np.abs(np.hypot(yy - 32, xx - 80) - 14) < 1.6             # a light 0 beside it
+    ink[ring] = np.where(((yy < 32) & (xx > 80))[ring], 0.3, 0.6)    # its top right quarter lighter still
+    ink[21:23, 89:91] = 0.6                                          # the speck, on that quarter
+    c = components(ink, sigma=0.0, level=0.45)
+    H = text_height(c, ink.shape)
+    assert c.labels[21, 89] and c.area[c.labels[21, 89] - 1] == 4    # a component of its own
+    (line,) = layout(ink, c, H, SegmentParams())
+    assert not line.bw[21 - line.y0, 89 - line.x0]                   # not ink to keep clear of ...
+    assert line.bw[46 - line.y0, 80 - line.x0] and line.bw[30 - line.y0, 22 - line.x0]   # ... the digits are
+    zero = np.logical_or.reduce([q.mask for q in line.pieces if q.x0 > 50 - line.x0])
+    page, box = _candidate(zero, line, line.bw, H, lambda p: p, ImageError)   # the crop, not normalized
+    py, px = 21 - line.y0 - box[0] + int(H), 89 - line.x0 - box[1] + int(H)   # the speck in the page
+    assert page[py:py + 2, px:px + 2].min() > 0.5                    # the speck and ...
+    assert page[py - 2, px - 3] > 0.25 and page[py + 3, px + 3] > 0.25   # ... the arc on both sides of it
+
+
 @pytest.mark.parametrize("bad", [0, -0.5, 1.5, "0.5", None, True])
 def test_segment_params_reject_link_level_outside_zero_one(bad):
     with pytest.raises(ValueError, match="link_level must be in"):
