@@ -13,7 +13,8 @@ How an image becomes candidate digits (`segment`, in the worker processes):
    Otsu threshold, connected components; the text height H is the median height of the big ones;
 2. the region holding ink is decoded again, or resampled, so that H is ~32 px: small writing on
    a large photo gets the pixels it needs, a huge digit costs no more than a small one;
-3. components shorter and narrower than 0.2 H are specks and dropped; components at least
+3. components shorter and narrower than 0.2 H are specks and no pieces (their ink stays in the
+   crop of a candidate whose box holds them: mostly a light stroke's own fragments); components at least
    0.55 H tall may be digits by themselves; they are grouped into lines by vertical overlap,
    lines read top to bottom; smaller pieces join the line, and the digit whose columns they
    share (a 5's detached bar), or stay pieces of their own that the vote may join or drop;
@@ -29,7 +30,8 @@ How an image becomes candidate digits (`segment`, in the worker processes):
 5. every piece, every run of up to 4 neighbouring pieces that could be one digit (at most
    1.3 H wide, 1.0 H when it joins digit-sized components: a broken 0; gaps under 0.25 H),
    and every cut component made whole again is a candidate digit: cropped from the ink map
-   (with the faint ink between its pieces, without its neighbours') onto blank paper, normalized like any single digit (`normalize_ink`: the ink map is measured
+   (with the faint ink between its pieces, without its neighbours' pieces) onto blank paper, normalized like any
+   single digit (`normalize_ink`: the ink map is measured
    once, for the whole region), voted on by the members.
 
 The page is read with ensemble/normalize.py's public steps (`crop_to_sheet`, `ink_map`,
@@ -493,7 +495,9 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
     `edges`: the components that are page edges (default `page_edges(c, ink.shape)`)."""
     hts, wds, b = c.heights, c.widths, c.boxes
     h_img, w_img = ink.shape
-    keep = (np.maximum(hts, wds) >= p.speck * H) & ~(page_edges(c, ink.shape) if edges is None else edges)
+    small = np.maximum(hts, wds) < p.speck * H                    # (n,) specks
+    keep = ~small & ~(page_edges(c, ink.shape) if edges is None else edges)
+    speck = np.r_[False, small]                                    # (n+1,) by label: a speck's pixels
     ids, sboxes = stacks(c, keep)
     # digit-sized: the biggest component of each stack at least `main` H tall
     mains = []
@@ -543,8 +547,7 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
                 q.links = frozenset(np.unique(near[q.mask]).astype(int).tolist()) - {0}
         # the ink each candidate keeps clear of (Line.bw): not the specks, which belong to no piece and
         # are mostly a digit's own fragments (a thin 9's loop top under the threshold but for 5 px)
-        bw = c.bw[y0:y1, x0:x1] & ~np.isin(lab, np.flatnonzero(np.maximum(hts, wds) < p.speck * H) + 1)
-        line = Line(y0, x0, region_ink, bw, faint, split)
+        line = Line(y0, x0, region_ink, c.bw[y0:y1, x0:x1] & ~speck[lab], faint, split)
         right = -np.inf
         for k, pc in enumerate(split):
             if k and pc.x0 - right > p.word_gap * H:
