@@ -52,6 +52,8 @@ from .reading import Item, decode_gray
 FIRST_LOOK = 256            # px: the first look at the page (only finds the text height and where it is)
 MAX_DECODE = 2048           # px: never decode larger than this for a second look
 MAX_WORK_PIXELS = 1_500_000  # the region segmented at working scale is at most this big
+TALL = 2.0                  # a stack this many times the median height sets the text height instead,
+TALL_FEW = 8                # ... the heaviest, among at most this many big stacks (`text_height`)
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,8 @@ def stacks(c: Components, keep: np.ndarray, gap: float = 0.25) -> tuple[np.ndarr
 def text_height(c: Components, shape, edges: np.ndarray | None = None) -> float | None:
     """Median height of the big stacks of components (area >= 20 % of the biggest), ignoring
     page edges (`edges`, default `page_edges(c, shape)`): a digit broken into pieces above one
-    another counts at its full height."""
+    another counts at its full height. Among a few stacks, the heaviest sets it when TALL x that or
+    more (below)."""
     keep = ~(page_edges(c, shape) if edges is None else edges)
     if not keep.any():
         return None
@@ -234,7 +237,15 @@ def text_height(c: Components, shape, edges: np.ndarray | None = None) -> float 
     heights = np.zeros(len(area))
     heights[ids[keep]] = (boxes[keep, 2] - boxes[keep, 0])
     big = area >= 0.2 * area.max()
-    return float(np.median(heights[big]))
+    median = float(np.median(heights[big]))
+    # a lone digit broken into flat parts that do not stack (a 5's bar and foot off its body's
+    # columns), or beside a few grains as heavy as a fifth of it: the median is a part's or a
+    # grain's height. Among a few big stacks the heaviest, when far taller, is the digit (not on a
+    # page of many specks, where two stacked specks may be the heaviest)
+    t = int(np.argmax(area))
+    if big.sum() <= TALL_FEW and heights[t] >= TALL * median:
+        return float(heights[t])
+    return median
 
 
 # ---- layout: lines, pieces, cuts -------------------------------------------------------------

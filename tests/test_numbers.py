@@ -172,6 +172,33 @@ def test_two_lines_come_in_reading_order():
     assert max(b[3] for b in first) <= min(b[1] for b in second) + 5      # line 0 lies above line 1
 
 
+def test_a_broken_digits_flat_parts_do_not_set_the_text_height():
+    """A 5 in three parts that share too few columns to stack: a flat bar, its body and a flat
+    foot. Two of the three are flat, so their median height (16 px) is not the text height: the
+    body, 2.6x taller, is (it was 16 px: two lines, 51 candidates, the paper read as digits)."""
+    page = Image.new("L", (160, 120), 235)
+    d = ImageDraw.Draw(page)
+    d.line([(74, 30), (124, 20)], fill=30, width=6)                  # the bar, off to the right
+    d.arc([40, 30, 80, 72], start=-100, end=100, fill=30, width=6)   # the body, 43 px tall
+    d.line([(12, 76), (52, 68)], fill=30, width=6)                   # the foot, off to the left
+    seg = segment(np.asarray(page))
+    assert 40 <= seg.height <= 46 and len(seg.lines) == 1
+
+
+def test_a_small_digit_among_a_few_smudges_is_found():
+    """A 0 64 px tall on a 1600x1200 photo with five flat smudges, each a fifth of its ink or more
+    at the first look: the median stack is a smudge (3 px there, under the least text height), but
+    the heaviest, the 0, is far taller and sets the text height. (It was "no digit found".)"""
+    page = Image.new("L", (1600, 1200), 225)
+    d = ImageDraw.Draw(page)
+    d.ellipse([500, 200, 556, 262], outline=40, width=5)
+    for x, y in [(200, 900), (1300, 300), (900, 1000), (1400, 1050), (300, 500)]:
+        d.ellipse([x, y, x + 40, y + 12], fill=40)
+    seg = segment(np.asarray(page))
+    assert len(seg.images) == 1 and 60 <= seg.height <= 70
+    assert iou(seg.boxes[0], [498, 198, 559, 264]) > 0.9
+
+
 def test_empty_page_and_a_page_of_specks_have_no_digit():
     blank = np.full((300, 400), 240, np.uint8)
     with pytest.raises(ImageError, match="no digit found"):
