@@ -227,23 +227,27 @@ def stacks(c: Components, keep: np.ndarray, gap: float = 0.25) -> tuple[np.ndarr
 def text_height(c: Components, shape, edges: np.ndarray | None = None) -> float | None:
     """Median height of the big stacks of components (area >= 20 % of the biggest), ignoring
     page edges (`edges`, default `page_edges(c, shape)`): a digit broken into pieces above one
-    another counts at its full height. Among a few stacks, the heaviest sets it when TALL x that or
-    more (below)."""
+    another counts at its full height. Among a few stacks, the heaviest sets it when it is at least
+    TALL x the median and the stacks far under it are flat (below)."""
     keep = ~(page_edges(c, shape) if edges is None else edges)
     if not keep.any():
         return None
     ids, boxes = stacks(c, keep)
     area = np.bincount(ids[keep], weights=c.area[keep])               # per stack
-    heights = np.zeros(len(area))
+    heights, widths = np.zeros(len(area)), np.zeros(len(area))
     heights[ids[keep]] = (boxes[keep, 2] - boxes[keep, 0])
+    widths[ids[keep]] = (boxes[keep, 3] - boxes[keep, 1])
     big = area >= 0.2 * area.max()
     median = float(np.median(heights[big]))
     # a lone digit broken into flat parts that do not stack (a 5's bar and foot off its body's
     # columns), or beside a few grains as heavy as a fifth of it: the median is a part's or a
-    # grain's height. Among a few big stacks the heaviest, when far taller, is the digit (not on a
-    # page of many specks, where two stacked specks may be the heaviest)
+    # grain's height. Among a few big stacks the heaviest, when at least TALL x the median, is the
+    # digit if every big stack under its height / TALL is flat (a bar, a grain: not a line of
+    # smaller digits under a big one), and not on a page of many specks (two stacked ones may be
+    # the heaviest)
     t = int(np.argmax(area))
-    if big.sum() <= TALL_FEW and heights[t] >= TALL * median:
+    low = big & (heights < heights[t] / TALL)
+    if big.sum() <= TALL_FEW and heights[t] >= TALL * median and np.all(widths[low] >= heights[low]):
         return float(heights[t])
     return median
 

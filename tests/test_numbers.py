@@ -173,9 +173,9 @@ def test_two_lines_come_in_reading_order():
 
 
 def test_a_broken_digits_flat_parts_do_not_set_the_text_height():
-    """A 5 in three parts that share too few columns to stack: a flat bar, its body and a flat
-    foot. Two of the three are flat, so their median height (16 px) is not the text height: the
-    body, 2.6x taller, is (it was 16 px: two lines, 51 candidates, the paper read as digits)."""
+    """A 5 in three parts that share too few columns to stack (at the working scale): a flat bar,
+    its body and a flat foot. Two of the three are flat, so their median height (16 px) is not the
+    text height: the body, 2.7x taller, is (it was 16 px: two lines, 51 candidates)."""
     page = Image.new("L", (160, 120), 235)
     d = ImageDraw.Draw(page)
     d.line([(74, 30), (124, 20)], fill=30, width=6)                  # the bar, off to the right
@@ -187,8 +187,9 @@ def test_a_broken_digits_flat_parts_do_not_set_the_text_height():
 
 def test_a_small_digit_among_a_few_smudges_is_found():
     """A 0 64 px tall on a 1600x1200 photo with five flat smudges, each a fifth of its ink or more
-    at the first look: the median stack is a smudge (3 px there, under the least text height), but
-    the heaviest, the 0, is far taller and sets the text height. (It was "no digit found".)"""
+    at the first look: the median stack is a smudge (4 px there, under the least text height), but
+    the heaviest, the 0, is far taller, the smudges are flat, and the 0 sets the text height. (It
+    was "no digit found".)"""
     page = Image.new("L", (1600, 1200), 225)
     d = ImageDraw.Draw(page)
     d.ellipse([500, 200, 556, 262], outline=40, width=5)
@@ -197,6 +198,21 @@ def test_a_small_digit_among_a_few_smudges_is_found():
     seg = segment(np.asarray(page))
     assert len(seg.images) == 1 and 60 <= seg.height <= 70
     assert iou(seg.boxes[0], [498, 198, 559, 264]) > 0.9
+
+
+def test_a_big_digit_over_a_line_of_small_ones_keeps_both_lines():
+    """A 0 120 px tall over a line of four 50 px digits: the 0 is the heaviest stack and over 2x the
+    median height, but the stacks under half its height are digits, not flat parts, so the text
+    height stays the median's and the small line stays a line (with the 0's height it was lost)."""
+    page = Image.new("L", (800, 500), 240)
+    d = ImageDraw.Draw(page)
+    d.ellipse([60, 40, 132, 160], outline=30, width=6)                    # the big 0
+    x = 60
+    for _ in range(4):                                                     # 0000, 50 px tall
+        d.ellipse([x, 260, x + 30, 310], outline=30, width=5)
+        x += 45
+    seg = segment(np.asarray(page))
+    assert len(seg.lines) == 2 and seg.height < 80
 
 
 def test_empty_page_and_a_page_of_specks_have_no_digit():
