@@ -10,7 +10,8 @@ chooses among the candidates with the members' votes).
 How an image becomes candidate digits (`segment`, in the worker processes):
 
 1. a first look at <= 256 px: the page's ink (`ensemble.normalize`'s polarity and paper model),
-   Otsu threshold, connected components; the text height H is the median height of the big ones;
+   Otsu threshold, connected components; the text height H is the median height of the big ones
+   (among a few, the heaviest when far taller and the rest far under it flat: a broken digit's bar);
 2. the region holding ink is decoded again, or resampled, so that H is ~32 px: small writing on
    a large photo gets the pixels it needs, a huge digit costs no more than a small one;
 3. components shorter and narrower than 0.2 H are specks and no pieces (their ink stays in the
@@ -30,9 +31,9 @@ How an image becomes candidate digits (`segment`, in the worker processes):
 5. every piece, every run of up to 4 neighbouring pieces that could be one digit (at most
    1.3 H wide, 1.0 H when it joins digit-sized components: a broken 0; gaps under 0.25 H),
    and every cut component made whole again is a candidate digit: cropped from the ink map
-   (with the faint ink between its pieces, without its neighbours' pieces) onto blank paper, normalized like any
-   single digit (`normalize_ink`: the ink map is measured
-   once, for the whole region), voted on by the members.
+   (with the faint ink between its pieces, without its neighbours' pieces) onto blank paper,
+   normalized like any single digit (`normalize_ink`: the ink map is measured once, for the whole
+   region), voted on by the members.
 
 The page is read with ensemble/normalize.py's public steps (`crop_to_sheet`, `ink_map`,
 `otsu`, `sample`, `MIN_CONTRAST`) and every candidate with its `normalize_ink`.
