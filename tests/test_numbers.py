@@ -322,7 +322,8 @@ def test_a_zero_with_light_top_and_bottom_reads_as_one_zero(ens):
         r = read_number(ens, light_ring(pen=pen))
         assert r.extra["text"] == "0", (pen, r.extra["text"])
     without = Reader(ens, mode=NumberMode(SegmentParams(link_level=1.0), class_names=ens.class_names))
-    assert without.read_gray(light_ring()).extra["text"] == "11"          # the threshold's pieces alone
+    text = without.read_gray(light_ring()).extra["text"]                 # the threshold's pieces alone:
+    assert len(text) == 2 and "0" not in text, text                      # two strokes (11 or 17), no 0
 
 
 def test_a_single_digit_gives_a_one_digit_string(ens):
