@@ -3,6 +3,7 @@
     python -m ensemble.evaluate                              # checkpoints/, MNIST test split
     python -m ensemble.evaluate --device cpu                 # exactly the training report's numbers
     python -m ensemble.evaluate --checkpoints DIR --split val --format json
+    python -m ensemble.evaluate --checkpoints DIR --into-report  # add the test errors to DIR/report.*, once
 
 Prints a table (member, errors, error %) or, with --format json, the dict `evaluate()` returns:
 
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
+from pathlib import Path
 
 SPLITS = ("test", "val", "train")
 
@@ -82,18 +85,37 @@ def parse_args(argv=None):
     ap.add_argument("--format", choices=("table", "json"), default="table",
                     help="table (default) or json (the dict shown above)")
     ap.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    ap.add_argument("--into-report", action="store_true",
+                    help="--split test only: add the errors to DIR/report.json and DIR/report.md (a run whose "
+                         "report left the test set out); refused if the report already has test errors")
     return ap.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.into_report and args.split != "test":
+        print("ensemble.evaluate: error: --into-report adds the test split's errors: use it with --split test",
+              file=sys.stderr)
+        return 1
     from .export import WeightFileError
     from .inference import Ensemble
     try:
         ens = Ensemble(args.checkpoints, device=args.device)
+        if args.into_report:                                  # check the report before reading the test set
+            from .report import add_test, check_test_addable, write_report
+            folder = Path(ens.weights_dir)
+            rep = json.loads((folder / "report.json").read_text())
+            check_test_addable(rep, ens.member_names)
         val_size = int((ens.metas[0].get("data") or {}).get("val_size") or 5000)
         images, labels = load_split(args.split, val_size)
         result = evaluate(ens, images, labels)
+        if args.into_report:
+            import time
+            how = f"{args.device if args.device != 'auto' else ens.device} ({platform.processor() or platform.machine()})"
+            note = (f"MNIST test set evaluated once, after training, by `python -m ensemble.evaluate --split test "
+                    f"--into-report` ({time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {how})")
+            j, md = write_report(folder, add_test(rep, result, note))
+            print(f"added the test errors to {j} and {md}", file=sys.stderr)
     except (WeightFileError, ValueError, OSError) as e:   # MnistDataError is a ValueError
         print(f"ensemble.evaluate: error: {e}", file=sys.stderr)
         return 1

@@ -107,6 +107,33 @@ def build_report(weights_dir: Path, metas: dict, splits: dict, total_wall_s: flo
     return rep
 
 
+def check_test_addable(rep: dict, member_names) -> None:
+    """ValueError unless `add_test` may add test errors for these members to `rep`."""
+    if (rep.get("test_set") or {}).get("evaluated") or "test_errors" in rep.get("ensemble", {}):
+        raise ValueError("the report already has test errors: the test set is evaluated once")
+    if set(member_names) != set(rep.get("members", {})):
+        raise ValueError(f"the weights ({', '.join(sorted(member_names))}) are not the report's members "
+                         f"({', '.join(sorted(rep.get('members', {})))})")
+
+
+def add_test(rep: dict, result: dict, note: str) -> dict:
+    """A copy of `rep` with the test split's errors added: `test_errors` / `test_error` for every
+    member and the ensemble (`test_n` too), and `test_set` = {"evaluated": True, "note": note}.
+
+    For a run whose report left the test set out (weights written outside checkpoints/, compared
+    with the shipped ones on validation first). result: `evaluate(...)` on MNIST's test split.
+    Refuses a report that already has test errors (the test set is read once) or other members.
+    """
+    check_test_addable(rep, result["members"])
+    out = json.loads(json.dumps(rep))                                        # a deep copy
+    for name, r in result["members"].items():
+        out["members"][name].update(test_errors=r["errors"], test_error=r["error"])
+    out["ensemble"].update(test_errors=result["ensemble"]["errors"], test_error=result["ensemble"]["error"],
+                           test_n=result["n"])
+    out["test_set"] = {"evaluated": True, "note": note}
+    return out
+
+
 def report_splits(rep: dict) -> list[str]:
     """The splits a report holds, in table order. Reads reports of every version: the first ones
     (no "validation"/"test_set" fields) had held-out "val" and, always, "test"."""

@@ -317,7 +317,7 @@ def test_segment_params_reject_link_level_outside_zero_one(bad):
 
 
 def test_a_zero_with_light_top_and_bottom_reads_as_one_zero(ens):
-    """What a person reads: one 0, not `11` (what the two sides alone read as)."""
+    """What a person reads: one 0, not two digits (what the two sides alone read as: `11` or `17`)."""
     for pen in (5, 8):
         r = read_number(ens, light_ring(pen=pen))
         assert r.extra["text"] == "0", (pen, r.extra["text"])

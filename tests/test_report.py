@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from ensemble.report import build_report, report_markdown, report_splits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,3 +42,56 @@ def test_trained_on_validation_never_reads_as_held_out():
     assert "val error (trained-on)" in md and "| val error |" not in md and "test error" not in md
     assert "TRAINED ON" in md and "not evaluated" in md
     assert rep["command"] == "python train_all.py --full-train"
+
+
+def _shipped_without_test() -> dict:
+    rep = json.loads((ROOT / "checkpoints" / "report.json").read_text())
+    for row in [*rep["members"].values(), rep["ensemble"]]:
+        for key in ("test_errors", "test_error", "test_n"):
+            row.pop(key, None)
+    rep["test_set"] = {"evaluated": False, "note": "MNIST test set not evaluated"}
+    return rep
+
+
+def test_test_errors_are_added_once_and_only_for_the_reports_members():
+    from ensemble.report import add_test
+    rep = _shipped_without_test()
+    names = sorted(rep["members"])
+    result = {"n": 10, "members": {n: {"errors": i, "error": i / 10} for i, n in enumerate(names)},
+              "ensemble": {"errors": 1, "error": 0.1}}
+    out = add_test(rep, result, "read once")
+    assert "test_errors" not in rep["ensemble"]                               # the input is left as it was
+    assert out["ensemble"] == {**rep["ensemble"], "test_errors": 1, "test_error": 0.1, "test_n": 10}
+    assert [out["members"][n]["test_errors"] for n in names] == list(range(len(names)))
+    assert out["test_set"] == {"evaluated": True, "note": "read once"}
+    assert "| test error |" in report_markdown(out) and "| test error |" not in report_markdown(rep)
+    with pytest.raises(ValueError, match="evaluated once"):
+        add_test(out, result, "twice")
+    with pytest.raises(ValueError, match="not the report's members"):
+        add_test(rep, {**result, "members": {"other": {"errors": 0, "error": 0.0}}}, "x")
+
+
+def test_evaluate_into_report_writes_the_errors_evaluate_computes(tmp_path, monkeypatch):
+    """`python -m ensemble.evaluate --into-report` on a copy of the shipped weights, a report
+    without test errors, and the first 300 test images: the report gets exactly evaluate()'s errors,
+    report.md is rendered from it, and a second call is refused without touching either file."""
+    import shutil
+    from ensemble import evaluate as ev
+    from generators import load_mnist
+    for f in (ROOT / "checkpoints").glob("*.safetensors"):
+        shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "report.json").write_text(json.dumps(_shipped_without_test()))
+    x, y = load_mnist("test")
+    monkeypatch.setattr(ev, "load_split", lambda split, val_size=5000: (x[:300], y[:300]))
+    assert ev.main(["--checkpoints", str(tmp_path), "--into-report", "--device", "cpu"]) == 0
+    rep = json.loads((tmp_path / "report.json").read_text())
+    want = ev.evaluate(tmp_path, x[:300], y[:300])
+    assert rep["ensemble"]["test_errors"] == want["ensemble"]["errors"] and rep["ensemble"]["test_n"] == 300
+    assert {n: r["test_errors"] for n, r in rep["members"].items()} == \
+           {n: r["errors"] for n, r in want["members"].items()}
+    assert rep["test_set"]["evaluated"] and "--into-report" in rep["test_set"]["note"]
+    assert (tmp_path / "report.md").read_text() == report_markdown(rep)
+    before = (tmp_path / "report.json").read_text()
+    assert ev.main(["--checkpoints", str(tmp_path), "--into-report", "--device", "cpu"]) == 1
+    assert (tmp_path / "report.json").read_text() == before
+    assert ev.main(["--checkpoints", str(tmp_path), "--into-report", "--split", "val"]) == 1
