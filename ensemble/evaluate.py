@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -87,7 +86,8 @@ def parse_args(argv=None):
     ap.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     ap.add_argument("--into-report", action="store_true",
                     help="--split test only: add the errors to DIR/report.json and DIR/report.md (a run whose "
-                         "report left the test set out); refused if the report already has test errors")
+                         "report left the test set out; on the CPU unless --device says otherwise); refused, "
+                         "before the test set is read, if the report already has test errors or other weights")
     return ap.parse_args(argv)
 
 
@@ -97,23 +97,25 @@ def main(argv=None) -> int:
         print("ensemble.evaluate: error: --into-report adds the test split's errors: use it with --split test",
               file=sys.stderr)
         return 1
+    if args.into_report and args.device == "auto":
+        args.device = "cpu"           # the report's errors are CPU numbers ("errors recomputed on CPU")
     from .export import WeightFileError
     from .inference import Ensemble
     try:
         ens = Ensemble(args.checkpoints, device=args.device)
         if args.into_report:                                  # check the report before reading the test set
-            from .report import add_test, check_test_addable, write_report
+            from .report import add_test, check_test_addable, hardware, write_report
             folder = Path(ens.weights_dir)
             rep = json.loads((folder / "report.json").read_text())
-            check_test_addable(rep, ens.member_names)
+            check_test_addable(rep, dict(zip(ens.member_names, ens.metas)))
         val_size = int((ens.metas[0].get("data") or {}).get("val_size") or 5000)
         images, labels = load_split(args.split, val_size)
         result = evaluate(ens, images, labels)
         if args.into_report:
             import time
-            how = f"{args.device if args.device != 'auto' else ens.device} ({platform.processor() or platform.machine()})"
             note = (f"MNIST test set evaluated once, after training, by `python -m ensemble.evaluate --split test "
-                    f"--into-report` ({time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {how})")
+                    f"--into-report` ({time.strftime('%Y-%m-%d %H:%M:%S %Z')}, device {ens.device}, "
+                    f"{hardware()['cpu']})")
             j, md = write_report(folder, add_test(rep, result, note))
             print(f"added the test errors to {j} and {md}", file=sys.stderr)
     except (WeightFileError, ValueError, OSError) as e:   # MnistDataError is a ValueError

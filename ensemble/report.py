@@ -107,13 +107,27 @@ def build_report(weights_dir: Path, metas: dict, splits: dict, total_wall_s: flo
     return rep
 
 
-def check_test_addable(rep: dict, member_names) -> None:
-    """ValueError unless `add_test` may add test errors for these members to `rep`."""
-    if (rep.get("test_set") or {}).get("evaluated") or "test_errors" in rep.get("ensemble", {}):
+def check_test_addable(rep, members: dict) -> None:
+    """ValueError unless `add_test` may add test errors for these weights to `rep`, and the result
+    still renders. members: {name: weight-file metadata} (its metrics' epochs and steps must be
+    the report's: the same weights, not others with the same names)."""
+    if not isinstance(rep, dict) or not isinstance(rep.get("members"), dict) or not isinstance(rep.get("ensemble"), dict):
+        raise ValueError("report.json is not a training report (no members / ensemble)")
+    if (rep.get("test_set") or {}).get("evaluated") or "test_errors" in rep["ensemble"]:
         raise ValueError("the report already has test errors: the test set is evaluated once")
-    if set(member_names) != set(rep.get("members", {})):
-        raise ValueError(f"the weights ({', '.join(sorted(member_names))}) are not the report's members "
-                         f"({', '.join(sorted(rep.get('members', {})))})")
+    if set(members) != set(rep["members"]):
+        raise ValueError(f"the weights ({', '.join(sorted(members))}) are not the report's members "
+                         f"({', '.join(sorted(rep['members']))})")
+    for name, meta in members.items():
+        met, row = meta.get("metrics") or {}, rep["members"][name]
+        if (met.get("epochs"), met.get("steps")) != (row.get("epochs"), row.get("steps")):
+            raise ValueError(f"{name}: the weight file ({met.get('epochs')} epochs, {met.get('steps')} steps) is not "
+                             f"the one the report describes ({row.get('epochs')} epochs, {row.get('steps')} steps)")
+    dummy = {"n": 0, "members": {n: {"errors": 0, "error": 0.0} for n in members}, "ensemble": {"errors": 0, "error": 0.0}}
+    try:
+        report_markdown(_with_test(rep, dummy, ""))
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(f"report.json does not render as a training report ({type(e).__name__}: {e})") from None
 
 
 def add_test(rep: dict, result: dict, note: str) -> dict:
@@ -124,7 +138,13 @@ def add_test(rep: dict, result: dict, note: str) -> dict:
     with the shipped ones on validation first). result: `evaluate(...)` on MNIST's test split.
     Refuses a report that already has test errors (the test set is read once) or other members.
     """
-    check_test_addable(rep, result["members"])
+    members = {n: {"metrics": {"epochs": r.get("epochs"), "steps": r.get("steps")}} for n, r in rep["members"].items()} \
+        if isinstance(rep, dict) and isinstance(rep.get("members"), dict) else {}
+    check_test_addable(rep, {n: members.get(n, {}) for n in result["members"]})
+    return _with_test(rep, result, note)
+
+
+def _with_test(rep: dict, result: dict, note: str) -> dict:
     out = json.loads(json.dumps(rep))                                        # a deep copy
     for name, r in result["members"].items():
         out["members"][name].update(test_errors=r["errors"], test_error=r["error"])
@@ -180,6 +200,7 @@ def report_markdown(rep: dict) -> str:
 def write_report(weights_dir: Path, rep: dict) -> tuple[Path, Path]:
     weights_dir = Path(weights_dir)
     j, md = weights_dir / "report.json", weights_dir / "report.md"
+    text = report_markdown(rep)                      # rendered first: a report that fails to render writes nothing
     write_atomic(j, json.dumps(rep, indent=2) + "\n")
-    write_atomic(md, report_markdown(rep))
+    write_atomic(md, text)
     return j, md

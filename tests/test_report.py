@@ -73,8 +73,9 @@ def test_test_errors_are_added_once_and_only_for_the_reports_members():
 
 def test_evaluate_into_report_writes_the_errors_evaluate_computes(tmp_path, monkeypatch):
     """`python -m ensemble.evaluate --into-report` on a copy of the shipped weights, a report
-    without test errors, and the first 300 test images: the report gets exactly evaluate()'s errors,
-    report.md is rendered from it, and a second call is refused without touching either file."""
+    without test errors, and the first 300 test images: the report gets exactly evaluate()'s errors
+    and report.md is rendered from it; a second call is refused before the test set is read,
+    touching neither file."""
     import shutil
     from ensemble import evaluate as ev
     from generators import load_mnist
@@ -82,16 +83,42 @@ def test_evaluate_into_report_writes_the_errors_evaluate_computes(tmp_path, monk
         shutil.copy(f, tmp_path / f.name)
     (tmp_path / "report.json").write_text(json.dumps(_shipped_without_test()))
     x, y = load_mnist("test")
-    monkeypatch.setattr(ev, "load_split", lambda split, val_size=5000: (x[:300], y[:300]))
-    assert ev.main(["--checkpoints", str(tmp_path), "--into-report", "--device", "cpu"]) == 0
+    reads = []
+    monkeypatch.setattr(ev, "load_split", lambda split, val_size=5000: reads.append(split) or (x[:300], y[:300]))
+    assert ev.main(["--checkpoints", str(tmp_path), "--into-report"]) == 0 and reads == ["test"]
     rep = json.loads((tmp_path / "report.json").read_text())
     want = ev.evaluate(tmp_path, x[:300], y[:300])
     assert rep["ensemble"]["test_errors"] == want["ensemble"]["errors"] and rep["ensemble"]["test_n"] == 300
     assert {n: r["test_errors"] for n, r in rep["members"].items()} == \
            {n: r["errors"] for n, r in want["members"].items()}
     assert rep["test_set"]["evaluated"] and "--into-report" in rep["test_set"]["note"]
+    assert "device cpu" in rep["test_set"]["note"]                           # --device auto means the CPU here
     assert (tmp_path / "report.md").read_text() == report_markdown(rep)
+    before = [(tmp_path / f).read_text() for f in ("report.json", "report.md")]
+    assert ev.main(["--checkpoints", str(tmp_path), "--into-report"]) == 1
+    assert reads == ["test"] and [(tmp_path / f).read_text() for f in ("report.json", "report.md")] == before
+
+
+@pytest.mark.parametrize("case", ["split val", "other weights", "no date", "members only", "a list"])
+def test_evaluate_into_report_refuses_before_reading_the_test_set(tmp_path, monkeypatch, case, capsys):
+    import shutil
+    from ensemble import evaluate as ev
+    for f in (ROOT / "checkpoints").glob("*.safetensors"):
+        shutil.copy(f, tmp_path / f.name)
+    rep = _shipped_without_test()
+    if case == "other weights":
+        rep["members"]["c3_pool"]["steps"] += 1        # same names, not the weights this report describes
+    elif case == "no date":
+        del rep["date"]
+    elif case == "members only":
+        del rep["ensemble"]
+    elif case == "a list":
+        rep = [rep]
+    (tmp_path / "report.json").write_text(json.dumps(rep))
     before = (tmp_path / "report.json").read_text()
-    assert ev.main(["--checkpoints", str(tmp_path), "--into-report", "--device", "cpu"]) == 1
-    assert (tmp_path / "report.json").read_text() == before
-    assert ev.main(["--checkpoints", str(tmp_path), "--into-report", "--split", "val"]) == 1
+    monkeypatch.setattr(ev, "load_split", lambda *a, **k: pytest.fail("the test set was read"))
+    argv = ["--checkpoints", str(tmp_path), "--into-report"] + (["--split", "val"] if case == "split val" else [])
+    assert ev.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ensemble.evaluate: error: ") and err.count("\n") == 1, err
+    assert (tmp_path / "report.json").read_text() == before and not (tmp_path / "report.md").exists()
