@@ -1,5 +1,7 @@
-"""Where one training step's time goes: the distortion (keyed, as training calls it) against the
-member net's forward + backward + AdamW step (bf16 autocast on a GPU), per member and batch size.
+"""Where one training step's time goes: the distortion against the member net's forward + backward
++ AdamW step (bf16 autocast on a GPU), per member and batch size. Both through `MemberModule`, as
+training runs them: `prepare_batch` (uint8 -> float, the keyed distortion) and `compute_loss` (label
+smoothing, the auxiliary heads' losses).
 
     python benchmarks/train_step.py                          # the GPU if there is one, batches 128,512,2048
     python benchmarks/train_step.py --device cpu --batch-sizes 16
@@ -18,15 +20,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ensemble.config import load_configs  # noqa: E402
+from ensemble.module import MemberModule  # noqa: E402
 from ensemble.registry import create_member  # noqa: E402
 from generators import load_mnist  # noqa: E402
-from generators.distort import DistortionConfig, distort  # noqa: E402
 
 
 def main(argv=None):
@@ -58,28 +59,31 @@ def main(argv=None):
     print("| member | batch | distort ms | distort, no redraw ms | net step ms | both ms | steps/s | images/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for cfg in load_configs():
-        dcfg = DistortionConfig.from_dict(cfg.get("distortion"))
-        plain = replace(dcfg, redraw=0.0)
-        net = create_member(cfg["arch"], **cfg.get("arch_args", {})).to(dev).train()
-        opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+        net = create_member(cfg["arch"], **cfg.get("arch_args", {}))
+        m = MemberModule(net, cfg, [str(c) for c in range(10)]).to(dev).train()
+        full, plain = m.dcfg, replace(m.dcfg, redraw=0.0)
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
         for B in (int(b) for b in a.batch_sizes.split(",")):
             idx = torch.randint(0, len(x_all), (B,), device=dev)                # dataset indices: the keys
-            x = x_all[idx].unsqueeze(1).float().div(255)                      # (B, 1, 28, 28)
-            y = y_all[idx]
+            batch = (x_all[idx], y_all[idx], idx)                             # as the DataLoader gives it
+            x, y = m.prepare_batch(batch[:2], train=False)                     # (B, 1, 28, 28), undistorted
 
             def step(inp):
                 with torch.autocast(**amp):
-                    out = net(inp)
-                    out = out[0] if isinstance(out, (tuple, list)) else out   # msn_deep: (main, *aux)
-                    loss = F.cross_entropy(out.float(), y)
+                    logits, aux = m.net(inp, return_aux=True)
+                    loss = m.compute_loss(logits.float(), [t.float() for t in aux], y)[0]
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
 
-            td = ms(lambda: distort(x, dcfg, keys=(0, 1, idx)))
-            td0 = ms(lambda: distort(x, plain, keys=(0, 1, idx)))
+            def distorted(cfg_d):
+                m.dcfg = cfg_d
+                return m.prepare_batch(batch, train=True)[0]
+
+            td0 = ms(lambda: distorted(plain))
+            td = ms(lambda: distorted(full))
             tn = ms(lambda: step(x))
-            tb = ms(lambda: step(distort(x, dcfg, keys=(0, 1, idx))))
+            tb = ms(lambda: step(distorted(full)))
             print(f"| {cfg['name']} | {B} | {td:.2f} | {td0:.2f} | {tn:.2f} | {tb:.2f} | {1e3 / tb:.1f} | "
                   f"{B * 1e3 / tb:,.0f} |", flush=True)
 
