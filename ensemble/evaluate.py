@@ -107,7 +107,7 @@ def main(argv=None) -> int:
             from .report import add_test, check_test_addable, hardware, write_report
             folder = Path(ens.weights_dir)
             rep = json.loads((folder / "report.json").read_text())
-            check_test_addable(rep, dict(zip(ens.member_names, ens.metas)))
+            check_test_addable(rep, ens.member_names, ens.metas)
         val_size = int((ens.metas[0].get("data") or {}).get("val_size") or 5000)
         images, labels = load_split(args.split, val_size)
         result = evaluate(ens, images, labels)

@@ -82,17 +82,11 @@ def build_report(weights_dir: Path, metas: dict, splits: dict, total_wall_s: flo
         if m.get("init_from"):     # a fine-tune: where it started, and how that was trained
             src = m["init_from"]
             row["init_from"] = {k: src.get(k) for k in ("file", "sha256", "epochs", "wall_time_s", "trained_on")}
-        for split, res in splits.items():
-            if res is not None and name in res["members"]:
-                row[f"{split}_errors"] = res["members"][name]["errors"]
-                row[f"{split}_error"] = res["members"][name]["error"]
         members[name] = row
     ens = {}
     for split, res in splits.items():
         if res is not None:
-            ens[f"{split}_errors"] = res["ensemble"]["errors"]
-            ens[f"{split}_error"] = res["ensemble"]["error"]
-            ens[f"{split}_n"] = res["n"]
+            _put_split(members, ens, split, res)
     rep = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": command_line(argv),
            "weights_dir": str(weights_dir), "total_wall_time_s": round(total_wall_s, 1),
            "hardware": hardware(), "software": software(), "members": members, "ensemble": ens,
@@ -107,23 +101,23 @@ def build_report(weights_dir: Path, metas: dict, splits: dict, total_wall_s: flo
     return rep
 
 
-def check_test_addable(rep, members: dict) -> None:
-    """ValueError unless `add_test` may add test errors for these weights to `rep`, and the result
-    still renders. members: {name: weight-file metadata} (its metrics' epochs and steps must be
-    the report's: the same weights, not others with the same names)."""
+def check_test_addable(rep, names, metas=None) -> None:
+    """ValueError unless `add_test` may add test errors for these members to `rep`, and the result
+    still renders. metas (optional, in the order of `names`): the weight files' metadata, whose
+    epochs and steps must be the report's (the same weights, not others with the same names)."""
     if not isinstance(rep, dict) or not isinstance(rep.get("members"), dict) or not isinstance(rep.get("ensemble"), dict):
         raise ValueError("report.json is not a training report (no members / ensemble)")
     if (rep.get("test_set") or {}).get("evaluated") or "test_errors" in rep["ensemble"]:
         raise ValueError("the report already has test errors: the test set is evaluated once")
-    if set(members) != set(rep["members"]):
-        raise ValueError(f"the weights ({', '.join(sorted(members))}) are not the report's members "
+    if set(names) != set(rep["members"]):
+        raise ValueError(f"the weights ({', '.join(sorted(names))}) are not the report's members "
                          f"({', '.join(sorted(rep['members']))})")
-    for name, meta in members.items():
+    for name, meta in zip(names, metas or []):
         met, row = meta.get("metrics") or {}, rep["members"][name]
         if (met.get("epochs"), met.get("steps")) != (row.get("epochs"), row.get("steps")):
             raise ValueError(f"{name}: the weight file ({met.get('epochs')} epochs, {met.get('steps')} steps) is not "
                              f"the one the report describes ({row.get('epochs')} epochs, {row.get('steps')} steps)")
-    dummy = {"n": 0, "members": {n: {"errors": 0, "error": 0.0} for n in members}, "ensemble": {"errors": 0, "error": 0.0}}
+    dummy = {"n": 0, "members": {n: {"errors": 0, "error": 0.0} for n in names}, "ensemble": {"errors": 0, "error": 0.0}}
     try:
         report_markdown(_with_test(rep, dummy, ""))
     except (KeyError, TypeError, AttributeError, ValueError) as e:
@@ -138,18 +132,25 @@ def add_test(rep: dict, result: dict, note: str) -> dict:
     with the shipped ones on validation first). result: `evaluate(...)` on MNIST's test split.
     Refuses a report that already has test errors (the test set is read once) or other members.
     """
-    members = {n: {"metrics": {"epochs": r.get("epochs"), "steps": r.get("steps")}} for n, r in rep["members"].items()} \
-        if isinstance(rep, dict) and isinstance(rep.get("members"), dict) else {}
-    check_test_addable(rep, {n: members.get(n, {}) for n in result["members"]})
+    check_test_addable(rep, list(result["members"]))
     return _with_test(rep, result, note)
+
+
+def _put_split(members: dict, ens: dict, split: str, res: dict) -> None:
+    """One split's `evaluate(...)` result into the report's rows: `<split>_errors` / `<split>_error`
+    for every member it has and for the ensemble (`<split>_n` too)."""
+    for name, row in members.items():
+        if name in res["members"]:
+            row[f"{split}_errors"] = res["members"][name]["errors"]
+            row[f"{split}_error"] = res["members"][name]["error"]
+    ens[f"{split}_errors"] = res["ensemble"]["errors"]
+    ens[f"{split}_error"] = res["ensemble"]["error"]
+    ens[f"{split}_n"] = res["n"]
 
 
 def _with_test(rep: dict, result: dict, note: str) -> dict:
     out = json.loads(json.dumps(rep))                                        # a deep copy
-    for name, r in result["members"].items():
-        out["members"][name].update(test_errors=r["errors"], test_error=r["error"])
-    out["ensemble"].update(test_errors=result["ensemble"]["errors"], test_error=result["ensemble"]["error"],
-                           test_n=result["n"])
+    _put_split(out["members"], out["ensemble"], "test", result)
     out["test_set"] = {"evaluated": True, "note": note}
     return out
 
