@@ -300,6 +300,7 @@ def _main(args) -> int:
             mode = NumberMode(class_names=ens.class_names, max_frames=args.max_frames)
             try:
                 mode.load_verifier()              # a missing or broken file: say so before reading
+                mode.load_pair_reader()
             except ValueError as e:               # WeightFileError
                 raise UsageError(str(e)) from None
         else:

@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.numbers import CONDITIONS, LONE, LOOKS, build, choices, iou, split_digits  # noqa: E402
-from ensemble.numbers import (FEATURES, NumberMode, Scoring, best_path, label_numbers,  # noqa: E402
-                              span_features, span_scores)
+from ensemble.numbers import (FEATURES, PAIR_FEATURES, NumberMode, PairScoring, Scoring,  # noqa: E402
+                              best_path, label_numbers, line_options, pair_features, span_features)
 from ensemble.reading import Reader, find_inputs  # noqa: E402
 
 
@@ -46,26 +46,28 @@ class Recording(NumberMode):
         r.extra["tune"] = {"lines": p.info["lines"], "boxes": np.array(p.info["boxes"]), "vote": vote}
 
 
-def read_text(t: dict, scoring: Scoring) -> str:
+def read_text(t: dict, scoring: Scoring, pairs: PairScoring | None = None) -> str:
     out = []
     for line in t["lines"]:
-        path = best_path(line, span_scores(line, t["vote"], scoring), scoring)
-        out += [str(t["vote"]["pred"][line["spans"][s][2]]) for s in path]
+        opts, score, texts = line_options(line, t["vote"], scoring, pairs)
+        out += [texts[s] for s in best_path(opts, score, scoring)]
     return "".join(out)
 
 
-def oracle(t: dict, label: str) -> bool:
-    """Can some path through the candidates (pieces may be skipped) read `label`?"""
+def oracle(t: dict, label: str, pairs: PairScoring | None = None) -> bool:
+    """Can some path through the candidates (pieces may be skipped) read `label`? With `pairs`,
+    a candidate wide enough may also be read as the pair reader's top pair."""
     states = {0}
     for line in t["lines"]:
+        opts, _, texts = line_options(line, t["vote"], Scoring(), pairs)
         seen = {(0, pos) for pos in states}
         todo = list(seen)
         while todo:
             i, pos = todo.pop()
             nxt = [(i + 1, pos)] if i < line["n"] else []
-            for a, b, k in line["spans"]:
-                if a == i and pos < len(label) and str(t["vote"]["pred"][k]) == label[pos]:
-                    nxt.append((b, pos + 1))
+            for (a, b, _k), tx in zip(opts["spans"], texts):
+                if a == i and label[pos:pos + len(tx)] == tx:
+                    nxt.append((b, pos + len(tx)))
             for s in nxt:
                 if s not in seen:
                     seen.add(s)
@@ -90,8 +92,9 @@ def collect(ens, args, seed):
     import hashlib
     import pickle
     code = b"".join((ROOT / "ensemble" / f).read_bytes() for f in ("numbers.py", "segment.py", "normalize.py"))
+    from ensemble.pairs import DEFAULT_PATH as PAIR_PATH
     from ensemble.verifier import DEFAULT_PATH
-    weights = [*ens.files, DEFAULT_PATH]                        # the members and the verifier
+    weights = [*ens.files, DEFAULT_PATH, PAIR_PATH]             # the members, the verifier, the pair reader
     key = hashlib.sha256(code + b"".join(f.read_bytes() for f in weights)).hexdigest()[:16]
     store = Path(args.cache) / f"tune-v3-s{seed}-n{args.n}-{key}.pkl"
     data = pickle.loads(store.read_bytes()) if store.exists() else {}
@@ -117,8 +120,8 @@ def collect(ens, args, seed):
     return {k: data[k] for k in want}
 
 
-def accuracy(data, scoring) -> dict:
-    return {key: float(np.mean([t is not None and read_text(t, scoring) == y for t, y, _ in rows]))
+def accuracy(data, scoring, pairs: PairScoring | None = None) -> dict:
+    return {key: float(np.mean([t is not None and read_text(t, scoring, pairs) == y for t, y, _ in rows]))
             for key, rows in data.items()}
 
 
@@ -160,10 +163,14 @@ def as_scoring(theta: np.ndarray, scoring: Scoring) -> Scoring:
                    skip_digit=round(float(-theta[-2]), 3), skip_piece=round(float(-theta[-1]), 3))
 
 
-def constrained_paths(t: dict, label: str, scores: list[np.ndarray], sc: Scoring):
-    """The best-scoring paths (one per line) that together read exactly `label`, or None."""
+def constrained_paths(t: dict, label: str, scores: list[np.ndarray], sc: Scoring, lines=None, texts=None):
+    """The best-scoring paths (one per line) that together read exactly `label`, or None.
+    lines / texts: per line, the options (`line_options`) and what each reads (default: the
+    candidates, each read as the digit voted)."""
+    lines = lines or t["lines"]
+    texts = texts or [[str(t["vote"]["pred"][k]) for _i, _j, k in line["spans"]] for line in lines]
     tables, start = [], {0: 0.0}                  # label position at a line's start -> score
-    for li, line in enumerate(t["lines"]):
+    for li, line in enumerate(lines):
         n = line["n"]
         best = [dict() for _ in range(n + 1)]      # best[i][pos] = (score, (prev i, prev pos, span or -1))
         for pos, v in start.items():
@@ -178,23 +185,67 @@ def constrained_paths(t: dict, label: str, scores: list[np.ndarray], sc: Scoring
                     best[i + 1][pos] = (skip, (i, pos, -1))
                 for s in by_start.get(i, []):
                     _, j, k = line["spans"][s]
-                    if pos < len(label) and str(t["vote"]["pred"][k]) == label[pos]:
+                    tx = texts[li][s]
+                    if label[pos:pos + len(tx)] == tx:
                         w = v + scores[li][s]
-                        if w > best[j].get(pos + 1, (-np.inf,))[0]:
-                            best[j][pos + 1] = (w, (i, pos, s))
+                        if w > best[j].get(pos + len(tx), (-np.inf,))[0]:
+                            best[j][pos + len(tx)] = (w, (i, pos, s))
         tables.append(best)
         start = {pos: v for pos, (v, _) in best[n].items()}
     if len(label) not in start:
         return None
     paths, pos = [], len(label)
-    for li in range(len(t["lines"]) - 1, -1, -1):
-        best, i, path = tables[li], t["lines"][li]["n"], []
+    for li in range(len(lines) - 1, -1, -1):
+        best, i, path = tables[li], lines[li]["n"], []
         while i > 0:
             i, pos, s = best[i][pos][1]
             if s >= 0:
                 path.append(s)
         paths.append(path[::-1])
     return paths[::-1]
+
+
+def fit_pairs(data, scoring: Scoring, pairs: PairScoring, epochs: int = 10, seed: int = 0) -> PairScoring:
+    """Averaged perceptron for the pair options' weights, `scoring` held: whenever the best path
+    over the candidates and their pair options misreads a number, move the pair weights from the
+    pair options on that path towards those on the best path that reads it right."""
+    rows = []
+    for v in data.values():
+        for t, y, _ in v:
+            if t is None or "pair" not in t["vote"]:
+                continue
+            opt = [line_options(line, t["vote"], scoring, pairs) for line in t["lines"]]
+            pf = [pair_features(o, t["vote"])[len(line["spans"]):] if line["spans"] else np.zeros((0, len(PAIR_FEATURES)))
+                  for line, (o, _, _) in zip(t["lines"], opt)]
+            base = [sc[:len(line["spans"])] for line, (_, sc, _) in zip(t["lines"], opt)]
+            rows.append((t, y, opt, pf, base))
+    theta = np.asarray(pairs.weights, np.float64)
+    total, count = np.zeros_like(theta), 0
+    rng = np.random.default_rng(seed)
+
+    def phi(path_list, rows_pf, lines):
+        out = np.zeros(len(theta))
+        for path, f, line in zip(path_list, rows_pf, lines):
+            for s in path:
+                if s >= len(line["spans"]):
+                    out += f[s - len(line["spans"])]
+        return out
+    for epoch in range(epochs):
+        mistakes = 0
+        for n in rng.permutation(len(rows)):
+            t, y, opt, pf, base = rows[n]
+            scores = [np.concatenate([b, f @ theta]) for b, f in zip(base, pf)]
+            pred = [best_path(o, s, scoring) for (o, _, _), s in zip(opt, scores)]
+            text = "".join(tx[s] for (_, _, tx), p in zip(opt, pred) for s in p)
+            if text != y:
+                good = constrained_paths(t, y, scores, scoring, [o for o, _, _ in opt], [tx for _, _, tx in opt])
+                if good is not None:
+                    mistakes += 1
+                    theta = theta + 0.1 * (phi(good, pf, t["lines"]) - phi(pred, pf, t["lines"]))
+            total += theta
+            count += 1
+        print(f"pair perceptron epoch {epoch + 1}: {mistakes} corrections", file=sys.stderr)
+    return replace(pairs, weights=tuple(round(float(v), 3) for v in total / count))
 
 
 def fit(data, scoring: Scoring, epochs: int = 20, seed: int = 0) -> Scoring:
@@ -233,6 +284,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", default="1", help="render seed(s) to fit on, comma-separated (the benchmark uses 0)")
     ap.add_argument("--check-seed", default="2", help="render seed(s) to check the fit on, comma-separated")
     ap.add_argument("--epochs", type=int, default=20, help="perceptron passes over the numbers")
+    ap.add_argument("--pairs-only", action="store_true",
+                    help="keep the shipped Scoring; fit only the pair options' weights (PairScoring)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "digit-ensemble" / "bench"))
     ap.add_argument("--conditions", default=",".join(c for c in CONDITIONS if c != LONE),
@@ -247,9 +300,22 @@ def main(argv=None) -> int:
     for seed in seeds:                               # several seeds: one row per (seed, condition, look)
         train.update({(seed, *key) if len(seeds) > 1 else key: rows
                       for key, rows in collect(ens, args, seed).items()})
-    best = fit(train, Scoring(), args.epochs)
     sets = [("fit", train)] + [(f"check{'' if len(checks) == 1 else ' ' + str(c)}", collect(ens, args, c))
                                for c in checks]
+    if args.pairs_only:
+        best = fit_pairs(train, Scoring(), PairScoring(), args.epochs)
+        for name, pairs in (("no pairs", None), ("pairs", PairScoring()), ("fitted", best)):
+            for label, data in sets:
+                acc = accuracy(data, Scoring(), pairs)
+                orc = {key: np.mean([t is not None and oracle(t, y, pairs) for t, y, _ in rows])
+                       for key, rows in data.items()}
+                print(f"{name:<8} {label:<8} mean {100 * np.mean(list(acc.values())):.2f}%  oracle "
+                      f"{100 * np.mean(list(orc.values())):.2f}%  " +
+                      "  ".join(f"{'/'.join(map(str, key))} {100 * a:.1f}%" for key, a in acc.items()))
+        print("pair features:", ", ".join(PAIR_FEATURES))
+        print(best)
+        return 0
+    best = fit(train, Scoring(), args.epochs)
     for name, sc in (("current", Scoring()), ("fitted", best)):
         for label, data in sets:
             acc = accuracy(data, sc)

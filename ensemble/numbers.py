@@ -18,7 +18,9 @@ whether it is too low or too wide, how many pieces, components and cuts it took,
 ink those cuts cross, and whether the one-digit verifier (ensemble/verifier.py, a small CNN
 trained on candidates of numbers rendered from MNIST training digits) sees one whole digit
 rather than two run together or a piece of one (`Scoring`, `span_features`); a piece left
-out costs `skip_piece` (small) or `skip_digit` (digit-sized). So a broken 0 stays one digit when the members read it whole
+out costs `skip_piece` (small) or `skip_digit` (digit-sized). A candidate at least half a text
+height wide is also an option read as two digits by the pair reader (ensemble/pairs.py: two
+touching digits that no cut separates), scored by `PairScoring`. So a broken 0 stays one digit when the members read it whole
 more surely than its halves, and two touching digits are split at the
 cut whose halves both read well. Thresholds were chosen and the weights fitted (structured
 perceptron, benchmarks/tune_numbers.py) on numbers rendered from the MNIST validation split,
@@ -79,6 +81,13 @@ class Scoring:
 
 
 @functools.lru_cache(maxsize=1)
+def _shipped_pair_reader():
+    """The shipped pair reader, loaded once per process."""
+    from .pairs import PairReader
+    return PairReader.load()
+
+
+@functools.lru_cache(maxsize=1)
 def _shipped_verifier():
     """The shipped verifier, loaded once per process (read_number makes a NumberMode per call)."""
     from .verifier import Verifier
@@ -120,6 +129,13 @@ def best_path(line: dict, score: np.ndarray, scoring: Scoring) -> list[int]:
     return path[::-1]
 
 
+def _joined(line: dict) -> np.ndarray:
+    """(len(spans),) digit-sized components each candidate joins (a broken digit: 2), less one."""
+    main = [(b, q if q >= 0 else -2 - b) for b, (q, m) in enumerate(zip(line["parents"], line["main"])) if m]
+    comps = np.array([len({c for b, c in main if i <= b < j}) for i, j, _k in line["spans"]], np.float64)
+    return np.maximum(comps - 1, 0)
+
+
 def span_features(line: dict, vote: dict, scoring: Scoring) -> np.ndarray:
     """(len(spans), len(FEATURES)) features of a line's candidate digits; vote holds per
     candidate image "pred", "agree" (/ members), "conf" and "margin" arrays (K,)."""
@@ -136,10 +152,7 @@ def span_features(line: dict, vote: dict, scoring: Scoring) -> np.ndarray:
     runs = np.where(cuts[:-1], np.asarray(line["cut_runs"], np.float64), 0.0)      # (n,) at each left edge
     ink = np.where(cuts[:-1], np.asarray(line["cut_ink"], np.float64), 0.0)
     runs, ink = np.append(runs, 0.0), np.append(ink, 0.0)               # (n + 1,) the line's end: no cut
-    # digit-sized components a candidate joins (a broken digit: 2), less one
-    comps = np.array([len({q if q >= 0 else -2 - b for b, (q, m) in enumerate(zip(line["parents"], line["main"]))
-                           if m and a <= b < c}) for a, c in zip(i, j)], np.float64)
-    joined, pieces = np.maximum(comps - 1, 0), j - i - 1.0               # (S,) each
+    joined, pieces = _joined(line), j - i - 1.0                          # (S,) each
     doubt = 1.0 - vote["margin"][k]                                      # joining on a small margin
     onehot = np.eye(10)[np.clip(vote["pred"][k], 0, 9)]                    # (S, 10) the class voted
     return np.concatenate([np.stack([
@@ -159,9 +172,76 @@ def span_scores(line: dict, vote: dict, scoring: Scoring) -> np.ndarray:
     return scoring.bias + span_features(line, vote, scoring) @ np.asarray(scoring.weights, np.float64)
 
 
-def candidate_votes(probs: np.ndarray, cands: list[Reading], verify: np.ndarray) -> dict:
+PAIR_FEATURES = ("pair", "log_pair", "log_not_pair", "verify", "width", "short", "components")
+
+
+@dataclass(frozen=True)
+class PairScoring:
+    """How a candidate read as two touching digits (the pair reader, ensemble/pairs.py) scores.
+
+    A candidate at least `min_width` H wide, whose likeliest pair the pair reader gives at least
+    `min_prob`, is also offered as a two-digit option in the best-path search; it scores
+    weights . PAIR_FEATURES (`pair_features`) in place of two digits.
+    Fitted like `Scoring` (benchmarks/tune_numbers.py, validation renders only), with `Scoring` held.
+    """
+
+    # fitted by `python benchmarks/tune_numbers.py --pairs-only --n 200 --seed 0,5,6,7,8,9 --check-seed 18,19`
+    # (validation split only; Scoring held as shipped; adopted by the rule in benchmarks/RESULTS.md,
+    # "A pair reader for touching digits")
+    weights: tuple = (-0.476, 5.44, -0.954, 0.816, -3.579, -6.111, -2.087)
+    min_width: float = 0.5        # H: narrower candidates are never two digits
+    min_prob: float = 0.5         # ... nor those whose likeliest pair the pair reader gives less than this
+                                  # (where every reading of a hard digit scores badly, a doubtful pair
+                                  # must not win for lack of better)
+
+    def __post_init__(self):
+        if len(self.weights) != len(PAIR_FEATURES):
+            raise ValueError(f"weights must have {len(PAIR_FEATURES)} values ({', '.join(PAIR_FEATURES)})")
+        if not self.min_width >= 0 or not 0 <= self.min_prob <= 1:
+            raise ValueError(f"min_width must be >= 0 and min_prob in [0, 1], got {self.min_width}, {self.min_prob}")
+
+
+def pair_features(line: dict, vote: dict) -> np.ndarray:
+    """(len(spans), len(PAIR_FEATURES)) features of each candidate read as a pair; vote["pair"]:
+    (K, 101) the pair reader's probabilities (pairs 00..99, not a pair)."""
+    k = np.array([s[2] for s in line["spans"]], np.int64)
+    p = np.asarray(vote["pair"], np.float64)[k]                          # (S, 101)
+    w = np.asarray(line["widths"], np.float64)
+    h = np.asarray(line["heights"], np.float64)
+    return np.stack([np.ones(len(k)), np.log(np.maximum(p[:, :100].max(1), 1e-4)),
+                     np.log(np.maximum(p[:, 100], 1e-4)), vote["verify"][k] / 4.0, w,
+                     np.maximum(0.0, 0.75 - h), _joined(line)], 1)        # joined: two digits apart are no pair
+
+
+def line_options(line: dict, vote: dict, scoring: Scoring, pairs: PairScoring | None = None) -> tuple:
+    """A line's reading options: (line with the options as spans, their scores, their texts).
+
+    Every candidate is an option read as one digit; with the pair reader's probabilities in
+    vote["pair"] and `pairs`, every candidate at least pairs.min_width H wide whose likeliest pair
+    has at least pairs.min_prob is one more option read as two digits (after the candidates: a
+    path's index >= len(spans) is one). best_path runs on the result."""
+    spans = line["spans"]
+    score = span_scores(line, vote, scoring)
+    texts = [str(int(vote["pred"][k])) for _i, _j, k in spans]
+    if pairs is None or "pair" not in vote or not spans:
+        return line, score, texts
+    p = np.asarray(vote["pair"], np.float64)[[k for _i, _j, k in spans], :100]            # (S, 100)
+    ok = np.flatnonzero((np.asarray(line["widths"], np.float64) >= pairs.min_width) & (p.max(1) >= pairs.min_prob))
+    if not len(ok):
+        return line, score, texts
+    f = pair_features(line, vote)[ok]
+    top = p[ok].argmax(1)
+    extra = {**line, "spans": list(spans) + [spans[s] for s in ok], "pair_of": ok,      # the pair options last
+             "widths": list(line["widths"]) + [line["widths"][s] for s in ok],
+             "heights": list(line["heights"]) + [line["heights"][s] for s in ok]}
+    return (extra, np.concatenate([score, f @ np.asarray(pairs.weights, np.float64)]),
+            texts + [f"{t // 10}{t % 10}" for t in top])
+
+
+def candidate_votes(probs: np.ndarray, cands: list[Reading], verify: np.ndarray, pair=None) -> dict:
     """The vote summary `span_features` needs, from (M, K, C) probabilities, voted readings and
-    the one-digit verifier's logits (K,) (ensemble/verifier.py)."""
+    the one-digit verifier's logits (K,) (ensemble/verifier.py); pair: the pair reader's (K, 101)
+    probabilities (ensemble/pairs.py), or None."""
     mean = probs.mean(0)                                                  # (K, C)
     top2 = np.sort(mean, axis=1)[:, -2:] if mean.shape[1] > 1 else np.zeros((len(mean), 2))
     pred = np.array([c.prediction for c in cands], np.int64)             # (K,)
@@ -170,7 +250,23 @@ def candidate_votes(probs: np.ndarray, cands: list[Reading], verify: np.ndarray)
             "conf": np.array([c.confidence for c in cands], np.float64),
             "margin": top2[:, 1] - top2[:, 0],
             "least": probs[:, np.arange(len(pred)), pred].min(0),       # the least sure member's p(voted class)
-            "verify": np.asarray(verify, np.float64)}
+            "verify": np.asarray(verify, np.float64),
+            **({} if pair is None else {"pair": np.asarray(pair, np.float64)})}
+
+
+def pair_digits(c: Reading, pair: np.ndarray, box, line: int) -> list[dict]:
+    """The two digits of a candidate read as a pair: pair (101,) the pair reader's probabilities.
+    Each digit's confidence is the pair's probability; its agreement is how many members voted
+    its class on the pair's crop (they read one digit there: usually one side of the pair, so the
+    weaker digit flags the number for review); the box is split at its middle."""
+    ab = int(np.argmax(pair[:100]))
+    x0, y0, x1, y1 = box
+    mid = (x0 + x1) // 2
+    votes = list(c.member_predictions)
+    return [{"line": line, "prediction": d, "agreement": sum(v == d for v in votes),
+             "confidence": float(pair[ab]), "tie_break": False, "member_predictions": votes,
+             "box": b, "pair": True}
+            for d, b in ((ab // 10, [x0, y0, mid, y1]), (ab % 10, [mid, y0, x1, y1]))]
 
 
 class NumberMode:
@@ -188,7 +284,8 @@ class NumberMode:
     name = "number"
 
     def __init__(self, params: SegmentParams | None = None, scoring: Scoring | None = None,
-                 class_names=None, max_frames: int | None = None, verifier=None):
+                 class_names=None, max_frames: int | None = None, verifier=None,
+                 pairs: "PairScoring | None" = PairScoring(), pair_reader=None):
         from .video import MAX_FRAMES
         if max_frames is not None and max_frames < 1:
             raise ValueError("max_frames must be at least 1")
@@ -199,6 +296,10 @@ class NumberMode:
         # (`load_verifier`), never in the workers, which only segment.
         self.verifier = verifier
         self._verifier = verifier if not isinstance(verifier, (str, os.PathLike, type(None))) else None
+        # the pair reader (ensemble/pairs.py): a PairReader or its file's path (None: the shipped one),
+        # used as the verifier is; pairs=None reads no candidate as two digits
+        self.pairs, self.pair_reader = pairs, pair_reader
+        self._pair_reader = pair_reader if not isinstance(pair_reader, (str, os.PathLike, type(None))) else None
         self.class_names = list(class_names) if class_names is not None else None   # text: str(index) without
         self.max_frames = max_frames or MAX_FRAMES
 
@@ -250,10 +351,18 @@ class NumberMode:
             self._verifier = _shipped_verifier() if self.verifier is None else Verifier.load(self.verifier)
         return self._verifier
 
+    def load_pair_reader(self):
+        """The PairReader (loaded on first call: raises WeightFileError if its file is missing or bad)."""
+        from .pairs import PairReader
+        if self._pair_reader is None:
+            self._pair_reader = _shipped_pair_reader() if self.pair_reader is None else PairReader.load(self.pair_reader)
+        return self._pair_reader
+
     def __getstate__(self):
         # to the workers (they only segment) and copies: a net loaded from a file stays here; the
         # copy loads it again from the same file if it needs it (a Verifier given as such travels)
-        return {**self.__dict__, "_verifier": self._verifier if self._verifier is self.verifier else None}
+        return {**self.__dict__, "_verifier": self._verifier if self._verifier is self.verifier else None,
+                "_pair_reader": self._pair_reader if self._pair_reader is self.pair_reader else None}
 
     def combine(self, readings: list[Reading], prepared: list[Prepared], probs: list[np.ndarray]) -> None:
         """Vote on every candidate of the chunk at once (M, sum K, C), verify each one (sum K,),
@@ -262,18 +371,39 @@ class NumberMode:
             return
         cands = [Reading("") for _ in range(sum(pr.shape[1] for pr in probs))]
         vote_into(cands, np.concatenate(probs, axis=1))
-        verify = self.load_verifier()(np.concatenate([p.images for p in prepared]))      # (sum K,)
+        images = np.concatenate([p.images for p in prepared])                            # (sum K, 28, 28)
+        verify = self.load_verifier()(images)                                             # (sum K,)
+        pair = self._pair_probs(prepared, images) if self.pairs is not None else None     # (sum K, 101)
         start = 0
         for r, p, pr in zip(readings, prepared, probs):
             part = slice(start, start + pr.shape[1])
             start += pr.shape[1]
             if p.info.get("video"):
-                self._fill_clip(r, p, cands[part], pr, verify[part])
+                self._fill_clip(r, p, cands[part], pr, verify[part], None if pair is None else pair[part])
             else:
-                self._fill(r, p, cands[part], candidate_votes(pr, cands[part], verify[part]))
+                self._fill(r, p, cands[part], candidate_votes(pr, cands[part], verify[part],
+                                                              None if pair is None else pair[part]))
+
+    def _pair_probs(self, prepared: list[Prepared], images: np.ndarray) -> np.ndarray:
+        """The pair reader's (sum K, 101) probabilities, read only for the candidates wide enough to
+        be a pair (`PairScoring.min_width`); the others are "not a pair"."""
+        from .pairs import NOT_PAIR
+        wide = np.zeros(len(images), bool)
+        start = 0
+        for p in prepared:
+            for f in p.info.get("frames") or [{"start": 0, "lines": p.info.get("lines") or []}]:
+                for line in f["lines"]:
+                    for (_i, _j, k), w in zip(line["spans"], line["widths"]):
+                        wide[start + f["start"] + k] |= w >= self.pairs.min_width
+            start += len(p.images)
+        out = np.zeros((len(images), NOT_PAIR + 1))
+        out[:, NOT_PAIR] = 1.0
+        if wide.any():
+            out[wide] = self.load_pair_reader()(images[wide])
+        return out
 
     def _fill_clip(self, r: Reading, p: Prepared, cands: list[Reading], probs: np.ndarray,
-                   verify: np.ndarray) -> None:
+                   verify: np.ndarray, pair: np.ndarray | None = None) -> None:
         """Read every frame like an image; the text most frames read wins (see the class)."""
         from collections import Counter
         frames = p.info["frames"]
@@ -283,7 +413,8 @@ class NumberMode:
             fr, fp = Reading(r.path), Prepared("ok", np.zeros((0, 28, 28), np.uint8),
                                                {"lines": f["lines"], "boxes": f["boxes"]})
             part = slice(f["start"], end)
-            self._fill(fr, fp, cands[part], candidate_votes(probs[:, part], cands[part], verify[part]))
+            self._fill(fr, fp, cands[part], candidate_votes(probs[:, part], cands[part], verify[part],
+                                                            None if pair is None else pair[part]))
             read.append((fr, fp, f))
         ok = [(k, x) for k, x in enumerate(read) if x[0].ok]
         t0, t1 = p.info["span"]
@@ -307,21 +438,27 @@ class NumberMode:
         name = (lambda k: self.class_names[k]) if self.class_names is not None else str
         digits, words, selected = [], [], []
         for li, line in enumerate(p.info["lines"]):
-            path = best_path(line, span_scores(line, vote, self.scoring), self.scoring)
+            opts, score, _texts = line_options(line, vote, self.scoring, self.pairs)
+            path = best_path(opts, score, self.scoring)
             breaks = set(line["breaks"])
             word = ""
             for s in path:
-                i, _j, k = line["spans"][s]
+                i, _j, k = opts["spans"][s]
                 if word and any(b <= i for b in breaks):
                     words.append(word)
                     word = ""
                 breaks = {b for b in breaks if b > i}
                 c = cands[k]
-                digits.append({"line": li, "prediction": c.prediction, "agreement": c.agreement,
-                               "confidence": c.confidence, "tie_break": c.tie_break,
-                               "member_predictions": c.member_predictions, "box": p.info["boxes"][k]})
+                if s < len(line["spans"]):
+                    digits.append({"line": li, "prediction": c.prediction, "agreement": c.agreement,
+                                   "confidence": c.confidence, "tie_break": c.tie_break,
+                                   "member_predictions": c.member_predictions, "box": p.info["boxes"][k]})
+                    word += name(c.prediction)
+                else:                             # read as two touching digits by the pair reader
+                    for d in pair_digits(c, vote["pair"][k], p.info["boxes"][k], li):
+                        digits.append(d)
+                        word += name(d["prediction"])
                 selected.append(k)
-                word += name(c.prediction)
             if word:
                 words.append(word)
         p.info["selected"] = selected
@@ -448,7 +585,8 @@ def number_record(r: Reading, class_names, member_names, min_agreement: int | No
 
     `agreement`/`confidence` are the weakest digit's (the one with the fewest agreeing members,
     then the lowest confidence); `review` compares that agreement with min_agreement. Boxes are
-    x0, y0, x1, y1 in the source image's pixels; `line` counts from 0, top to bottom.
+    x0, y0, x1, y1 in the source image's pixels; `line` counts from 0, top to bottom; `pair`: one
+    of two touching digits read together by the pair reader (`pair_digits`).
     """
     from .reading import review_flag
     ok = r.ok and "digits" in r.extra
@@ -459,7 +597,8 @@ def number_record(r: Reading, class_names, member_names, min_agreement: int | No
            "digits": [{"index": k, "line": d["line"], "prediction": d["prediction"],
                        "class_name": class_names[d["prediction"]], "agreement": d["agreement"],
                        "confidence": round(d["confidence"], 4), "tie_break": d["tie_break"],
-                       "box": list(d["box"]), "members": dict(zip(member_names, d["member_predictions"]))}
+                       "box": list(d["box"]), "members": dict(zip(member_names, d["member_predictions"])),
+                       "pair": bool(d.get("pair", False))}
                       for k, d in enumerate(digits)] if ok else None,
            "agreement": r.agreement if ok else None, "members_total": len(member_names),
            "confidence": round(r.confidence, 4) if ok else None,

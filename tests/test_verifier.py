@@ -136,7 +136,7 @@ def test_combine_gives_every_number_and_frame_its_own_candidates_logits(monkeypa
     seen = []
     real = numbers.candidate_votes
     monkeypatch.setattr(numbers, "candidate_votes",
-                        lambda probs, cands, verify: seen.append(np.array(verify)) or real(probs, cands, verify))
+                        lambda probs, cands, verify, *a: seen.append(np.array(verify)) or real(probs, cands, verify, *a))
     rng = np.random.default_rng(0)
 
     def line(k):

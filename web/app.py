@@ -173,6 +173,7 @@ class Service:
         # pass votes on one mode's inputs)
         numbers = NumberMode(class_names=ensemble.class_names)
         numbers.load_verifier()         # a missing or broken verifier file: an error now, not a 500 later
+        numbers.load_pair_reader()      # ... and the pair reader's
         self.number_batcher = Batcher(Reader(ensemble, mode=numbers, **keep), max_batch=max_batch)
 
     def batcher_for(self, mode: models.ReadMode):

@@ -50,6 +50,9 @@ class NumberDigit(BaseModel):
     tie_break: bool
     box: list[int] = Field(description="x0, y0, x1, y1 in the uploaded image's pixels")
     members: dict[str, int] = Field(description="each member's own prediction for this digit")
+    pair: bool = Field(False, description="one of two touching digits that the pair reader read together: "
+                                          "confidence is the pair's probability; members, agreement, probs and "
+                                          "image are the members' one-digit reading of the pair's crop")
     member_probs: dict[str, list[float]] | None = Field(
         None, description="only with ?probs=true: each member's probabilities for this digit")
     image_png: str | None = Field(

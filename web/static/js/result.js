@@ -166,7 +166,9 @@ export function renderNumber(target, row, doc, source, { blob = null, onDigit = 
     el("b", {}, d.class_name),
     el("span", { class: "agree" }, `${d.agreement}/${total}`),
     el("span", { class: "meter" }, el("span", { style: `width:${(100 * d.confidence).toFixed(1)}%` })),
-    el("small", {}, dissent.length ? dissent.map(([m, k]) => `${m}: ${doc.class_names[k]}`).join(", ") : "unanimous"));
+    // a pair's digits: the pair reader read two touching digits in one crop, the members saw one digit there
+    el("small", {}, d.pair ? "read with its neighbour by the pair reader (the members saw one digit there)"
+      : dissent.length ? dissent.map(([m, k]) => `${m}: ${doc.class_names[k]}`).join(", ") : "unanimous"));
     card.addEventListener("click", () => {
       for (const c of cards.children) c.classList.toggle("chosen", c === card);
       onDigit?.(d);
