@@ -128,8 +128,9 @@ def main(argv=None) -> int:
     pairs = vry < NOT_PAIR
     erp = errors(vrx[pairs], vry[pairs])
     meta = {"arch": cfg["arch"], "arch_args": cfg["arch_args"], "class_names": class_names,
-            "data": {**cfg["data"], "train_synthetic": len(tsx), "train_rendered": len(trx),
-                     "val_synthetic": len(vsx), "val_rendered": len(vrx), "val_rendered_pairs": int(pairs.sum()),
+            "data": {**cfg["data"], "train_synthetic_crops": len(tsx), "train_rendered_crops": len(trx),
+                     "val_synthetic_crops": len(vsx), "val_rendered_crops": len(vrx),
+                     "val_rendered_pairs": int(pairs.sum()),
                      "train_digits": "MNIST training images 0-54,999", "val_digits": "MNIST training images 55,000-59,999",
                      "crops_from_cache": [c for c in (t_cached, v_cached) if c]},
             "train": cfg["train"], "distortion": cfg["distortion"], "seed": cfg["seed"], "quick": a.quick,
@@ -156,7 +157,7 @@ def main(argv=None) -> int:
         f"55,000-59,999; {made}\n"
         f"- training: {m['epochs']} epochs, {m['steps']} steps, {train_s:.0f} s on the CPU; {m['params']:,} "
         f"parameters, {m['macs_per_image'] / 1e6:.2f} M multiply-adds per image\n"
-        f"- **validation error: synthetic pairs {pct(es, len(vsy))}; rendered candidates {pct(er, len(vry))}, "
+        f"- **validation error: synthetic crops {pct(es, len(vsy))}; rendered candidates {pct(er, len(vry))}, "
         f"of which the pairs {pct(erp, int(pairs.sum()))}**\n"
         f"- the MNIST test set was not read\n")
     print(f"pair reader: validation errors synthetic {pct(es, len(vsy))}, rendered {pct(er, len(vry))}, "

@@ -19,8 +19,8 @@ ink those cuts cross, and whether the one-digit verifier (ensemble/verifier.py, 
 trained on candidates of numbers rendered from MNIST training digits) sees one whole digit
 rather than two run together or a piece of one (`Scoring`, `span_features`); a piece left
 out costs `skip_piece` (small) or `skip_digit` (digit-sized). A candidate at least half a text
-height wide is also an option read as two digits by the pair reader (ensemble/pairs.py: two
-touching digits that no cut separates), scored by `PairScoring`. So a broken 0 stays one digit when the members read it whole
+height wide whose likeliest pair the pair reader (ensemble/pairs.py: two touching digits that no
+cut separates) gives at least 0.5 is also an option read as those two digits, scored by `PairScoring`. So a broken 0 stays one digit when the members read it whole
 more surely than its halves, and two touching digits are split at the
 cut whose halves both read well. Thresholds were chosen and the weights fitted (structured
 perceptron, benchmarks/tune_numbers.py) on numbers rendered from the MNIST validation split,
@@ -452,13 +452,15 @@ class NumberMode:
                 if s < len(line["spans"]):
                     digits.append({"line": li, "prediction": c.prediction, "agreement": c.agreement,
                                    "confidence": c.confidence, "tie_break": c.tie_break,
-                                   "member_predictions": c.member_predictions, "box": p.info["boxes"][k]})
+                                   "member_predictions": c.member_predictions, "box": p.info["boxes"][k],
+                                   "pair": False})
                     word += name(c.prediction)
+                    selected.append(k)
                 else:                             # read as two touching digits by the pair reader
                     for d in pair_digits(c, vote["pair"][k], p.info["boxes"][k], li):
                         digits.append(d)
                         word += name(d["prediction"])
-                selected.append(k)
+                        selected.append(k)        # one kept image per digit: both show the pair's crop
             if word:
                 words.append(word)
         p.info["selected"] = selected

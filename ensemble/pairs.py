@@ -157,10 +157,9 @@ def pair_crops(images, labels, mix, n, seed, workers=2, desc="numbers", keep_not
 # `normalize_ink` as every candidate is. Cheap (~1 ms each), so there can be many of them; the
 # rendered numbers' candidates (`pair_crops`) add the real pictures' look.
 def _synthetic_pair(args):
-    """(digit a, digit b (28, 28) uint8, seed) -> the pair written touching, as a candidate 28x28 (or None)."""
+    """(digit a, digit b (28, 28) uint8, seed) -> the pair written touching, as a candidate 28x28 (or None);
+    b None: digit a alone, pictured the same way."""
     from scipy import ndimage as ndi
-
-    from .normalize import normalize_ink
     a, b, seed = args
     rng = np.random.default_rng(seed)
     s = rng.uniform(1.3, 2.0)                                                # MNIST px -> working px

@@ -86,8 +86,8 @@ def test_shipped_pair_reader_comes_with_its_report_and_reads_validation_pairs():
     crops = np.stack([_synthetic_pair((x[a], x[b], int(s))) for a, b, s in zip(i, j, rng.integers(2 ** 31, size=150))])
     read = r(crops).argmax(1)
     assert (read == 10 * y[i] + y[j]).mean() > 0.8
-    # lone MNIST digits: "not a pair" (96 % of the last 1,000 validation digits; it trained on lone
-    # digits pictured like its pairs), and never as sure of a pair as of the real ones
+    # lone MNIST digits: "not a pair" (96.3 % of the last 1,000 validation digits when it was trained; it
+    # learnt lone digits pictured like its pairs), and never as sure of a pair as of the real ones
     single = r(x[:300])
     assert (single.argmax(1) == NOT_PAIR).mean() > 0.9
     assert np.median(single[:, :NOT_PAIR].max(1)) < 0.1 < np.median(r(crops)[:, :NOT_PAIR].max(1))
@@ -220,17 +220,62 @@ def test_only_candidates_wide_enough_go_to_the_pair_reader():
                 "parents": [-1] * k, "breaks": []}
     img = np.zeros((3, 28, 28), np.uint8)
     still = Prepared("ok", img, {"lines": [line([0.3, 0.9, 0.45])], "boxes": [[0, 0, 8, 20]] * 3})
-    frames = [{"index": 0, "time": 0.0, "start": 0, "lines": [line([0.6, 0.2])], "boxes": [[0, 0, 8, 20]] * 2},
-              {"index": 1, "time": 0.1, "start": 2, "lines": [line([0.2])], "boxes": [[0, 0, 8, 20]]}]
+    # the clip's wide candidate is in its second frame (which starts at the clip's third image): its
+    # offset in the chunk is the still's 3 images + the frame's start 2 + its own index 0
+    frames = [{"index": 0, "time": 0.0, "start": 0, "lines": [line([0.2, 0.3])], "boxes": [[0, 0, 8, 20]] * 2},
+              {"index": 1, "time": 0.1, "start": 2, "lines": [line([0.6])], "boxes": [[0, 0, 8, 20]]}]
     clip = Prepared("ok", np.zeros((3, 28, 28), np.uint8),
                     {"video": True, "frames": frames, "still": True, "sampled": 2, "span": (0.0, 0.1)})
     failed = Prepared("unreadable", np.zeros((0, 28, 28), np.uint8))
     reader = _Counting()
-    mode = NumberMode(pairs=PairScoring(min_width=0.5), pair_reader=reader)
+    mode = NumberMode(pairs=PairScoring(weights=(20.0, 0, 0, 0, 0, 0, 0), min_width=0.5), pair_reader=reader)
     probs = mode._pair_probs([still, failed, clip], np.zeros((6, 28, 28), np.uint8))
     assert reader.given == [2]                                         # the 0.9 and the clip's 0.6
-    assert probs[:, 19].round(2).tolist() == [0.0, 0.99, 0.0, 0.99, 0.0, 0.0]
-    assert probs[[0, 2, 4, 5], NOT_PAIR].tolist() == [1.0] * 4
-    mode.combine([Reading("a"), Reading("c")], [still, clip],
-                 [np.full((5, 3, 10), 0.1, np.float32), np.full((5, 3, 10), 0.1, np.float32)])
+    assert probs[:, 19].round(2).tolist() == [0.0, 0.99, 0.0, 0.0, 0.0, 0.99]
+    assert probs[[0, 2, 3, 4], NOT_PAIR].tolist() == [1.0] * 4
+    # combine: each number and frame reads its own candidates' pair probabilities (every member votes 3 for
+    # every candidate; a pair option scores 20, so wherever one is offered it wins)
+    probs = np.full((5, 3, 10), 0.01, np.float32)
+    probs[:, :, 3] = 0.91
+    a, c = Reading("a"), Reading("c")
+    mode.combine([a, c], [still, clip], [probs, probs])
     assert reader.given == [2, 2]
+    assert a.extra["text"] == "3193" and [d["pair"] for d in a.extra["digits"]] == [False, True, True, False]
+    assert [f["text"] for f in c.extra["video"]["frames"]] == ["33", "19"]
+    assert still.info["selected"] == [0, 1, 1, 2]                       # one kept image per digit
+
+
+def test_pair_options_keep_their_candidates_apart():
+    """Several candidates, their image indices out of span order, the pair option neither the first
+    candidate nor the first option: the number reads the members' digits where no pair wins and the pair
+    reader's pair where one does, each digit with its own candidate's box; the kept images follow the
+    digits (the web page shows digit k's crop and probabilities from them)."""
+    from ensemble.numbers import NumberMode, PairScoring, candidate_votes
+    from ensemble.reading import Prepared, Reading, vote_into
+    # pieces 0, 1, 2; spans: [0,1) k=2 -> 4, [1,2) k=0 -> 1 (narrow), [1,3) k=3 -> 8 (wide: "57" as a pair),
+    # [2,3) k=1 -> 7 (narrow)
+    pred = {2: 4, 0: 1, 3: 8, 1: 7}
+    probs = np.full((5, 4, 10), 0.001)
+    for k, c in pred.items():
+        probs[:, k, c] = 0.99
+    cands = [Reading("") for _ in range(4)]
+    vote_into(cands, probs)
+    pair = np.full((4, NOT_PAIR + 1), 1e-4)
+    pair[:, NOT_PAIR] = 0.99
+    pair[3, NOT_PAIR], pair[3, 57] = 1e-4, 0.99
+    line = {"n": 3, "spans": [(0, 1, 2), (1, 2, 0), (1, 3, 3), (2, 3, 1)], "widths": [0.6, 0.3, 1.0, 0.35],
+            "heights": [1.0] * 4, "cuts": [], "cut_runs": [0, 0, 0], "cut_ink": [0, 0, 0], "main": [True] * 3,
+            "parents": [-1] * 3, "breaks": []}
+    boxes = [[40, 0, 50, 20], [52, 0, 60, 20], [0, 0, 20, 20], [40, 0, 60, 20]]
+    p = Prepared("ok", np.zeros((4, 28, 28), np.uint8), {"lines": [line], "boxes": boxes})
+    r = Reading("n")
+    v = candidate_votes(probs, cands, np.zeros(4), pair)
+    NumberMode(pairs=PairScoring(weights=(30.0, 0, 0, 0, 0, 0, 0)))._fill(r, p, cands, v)
+    assert r.extra["text"] == "457"
+    assert [d["box"] for d in r.extra["digits"]] == [[0, 0, 20, 20], [40, 0, 50, 20], [50, 0, 60, 20]]
+    assert [d["pair"] for d in r.extra["digits"]] == [False, True, True]
+    assert p.info["selected"] == [2, 3, 3]
+    r = Reading("n")
+    NumberMode(pairs=None)._fill(r, p, cands, v)
+    assert r.extra["text"] == "48" and p.info["selected"] == [2, 3]     # the wide candidate as the members read it
+    assert r.extra["digits"][1]["box"] == [40, 0, 60, 20]
