@@ -83,6 +83,10 @@ export function renderResult(target, row, doc, source) {
 
 // ---- a number (POST /api/vote?mode=number): the text, each digit's vote, the boxes --------------
 const levelOf = (agreement, total) => (agreement === total ? "full" : agreement > total / 2 ? "partial" : "split");
+// A digit of a touching pair was read by the pair reader, not voted on by the members (their
+// agreement counts one-digit votes on the pair's crop): "check it", not a split vote.
+const digitLevel = (d, total) => (d.pair ? "partial" : levelOf(d.agreement, total));
+const RANK = { full: 2, partial: 1, split: 0 };
 
 // Draws the digit boxes (x0, y0, x1, y1 in the image's pixels) on a 2-D context, `scale` image
 // pixels -> canvas pixels, each labelled with its vote; `selected` gets a thicker frame.
@@ -93,11 +97,11 @@ export function drawBoxes(ctx, digits, total, scale = 1, selected = -1) {
   ctx.textBaseline = "bottom";
   for (const d of digits) {
     const [x0, y0, x1, y1] = d.box.map((v) => v * scale);
-    const colour = colours[levelOf(d.agreement, total)];
+    const colour = colours[digitLevel(d, total)];
     ctx.strokeStyle = ctx.fillStyle = colour;
     ctx.lineWidth = d.index === selected ? 2 * px : px;
     ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-    const label = `${d.class_name} ${d.agreement}/${total}`;
+    const label = d.pair ? `${d.class_name} pair` : `${d.class_name} ${d.agreement}/${total}`;
     const w = ctx.measureText(label).width + 6;
     const top = y0 > 20 * Math.max(1, scale) ? y0 - 1 : y1 + 20 * Math.max(1, scale);
     ctx.fillRect(x0 - px / 2, top - 19 * Math.max(1, scale), w, 19 * Math.max(1, scale));
@@ -136,15 +140,19 @@ export function renderNumber(target, row, doc, source, { blob = null, onDigit = 
     return;
   }
   const total = row.members_total;
-  const level = levelOf(row.agreement, total);
-  const weakest = row.digits.reduce((a, d) => (d.agreement < a.agreement ? d : a), row.digits[0]);
+  const level = row.digits.map((d) => digitLevel(d, total)).reduce((a, b) => (RANK[b] < RANK[a] ? b : a), "full");
+  const voted = row.digits.filter((d) => !d.pair);               // the members' own digits
+  const pairs = row.digits.length - voted.length;
+  const weakest = voted.reduce((a, d) => (d.agreement < a.agreement ? d : a), voted[0]);
+  const pairNote = pairs ? `; ${pairs} read as touching pairs by the pair reader` : "";
   target.append(el("div", { class: `verdict number ${level}` },
     el("div", { class: "number-text", "data-testid": "number-text", "aria-label": `number ${row.text}` }, row.text),
     el("div", { class: "facts" },
       el("div", { class: "agreement", "data-testid": "agreement" },
         el("b", {}, `${row.digits.length} digit${row.digits.length === 1 ? "" : "s"}`),
-        row.agreement === total ? `, all ${total} members agree on every one`
-          : `; weakest: the ${ordinal(weakest.index + 1)} digit, ${row.agreement} of ${total} members`),
+        !weakest ? "" : weakest.agreement === total ? `, all ${total} members agree on every ${pairs ? "other " : ""}one`
+          : `; weakest: the ${ordinal(weakest.index + 1)} digit, ${weakest.agreement} of ${total} members`,
+        pairNote),
       el("div", { class: "confidence", title: "the confidence of the least sure digit" },
         el("span", { class: "nowrap" }, "lowest confidence"), el("b", {}, pct(row.confidence)),
         el("span", { class: "meter" }, el("span", { style: `width:${(100 * row.confidence).toFixed(1)}%` }))),
@@ -160,11 +168,11 @@ export function renderNumber(target, row, doc, source, { blob = null, onDigit = 
   const cards = el("div", { class: "digits" });
   row.digits.forEach((d) => {
     const dissent = Object.entries(d.members).filter(([, k]) => k !== d.prediction);
-    const card = el("button", { type: "button", class: `digit-card ${levelOf(d.agreement, total)}`, "data-testid": "number-digit",
+    const card = el("button", { type: "button", class: `digit-card ${digitLevel(d, total)}`, "data-testid": "number-digit",
       title: "show this digit in the views below" },
     d.image_png ? el("img", { src: `data:image/png;base64,${d.image_png}`, alt: `digit ${d.index + 1} as the networks saw it` }) : null,
     el("b", {}, d.class_name),
-    el("span", { class: "agree" }, `${d.agreement}/${total}`),
+    el("span", { class: "agree" }, d.pair ? "pair" : `${d.agreement}/${total}`),
     el("span", { class: "meter" }, el("span", { style: `width:${(100 * d.confidence).toFixed(1)}%` })),
     // a pair's digits: the pair reader read two touching digits in one crop, the members saw one digit there
     el("small", {}, d.pair ? "read with its neighbour by the pair reader (the members saw one digit there)"
