@@ -101,7 +101,7 @@ export function drawBoxes(ctx, digits, total, scale = 1, selected = -1) {
     ctx.strokeStyle = ctx.fillStyle = colour;
     ctx.lineWidth = d.index === selected ? 2 * px : px;
     ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-    const label = d.pair ? `${d.class_name} pair` : `${d.class_name} ${d.agreement}/${total}`;
+    const label = d.pair ? d.class_name : `${d.class_name} ${d.agreement}/${total}`;   // a pair's two boxes touch: short labels
     const w = ctx.measureText(label).width + 6;
     const top = y0 > 20 * Math.max(1, scale) ? y0 - 1 : y1 + 20 * Math.max(1, scale);
     ctx.fillRect(x0 - px / 2, top - 19 * Math.max(1, scale), w, 19 * Math.max(1, scale));
@@ -175,7 +175,8 @@ export function renderNumber(target, row, doc, source, { blob = null, onDigit = 
     el("span", { class: "agree" }, d.pair ? "pair" : `${d.agreement}/${total}`),
     el("span", { class: "meter" }, el("span", { style: `width:${(100 * d.confidence).toFixed(1)}%` })),
     // a pair's digits: the pair reader read two touching digits in one crop, the members saw one digit there
-    el("small", {}, d.pair ? "read with its neighbour by the pair reader (the members saw one digit there)"
+    el("small", { title: d.pair ? "the members saw one digit in this pair's crop" : null },
+      d.pair ? "pair reader: read with its neighbour"
       : dissent.length ? dissent.map(([m, k]) => `${m}: ${doc.class_names[k]}`).join(", ") : "unanimous"));
     card.addEventListener("click", () => {
       for (const c of cards.children) c.classList.toggle("chosen", c === card);
