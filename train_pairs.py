@@ -75,15 +75,11 @@ def crops(cfg: dict, split: str, a) -> tuple:
 def main(argv=None) -> int:
     a = parse_args(argv)
     import numpy as np
-    import pytorch_lightning as pl
-    import torch
     import yaml
-    from pytorch_lightning.callbacks import TQDMProgressBar
-    from pytorch_lightning.loggers import TensorBoardLogger
-    from torch.utils.data import DataLoader, TensorDataset
+    from pytorch_lightning import seed_everything
 
     from ensemble.flops import count_macs, count_params
-    from ensemble.module import MemberModule
+    from ensemble.module import fit_on_crops
     from ensemble.pairs import NOT_PAIR, PairNet, PairReader, save_pair_reader
     from ensemble.report import command_line, hardware, software
 
@@ -103,22 +99,10 @@ def main(argv=None) -> int:
           f"crops ({(try_ < NOT_PAIR).sum():,} "
           f"pairs), {len(vsx):,} + {len(vrx):,} validation crops, {data_s:.0f} s", file=sys.stderr)
 
-    pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
+    seed_everything(int(cfg["seed"]), workers=True, verbose=False)
     net = PairNet(**cfg["arch_args"])
-    module = MemberModule(net, cfg, class_names)
     vx, vy = np.concatenate([vsx, vrx]), np.concatenate([vsy, vry])
-    tX, tY, vX, vY = (torch.from_numpy(v) for v in (tx, ty, vx, vy))
-    bs = int(cfg["train"]["batch_size"])
-    train = DataLoader(TensorDataset(tX, tY, torch.arange(len(tX))), batch_size=bs, shuffle=True, drop_last=True)
-    val = DataLoader(TensorDataset(vX, vY), batch_size=1000)
-    logger = TensorBoardLogger(a.logdir, name="pairs", default_hp_metric=False)
-    trainer = pl.Trainer(max_epochs=int(cfg["train"]["epochs"]), accelerator="cpu", precision="32-true",
-                         logger=logger, callbacks=[] if a.no_progress else [TQDMProgressBar(refresh_rate=20)],
-                         enable_progress_bar=not a.no_progress, enable_checkpointing=False,
-                         num_sanity_val_steps=0, enable_model_summary=False, log_every_n_steps=20)
-    t1 = time.perf_counter()
-    trainer.fit(module, train, val)
-    train_s = time.perf_counter() - t1
+    trainer, train_s = fit_on_crops(net, cfg, class_names, (tx, ty), (vx, vy), a.logdir, "pairs", not a.no_progress)
 
     reader = PairReader(net.eval())
 

@@ -71,15 +71,11 @@ def crops(cfg: dict, split: str, n: int, a) -> tuple:
 def main(argv=None) -> int:
     a = parse_args(argv)
     import numpy as np
-    import pytorch_lightning as pl
-    import torch
     import yaml
-    from pytorch_lightning.callbacks import TQDMProgressBar
-    from pytorch_lightning.loggers import TensorBoardLogger
-    from torch.utils.data import DataLoader, TensorDataset
+    from pytorch_lightning import seed_everything
 
     from ensemble.flops import count_macs, count_params
-    from ensemble.module import MemberModule
+    from ensemble.module import fit_on_crops
     from ensemble.report import command_line, hardware, software
     from ensemble.verifier import OneDigitNet, Verifier, save_verifier
 
@@ -94,21 +90,9 @@ def main(argv=None) -> int:
     print(f"verifier data: {len(tx):,} training crops ({ty.mean():.1%} one digit), {len(vx):,} validation crops "
           f"({vy.mean():.1%}), {data_s:.0f} s", file=sys.stderr)
 
-    pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
+    seed_everything(int(cfg["seed"]), workers=True, verbose=False)
     net = OneDigitNet(**cfg["arch_args"])
-    module = MemberModule(net, cfg, CLASS_NAMES)
-    tX, tY, vX, vY = (torch.from_numpy(v) for v in (tx, ty, vx, vy))
-    bs = int(cfg["train"]["batch_size"])
-    train = DataLoader(TensorDataset(tX, tY, torch.arange(len(tX))), batch_size=bs, shuffle=True, drop_last=True)
-    val = DataLoader(TensorDataset(vX, vY), batch_size=1000)
-    logger = TensorBoardLogger(a.logdir, name="verifier", default_hp_metric=False)
-    trainer = pl.Trainer(max_epochs=int(cfg["train"]["epochs"]), accelerator="cpu", precision="32-true",
-                         logger=logger, callbacks=[] if a.no_progress else [TQDMProgressBar(refresh_rate=20)],
-                         enable_progress_bar=not a.no_progress, enable_checkpointing=False,
-                         num_sanity_val_steps=0, enable_model_summary=False, log_every_n_steps=20)
-    t1 = time.perf_counter()
-    trainer.fit(module, train, val)
-    train_s = time.perf_counter() - t1
+    trainer, train_s = fit_on_crops(net, cfg, CLASS_NAMES, (tx, ty), (vx, vy), a.logdir, "verifier", not a.no_progress)
 
     net.eval()
     logit = Verifier(net)(vx)

@@ -151,3 +151,27 @@ def _flat(d: dict, prefix: str = "") -> dict:
         else:
             out[key] = v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
     return out
+
+
+def fit_on_crops(net: nn.Module, cfg: dict, class_names: list[str], train: tuple, val: tuple, logdir: str,
+                 name: str, progress: bool = True) -> tuple[pl.Trainer, float]:
+    """Train a small helper net (the verifier, the pair reader) on in-memory crops with MemberModule on
+    the CPU, TensorBoard under logdir/name, last-epoch weights: train, val = (uint8 (N, 28, 28), int64 (N,)).
+    Returns the trainer and the training wall time (s)."""
+    import time
+
+    from pytorch_lightning.callbacks import TQDMProgressBar
+    from pytorch_lightning.loggers import TensorBoardLogger
+    from torch.utils.data import DataLoader, TensorDataset
+    module = MemberModule(net, cfg, class_names)
+    tX, tY, vX, vY = (torch.from_numpy(np.ascontiguousarray(v)) for v in (*train, *val))
+    bs = int(cfg["train"]["batch_size"])
+    loader = DataLoader(TensorDataset(tX, tY, torch.arange(len(tX))), batch_size=bs, shuffle=True, drop_last=True)
+    logger = TensorBoardLogger(logdir, name=name, default_hp_metric=False)
+    trainer = pl.Trainer(max_epochs=int(cfg["train"]["epochs"]), accelerator="cpu", precision="32-true",
+                         logger=logger, callbacks=[TQDMProgressBar(refresh_rate=20)] if progress else [],
+                         enable_progress_bar=progress, enable_checkpointing=False,
+                         num_sanity_val_steps=0, enable_model_summary=False, log_every_n_steps=20)
+    t0 = time.perf_counter()
+    trainer.fit(module, loader, DataLoader(TensorDataset(vX, vY), batch_size=1000))
+    return trainer, time.perf_counter() - t0

@@ -20,16 +20,13 @@ matches the box around two neighbouring drawn digits (IoU >= 0.8) and holds most
 from __future__ import annotations
 
 import io
-import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file, save_file
 
-from .verifier import box_iou
+from .verifier import box_iou, load_net, map_tasks, number_tasks, save_net
 
 META_KEY = "digit_ensemble_pair_reader"
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "checkpoints" / "verifier" / "pair.safetensors"
@@ -116,35 +113,10 @@ def _one_number(task) -> tuple[np.ndarray, np.ndarray]:
     return p.images[y >= 0], y[y >= 0]
 
 
-def pair_tasks(images: np.ndarray, labels: np.ndarray, mix: list[dict], n: int, seed: int) -> list:
-    """n numbers per entry of `mix` ({digits: [lo, hi], look, touch, overlap, broken})."""
-    rng = np.random.default_rng(seed)
-    tasks = []
-    for m in mix:
-        lo, hi = m.get("digits", (4, 4))
-        for _ in range(n):
-            k = int(rng.integers(lo, hi + 1))
-            style = {"look": m.get("look", "photo"), "touch": bool(rng.random() < m.get("touch", 0.0)),
-                     "overlap": tuple(m.get("overlap", (-0.5, 0.5))), "broken": float(m.get("broken", 0.0))}
-            quality = int(rng.integers(85, 96)) if style["look"] == "photo" else None
-            pick = rng.choice(len(images), k, replace=False)
-            tasks.append((images[pick], labels[pick], int(rng.integers(2 ** 31)), style, quality))
-    return tasks
-
-
 def pair_crops(images, labels, mix, n, seed, workers=2, desc="numbers", keep_not=0.3):
     """Render n numbers per `mix` entry, read them: uint8 (K, 28, 28), int64 (K,); of the "not a pair"
     candidates only a random share keep_not is kept (they are most of them)."""
-    from multiprocessing import get_context
-
-    from tqdm import tqdm
-    tasks = pair_tasks(images, labels, mix, n, seed)
-    bar = dict(total=len(tasks), desc=desc, unit="number", disable=None)
-    if workers <= 0:
-        out = [_one_number(t) for t in tqdm(tasks, **bar)]
-    else:
-        with get_context("spawn").Pool(workers) as pool:
-            out = list(tqdm(pool.imap(_one_number, tasks, chunksize=8), **bar))
+    out = map_tasks(_one_number, number_tasks(images, mix, n, seed, labels), workers, desc, "number")
     x = np.concatenate([c for c, _ in out]) if out else np.zeros((0, 28, 28), np.uint8)
     y = np.concatenate([v for _, v in out]) if out else np.zeros(0, np.int64)
     keep = (y != NOT_PAIR) | (np.random.default_rng(seed).random(len(y)) < keep_not)
@@ -208,20 +180,12 @@ def _picture(canvas: np.ndarray, s: float, rng) -> np.ndarray | None:
 def synthetic_pairs(images, labels, n: int, seed: int, workers: int = 2, desc: str = "pairs", singles: int = 0):
     """n synthetic touching pairs of random digits from `images` (N, 28, 28), and `singles` lone digits
     pictured the same way ("not a pair": a wide lone 7 is no "17"): uint8 (n', 28, 28), int64 (n',)."""
-    from multiprocessing import get_context
-
-    from tqdm import tqdm
     rng = np.random.default_rng(seed)
     i, j = rng.integers(len(images), size=n), rng.integers(len(images), size=n)
     one = rng.integers(len(images), size=singles)
     tasks = [(images[p], images[q], int(rng.integers(2 ** 31))) for p, q in zip(i, j)]
     tasks += [(images[p], None, int(rng.integers(2 ** 31))) for p in one]
-    bar = dict(total=len(tasks), desc=desc, unit="crop", disable=None)
-    if workers <= 0:
-        out = [_synthetic_pair(t) for t in tqdm(tasks, **bar)]
-    else:
-        with get_context("spawn").Pool(workers) as pool:
-            out = list(tqdm(pool.imap(_synthetic_pair, tasks, chunksize=64), **bar))
+    out = map_tasks(_synthetic_pair, tasks, workers, desc, "crop", chunksize=64)
     ok = np.array([o is not None for o in out], bool)
     x = np.stack([o for o in out if o is not None]).astype(np.uint8) if ok.any() else np.zeros((0, 28, 28), np.uint8)
     y = np.concatenate([10 * np.asarray(labels)[i] + np.asarray(labels)[j], np.full(singles, NOT_PAIR)])
@@ -231,13 +195,7 @@ def synthetic_pairs(images, labels, n: int, seed: int, workers: int = 2, desc: s
 # ---- the weights file -----------------------------------------------------------------------
 def save_pair_reader(path, net: PairNet, meta: dict) -> Path:
     """Weights + `meta` in one .safetensors file, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True, default=str)})
-    os.replace(tmp, path)
-    return path
+    return save_net(path, net, meta, META_KEY)
 
 
 def _for_inference(net: PairNet) -> PairNet:
@@ -265,20 +223,7 @@ class PairReader:
 
     @classmethod
     def load(cls, path=None) -> "PairReader":
-        from safetensors import safe_open
-
-        from .export import WeightFileError
-        path = Path(path or DEFAULT_PATH)
-        if not path.is_file():
-            raise WeightFileError(f"{path}: no pair reader weights (python train_pairs.py makes them)")
-        try:
-            with safe_open(str(path), "pt") as f:
-                meta = json.loads((f.metadata() or {})[META_KEY])
-            net = PairNet(**meta["arch_args"])
-            net.load_state_dict(load_file(str(path)))
-        except Exception as e:                       # a broken or foreign file: say which
-            raise WeightFileError(f"{path}: not a pair reader weights file ({e})") from e
-        return cls(net, meta)
+        return cls(*load_net(path or DEFAULT_PATH, META_KEY, PairNet, "pair reader", "train_pairs.py"))
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray) -> np.ndarray:

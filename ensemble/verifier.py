@@ -98,9 +98,10 @@ def _one_number(task) -> tuple[np.ndarray, np.ndarray]:
     return p.images[y >= 0], y[y >= 0]
 
 
-def number_tasks(images: np.ndarray, mix: list[dict], n: int, seed: int) -> list:
+def number_tasks(images: np.ndarray, mix: list[dict], n: int, seed: int, labels=None) -> list:
     """n numbers per entry of `mix` ({digits: [lo, hi], look, touch, overlap, broken}), digits drawn
-    from `images` (uint8 (N, 28, 28)); each task renders one number."""
+    from `images` (uint8 (N, 28, 28)); each task renders one number: (digits, seed, style, JPEG quality),
+    with the digits' labels after the digits when `labels` (N,) is given (the same draws either way)."""
     rng = np.random.default_rng(seed)
     tasks = []
     for m in mix:
@@ -110,38 +111,66 @@ def number_tasks(images: np.ndarray, mix: list[dict], n: int, seed: int) -> list
             style = {"look": m.get("look", "photo"), "touch": bool(rng.random() < m.get("touch", 0.0)),
                      "overlap": tuple(m.get("overlap", (-0.5, 0.5))), "broken": float(m.get("broken", 0.0))}
             quality = int(rng.integers(85, 96)) if style["look"] == "photo" else None
-            tasks.append((images[rng.choice(len(images), k, replace=False)], int(rng.integers(2 ** 31)),
+            pick = rng.choice(len(images), k, replace=False)
+            tasks.append((images[pick], *(() if labels is None else (labels[pick],)), int(rng.integers(2 ** 31)),
                           style, quality))
     return tasks
+
+
+def map_tasks(fn, tasks: list, workers: int, desc: str, unit: str, chunksize: int = 8) -> list:
+    """[fn(t) for t in tasks], in `workers` spawned processes (0: here), with a progress bar."""
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+    bar = dict(total=len(tasks), desc=desc, unit=unit, disable=None)
+    if workers <= 0:
+        return [fn(t) for t in tqdm(tasks, **bar)]
+    with get_context("spawn").Pool(workers) as pool:
+        return list(tqdm(pool.imap(fn, tasks, chunksize=chunksize), **bar))
 
 
 def candidate_crops(images: np.ndarray, mix: list[dict], n: int, seed: int, workers: int = 2,
                     desc: str = "numbers") -> tuple[np.ndarray, np.ndarray]:
     """Render n numbers per `mix` entry from `images`, read them: uint8 (K, 28, 28), int64 (K,)."""
-    from multiprocessing import get_context
-
-    from tqdm import tqdm
-    tasks = number_tasks(images, mix, n, seed)
-    bar = dict(total=len(tasks), desc=desc, unit="number", disable=None)
-    if workers <= 0:
-        out = [_one_number(t) for t in tqdm(tasks, **bar)]
-    else:
-        with get_context("spawn").Pool(workers) as pool:
-            out = list(tqdm(pool.imap(_one_number, tasks, chunksize=8), **bar))
+    out = map_tasks(_one_number, number_tasks(images, mix, n, seed), workers, desc, "number")
     return (np.concatenate([c for c, _ in out]) if out else np.zeros((0, 28, 28), np.uint8),
             np.concatenate([y for _, y in out]) if out else np.zeros(0, np.int64))
 
 
 # ---- the weights file -----------------------------------------------------------------------
-def save_verifier(path, net: OneDigitNet, meta: dict) -> Path:
-    """Weights + `meta` (arch_args, data, training, errors) in one .safetensors file, atomically."""
+def save_net(path, net: nn.Module, meta: dict, key: str = META_KEY) -> Path:
+    """Weights + `meta` (arch_args, data, training, errors) under `key` in one .safetensors file, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True, default=str)})
+    save_file(state, str(tmp), metadata={key: json.dumps(meta, sort_keys=True, default=str)})
     os.replace(tmp, path)
     return path
+
+
+def load_net(path, key: str, make, what: str, script: str) -> tuple[nn.Module, dict]:
+    """(net, meta) from a file `save_net` wrote under `key`; make(**arch_args) builds the net.
+    WeightFileError naming the file when it is missing ("python {script} makes them") or not `what`'s."""
+    from safetensors import safe_open
+
+    from .export import WeightFileError
+    path = Path(path)
+    if not path.is_file():
+        raise WeightFileError(f"{path}: no {what} weights (python {script} makes them)")
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = json.loads((f.metadata() or {})[key])
+        net = make(**meta["arch_args"])
+        net.load_state_dict(load_file(str(path)))
+    except Exception as e:                           # a broken or foreign file: say which
+        raise WeightFileError(f"{path}: not a {what} weights file ({e})") from e
+    return net, meta
+
+
+def save_verifier(path, net: OneDigitNet, meta: dict) -> Path:
+    """The verifier's weights + `meta` in one .safetensors file, atomically."""
+    return save_net(path, net, meta)
 
 
 class Verifier:
@@ -152,20 +181,7 @@ class Verifier:
 
     @classmethod
     def load(cls, path=None) -> "Verifier":
-        from safetensors import safe_open
-
-        from .export import WeightFileError
-        path = Path(path or DEFAULT_PATH)
-        if not path.is_file():
-            raise WeightFileError(f"{path}: no verifier weights (python train_verifier.py makes them)")
-        try:
-            with safe_open(str(path), "pt") as f:
-                meta = json.loads((f.metadata() or {})[META_KEY])
-            net = OneDigitNet(**meta["arch_args"])
-            net.load_state_dict(load_file(str(path)))
-        except Exception as e:                       # a broken or foreign file: say which
-            raise WeightFileError(f"{path}: not a verifier weights file ({e})") from e
-        return cls(net, meta)
+        return cls(*load_net(path or DEFAULT_PATH, META_KEY, OneDigitNet, "verifier", "train_verifier.py"))
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray) -> np.ndarray:
