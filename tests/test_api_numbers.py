@@ -105,3 +105,25 @@ def test_docs_document_the_mode(client):
     schema = json.dumps(params["mode"]["schema"]) + json.dumps(spec["components"]["schemas"].get("ReadMode", {}))
     assert "number" in schema and "digit" in schema
     assert "NumberRow" in spec["components"]["schemas"] and "NumberDigit" in spec["components"]["schemas"]
+
+
+def test_a_pair_read_by_the_pair_reader_keeps_each_digits_image_and_probs(client, ens):
+    """Two overlapping digits that the pair reader reads together: the API says which digits came from the
+    pair and gives every digit its image and probabilities (the pair's two digits share the pair's crop).
+    A pair once kept one image for its two digits, and this request then failed with HTTP 500."""
+    from generators import load_mnist
+    x, _ = load_mnist("train", verbose=False)
+    digits = x[-5000:].numpy()[[3184, 2555, 4251]]              # validation digits 4, 7, 6
+    img, _ = render_number(digits, seed=0, style=NumberStyle(look="scan", touch=True, overlap=(0.5, 1.5)))
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "PNG")
+    r = client.post("/api/vote?mode=number&image=true&probs=true", content=buf.getvalue(),
+                    headers={"Content-Type": "image/png"})
+    assert r.status_code == 200, r.text
+    row = r.json()["images"][0]
+    NumberRow.model_validate(row)
+    assert row["text"] == "476" and [d["pair"] for d in row["digits"]] == [False, True, True]
+    pngs = [d["image_png"] for d in row["digits"]]
+    assert all(pngs) and pngs[1] == pngs[2] != pngs[0]
+    assert all(set(d["member_probs"]) == set(ens.member_names) for d in row["digits"])
+    assert row["digits"][1]["box"][2] == row["digits"][2]["box"][0]          # the pair's box, split in two
