@@ -5,8 +5,8 @@
     tensorboard --logdir runs                     # watch (runs/pairs)
 
 1. Data (ensemble/pairs.py): synthetic touching pairs of MNIST training digits 0-54,999 and lone
-   digits pictured the same way ("not a pair"), normalized as every candidate is, plus the candidates of numbers rendered from those digits and read as
-   `vote.py --number` reads them, labelled by their boxes (the pair "ab", not a pair, or left out).
+   digits pictured the same way ("not a pair"), normalized as every candidate is, plus the
+   candidates of numbers rendered from those digits and read as `vote.py --number` reads them, labelled by their boxes (the pair "ab", not a pair, or left out).
    The same from the validation digits 55,000-59,999 for the validation crops. Cached under --cache,
    keyed by the config and the code they come from; the report names a cache it read.
 2. Trains ensemble.pairs.PairNet (101 classes) with the members' LightningModule, last-epoch weights.
@@ -50,7 +50,7 @@ def crops(cfg: dict, split: str, a) -> tuple:
                            else (d["val_synthetic"], d["val_singles"], d["val_numbers"]))
     code = b"".join((ROOT / f).read_bytes() for f in (
         "generators/numbers.py", "ensemble/reading.py", "ensemble/numbers.py", "ensemble/segment.py",
-        "ensemble/normalize.py", "ensemble/pairs.py", "train_pairs.py"))
+        "ensemble/normalize.py", "ensemble/verifier.py", "ensemble/pairs.py", "train_pairs.py"))
     key = hashlib.sha256(code + json.dumps([mix, n_syn, n_one, n_num, d["keep_not"], d["seed"], split],
                                            sort_keys=True).encode()).hexdigest()[:16]
     store = Path(a.cache) / f"pairs-{split}-{key}.npz"

@@ -224,8 +224,7 @@ def fit_pairs(data, scoring: Scoring, pairs: PairScoring, epochs: int = 10, seed
             if t is None or "pair" not in t["vote"]:
                 continue
             opt = [line_options(line, t["vote"], scoring, pairs) for line in t["lines"]]
-            pf = [pair_features(o, t["vote"])[len(line["spans"]):] if line["spans"] else np.zeros((0, len(PAIR_FEATURES)))
-                  for line, (o, _, _) in zip(t["lines"], opt)]
+            pf = [pair_features(line, t["vote"], o.get("pair_of", [])) for line, (o, _, _) in zip(t["lines"], opt)]
             base = [sc[:len(line["spans"])] for line, (_, sc, _) in zip(t["lines"], opt)]
             rows.append((t, y, opt, pf, base))
     theta = np.asarray(pairs.weights, np.float64)

@@ -129,10 +129,12 @@ def best_path(line: dict, score: np.ndarray, scoring: Scoring) -> list[int]:
     return path[::-1]
 
 
-def _joined(line: dict) -> np.ndarray:
-    """(len(spans),) digit-sized components each candidate joins (a broken digit: 2), less one."""
+def _joined(line: dict, rows=None) -> np.ndarray:
+    """(len(spans),) digit-sized components each candidate joins (a broken digit: 2), less one; only
+    for the spans `rows` when given."""
     main = [(b, q if q >= 0 else -2 - b) for b, (q, m) in enumerate(zip(line["parents"], line["main"])) if m]
-    comps = np.array([len({c for b, c in main if i <= b < j}) for i, j, _k in line["spans"]], np.float64)
+    spans = line["spans"] if rows is None else [line["spans"][r] for r in rows]
+    comps = np.array([len({c for b, c in main if i <= b < j}) for i, j, _k in spans], np.float64)
     return np.maximum(comps - 1, 0)
 
 
@@ -201,16 +203,17 @@ class PairScoring:
             raise ValueError(f"min_width must be >= 0 and min_prob in [0, 1], got {self.min_width}, {self.min_prob}")
 
 
-def pair_features(line: dict, vote: dict) -> np.ndarray:
-    """(len(spans), len(PAIR_FEATURES)) features of each candidate read as a pair; vote["pair"]:
+def pair_features(line: dict, vote: dict, rows) -> np.ndarray:
+    """(len(rows), len(PAIR_FEATURES)) features of the line's spans `rows` read as pairs; vote["pair"]:
     (K, 101) the pair reader's probabilities (pairs 00..99, not a pair)."""
-    k = np.array([s[2] for s in line["spans"]], np.int64)
-    p = np.asarray(vote["pair"], np.float64)[k]                          # (S, 101)
-    w = np.asarray(line["widths"], np.float64)
-    h = np.asarray(line["heights"], np.float64)
+    rows = np.asarray(rows, np.int64)
+    k = np.array([line["spans"][r][2] for r in rows], np.int64)
+    p = np.asarray(vote["pair"], np.float64)[k]                          # (R, 101)
+    w = np.asarray(line["widths"], np.float64)[rows]
+    h = np.asarray(line["heights"], np.float64)[rows]
     return np.stack([np.ones(len(k)), np.log(np.maximum(p[:, :100].max(1), 1e-4)),
                      np.log(np.maximum(p[:, 100], 1e-4)), vote["verify"][k] / 4.0, w,
-                     np.maximum(0.0, 0.75 - h), _joined(line)], 1)        # joined: two digits apart are no pair
+                     np.maximum(0.0, 0.75 - h), _joined(line, rows)], 1)   # joined: two digits apart are no pair
 
 
 def line_options(line: dict, vote: dict, scoring: Scoring, pairs: PairScoring | None = None) -> tuple:
@@ -219,7 +222,8 @@ def line_options(line: dict, vote: dict, scoring: Scoring, pairs: PairScoring | 
     Every candidate is an option read as one digit; with the pair reader's probabilities in
     vote["pair"] and `pairs`, every candidate at least pairs.min_width H wide whose likeliest pair
     has at least pairs.min_prob is one more option read as two digits (after the candidates: a
-    path's index >= len(spans) is one). best_path runs on the result."""
+    path's index >= len(spans) is one; "pair_of" holds the spans they read). best_path runs on the
+    result."""
     spans = line["spans"]
     score = span_scores(line, vote, scoring)
     texts = [str(int(vote["pred"][k])) for _i, _j, k in spans]
@@ -229,13 +233,10 @@ def line_options(line: dict, vote: dict, scoring: Scoring, pairs: PairScoring | 
     ok = np.flatnonzero((np.asarray(line["widths"], np.float64) >= pairs.min_width) & (p.max(1) >= pairs.min_prob))
     if not len(ok):
         return line, score, texts
-    f = pair_features(line, vote)[ok]
-    top = p[ok].argmax(1)
-    extra = {**line, "spans": list(spans) + [spans[s] for s in ok], "pair_of": ok,      # the pair options last
-             "widths": list(line["widths"]) + [line["widths"][s] for s in ok],
-             "heights": list(line["heights"]) + [line["heights"][s] for s in ok]}
+    f = pair_features(line, vote, ok)
+    extra = {**line, "spans": list(spans) + [spans[s] for s in ok], "pair_of": ok}     # the pair options last
     return (extra, np.concatenate([score, f @ np.asarray(pairs.weights, np.float64)]),
-            texts + [f"{t // 10}{t % 10}" for t in top])
+            texts + [f"{t // 10}{t % 10}" for t in p[ok].argmax(1)])
 
 
 def candidate_votes(probs: np.ndarray, cands: list[Reading], verify: np.ndarray, pair=None) -> dict:

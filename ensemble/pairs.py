@@ -19,14 +19,13 @@ matches the box around two neighbouring drawn digits (IoU >= 0.8) and holds most
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from .verifier import box_iou, load_net, map_tasks, number_tasks, save_net
+from .verifier import box_iou, labelled_candidates, load_net, map_tasks, number_tasks, read_render, save_net
 
 META_KEY = "digit_ensemble_pair_reader"
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "checkpoints" / "verifier" / "pair.safetensors"
@@ -96,21 +95,9 @@ def label_pairs(boxes, truth, digits) -> np.ndarray:
 
 def _one_number(task) -> tuple[np.ndarray, np.ndarray]:
     """(digits, labels, seed, style dict, JPEG quality or None) -> the candidates' (crops, labels)."""
-    from PIL import Image
-
-    from generators.numbers import NumberStyle, render_number
-
-    from .numbers import NumberMode
-    from .reading import Item
-    digits, labels, seed, style, quality = task
-    img, truth = render_number(digits, seed=seed, style=NumberStyle(**style))
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="JPEG" if quality else "PNG", **({"quality": quality} if quality else {}))
-    p = NumberMode().prepare(Item("number.jpg" if quality else "number.png", data=buf.getvalue()))
-    if p.status != "ok":
-        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64)
-    y = label_pairs(p.info["boxes"], truth, labels)
-    return p.images[y >= 0], y[y >= 0]
+    digits, labels, *render = task
+    p, truth = read_render(digits, *render)
+    return labelled_candidates(p, None if p is None else label_pairs(p.info["boxes"], truth, labels))
 
 
 def pair_crops(images, labels, mix, n, seed, workers=2, desc="numbers", keep_not=0.3):
@@ -126,7 +113,7 @@ def pair_crops(images, labels, mix, n, seed, workers=2, desc="numbers", keep_not
 # Synthetic pairs: two MNIST digits at about the working scale (H ~ 32 px: x1.3-2.0), the second
 # placed so that their closest ink rows overlap by -0.5..2 MNIST px (as the benchmark's touching and
 # overlapping pairs), baseline jitter, a slant, blur, fainter ink and grain, then normalized by
-# `normalize_ink` as every candidate is. Cheap (~1 ms each), so there can be many of them; the
+# `normalize_ink` as every candidate is. Cheap (~4 ms each on one core), so there can be many of them; the
 # rendered numbers' candidates (`pair_crops`) add the real pictures' look.
 def _synthetic_pair(args):
     """(digit a, digit b (28, 28) uint8, seed) -> the pair written touching, as a candidate 28x28 (or None);

@@ -78,24 +78,33 @@ def label_candidates(boxes, truth) -> np.ndarray:
     return np.where(best >= IOU_DIGIT, 1, np.where(best < IOU_OTHER, 0, -1)).astype(np.int64)
 
 
-def _one_number(task) -> tuple[np.ndarray, np.ndarray]:
-    """(digits, seed, style dict, JPEG quality or None) -> the candidates' (crops, labels)."""
+def read_render(digits, seed: int, style: dict, quality: int | None):
+    """Render a number (generators.numbers) as a JPEG photo (quality) or a PNG scan (None) and read it
+    as `vote.py --number` does: (Prepared with the candidates, or None if unreadable; the true boxes)."""
     from PIL import Image
 
     from generators.numbers import NumberStyle, render_number
 
     from .numbers import NumberMode
     from .reading import Item
-    digits, seed, style, quality = task
     img, truth = render_number(digits, seed=seed, style=NumberStyle(**style))
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="JPEG" if quality else "PNG", **({"quality": quality} if quality else {}))
-    name = "number.jpg" if quality else "number.png"
-    p = NumberMode().prepare(Item(name, data=buf.getvalue()))
-    if p.status != "ok":
+    p = NumberMode().prepare(Item("number.jpg" if quality else "number.png", data=buf.getvalue()))
+    return (p if p.status == "ok" else None), truth
+
+
+def labelled_candidates(p, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates of `p` (None: none) with a label >= 0, and those labels (-1: left out)."""
+    if p is None:
         return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64)
-    y = label_candidates(p.info["boxes"], truth)
     return p.images[y >= 0], y[y >= 0]
+
+
+def _one_number(task) -> tuple[np.ndarray, np.ndarray]:
+    """(digits, seed, style dict, JPEG quality or None) -> the candidates' (crops, labels)."""
+    p, truth = read_render(*task)
+    return labelled_candidates(p, None if p is None else label_candidates(p.info["boxes"], truth))
 
 
 def number_tasks(images: np.ndarray, mix: list[dict], n: int, seed: int, labels=None) -> list:
