@@ -55,6 +55,8 @@ MAX_DECODE = 2048           # px: never decode larger than this for a second loo
 MAX_WORK_PIXELS = 1_500_000  # the region segmented at working scale is at most this big
 TALL = 2.0                  # a stack this many times the median height sets the text height instead,
 TALL_FEW = 8                # ... the heaviest, among at most this many big stacks (`text_height`)
+EDGE_RIM = 3                # px around a page edge erased with it (its blurred rim)
+EDGE_OVER_TEXT = 1.6        # a component spanning the page is an edge if this many times the text height
 
 
 @dataclass(frozen=True)
@@ -181,13 +183,41 @@ def page_edges(c: Components, shape, page=None, sides=(True, True, True, True)) 
     For a region cut from a page: `page` (h, w) is the page's size in the region's pixels and
     `sides` (top, bottom, left, right) says which of the region's sides are the page's border
     (a number written against the top of a photo touches the region's top and fills its
-    height, yet it is no page edge)."""
+    height, yet it is no page edge).
+
+    Writing can span the page too: a number cropped tight, a digit drawn large on a canvas. So a
+    component that touches the border and spans the page is an edge only where it is much larger
+    than the text beside it (`EDGE_OVER_TEXT` x the text height of the other components), or, with
+    no other writing left, where it runs along a side: its pixels cover at least half of that
+    side's border line (the table beside a sheet, a shadow along the bottom)."""
     h, w = shape
     ph, pw = page if page is not None else shape
     b = c.boxes
     top, bottom, left, right = sides
-    return ((((b[:, 0] == 0) & top) | ((b[:, 2] == h) & bottom)) & (c.heights > 0.6 * ph)) | \
-           ((((b[:, 1] == 0) & left) | ((b[:, 3] == w) & right)) & (c.widths > 0.6 * pw))
+    spans = ((((b[:, 0] == 0) & top) | ((b[:, 2] == h) & bottom)) & (c.heights > 0.6 * ph)) | \
+            ((((b[:, 1] == 0) & left) | ((b[:, 3] == w) & right)) & (c.widths > 0.6 * pw))
+    if not spans.any():
+        return spans
+    n = len(b)
+    along = np.zeros(n, bool)                          # runs along a side of the page
+    for on, line, length in ((top, c.labels[0], w), (bottom, c.labels[-1], w),
+                             (left, c.labels[:, 0], h), (right, c.labels[:, -1], h)):
+        if on:
+            along |= np.bincount(line, minlength=n + 1)[1:] >= 0.5 * length
+    others = text_height(c, shape, spans) if not spans.all() else None
+    big = np.maximum(c.heights, c.widths) > EDGE_OVER_TEXT * others if others else np.zeros(n, bool)
+    return spans & (along | big)
+
+
+def without_edges(ink: np.ndarray, c: Components, edges: np.ndarray, **kw) -> tuple[np.ndarray, Components | None]:
+    """The ink with its page edges (`edges`, (n,) bool) and their rims erased, and its components
+    found again: a dark table beside the sheet no longer sets the ink threshold that the writing
+    must pass (it held everything lighter than itself under it). (ink, c) unchanged without edges."""
+    if not edges.any():
+        return ink, c
+    mask = binary_dilation(np.isin(c.labels, np.flatnonzero(edges) + 1), iterations=EDGE_RIM)
+    ink = np.where(mask, 0.0, ink).astype(ink.dtype)
+    return ink, components(ink, **kw)
 
 
 def stacks(c: Components, keep: np.ndarray, gap: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
@@ -663,6 +693,8 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     g1 = g if max(g.shape) <= FIRST_LOOK else _resize(g, *_fit(g.shape, FIRST_LOOK))   # arrays may be big
     ink1, (oy, ox) = ink_of(g1)
     c1 = components(ink1)
+    if c1 is not None:
+        ink1, c1 = without_edges(ink1, c1, page_edges(c1, ink1.shape))
     H1 = text_height(c1, ink1.shape) if c1 is not None else None
     if H1 is None or H1 < max(3, p.min_height * max(g1.shape)):
         raise ImageError("no digit found")
@@ -698,7 +730,13 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
         raise ImageError("no digit found")
     # the region's sides that are the page's border, and the page's size in working px
     sides = (ry0 <= 0, ry1 >= g2.shape[0], rx0 <= 0, rx1 >= g2.shape[1])
-    edges = page_edges(c, ink.shape, (g2.shape[0] * f_y, g2.shape[1] * f_x), sides)
+    page = (g2.shape[0] * f_y, g2.shape[1] * f_x)
+    edges = page_edges(c, ink.shape, page, sides)
+    if edges.any():
+        ink, c = without_edges(ink, c, edges, sigma=p.sigma, level=p.level, link_level=p.link_level)
+        if c is None:
+            raise ImageError("no digit found")
+        edges = page_edges(c, ink.shape, page, sides)
     H = text_height(c, ink.shape, edges)
     if H is None:
         raise ImageError("no digit found")

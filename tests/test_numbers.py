@@ -239,6 +239,45 @@ def test_specks_around_a_number_are_ignored(ens):
     assert read_number(ens, np.asarray(page)).extra["text"] == "38"
 
 
+def tight(img: np.ndarray, margin: int = 0) -> np.ndarray:
+    """The page cropped to its ink (darker than 128) plus `margin` px: the ink touches the border."""
+    g = gray(img)
+    ys, xs = np.nonzero(g < 128)
+    return g[max(0, ys.min() - margin):ys.max() + 1 + margin, max(0, xs.min() - margin):xs.max() + 1 + margin]
+
+
+@pytest.mark.parametrize("text,look", [("2026", "scan"), ("93058", "photo"), ("7", "scan"), ("617", "scan")])
+def test_a_number_cropped_tight_to_its_ink_reads_whole(ens, text, look):
+    """Digits that touch the border and span the page are writing, not a paper edge (a tight crop,
+    a number drawn large on the canvas). They were dropped as edges: 2026 read "721", 617 "7"."""
+    img, _ = render_number(digits_of(text), seed=4, style=NumberStyle(look=look))
+    assert read_number(ens, tight(img)).extra.get("text") == text
+
+
+def test_a_number_drawn_against_the_top_of_a_canvas_reads_whole(ens):
+    """The probe's pad: a large 617 whose 6 and 1 touch the top edge read as "1 11"."""
+    img, _ = render_number(digits_of("617"), seed=4, style=NumberStyle(look="scan"))
+    t = np.where(tight(img) < 128, 0, 255).astype(np.uint8)               # the pad's black pen on white
+    pad = np.full((int(t.shape[0] * 1.3), t.shape[1] + 80), 255, np.uint8)
+    pad[:t.shape[0], 40:40 + t.shape[1]] = t                              # ink from row 0 down
+    assert read_number(ens, pad).extra.get("text") == "617"
+
+
+def test_a_dark_table_beside_the_sheet_is_an_edge_and_sets_no_threshold(ens):
+    """The table along one side (too little of the border for crop_to_sheet) is a page edge; its
+    ink once set the threshold, so the lighter writing fell under it ("no digit found")."""
+    img, _ = render_number(digits_of("38"), seed=0, style=NumberStyle(look="scan"))
+    g = gray(img)
+    page = np.full((g.shape[0] * 3, g.shape[1] * 3), 240, np.uint8)
+    page[g.shape[0]:2 * g.shape[0], g.shape[1]:2 * g.shape[1]] = g         # the number in the middle
+    page[:, :page.shape[1] // 12] = 35                                    # the table, full height
+    assert read_number(ens, page).extra.get("text") == "38"
+    sheet = np.full((300, 400), 240, np.uint8)
+    sheet[:, :30] = 35                                                    # a sheet with no writing
+    with pytest.raises(ImageError, match="no digit found"):
+        segment(sheet)
+
+
 # ---- reading with the shipped ensemble -----------------------------------------------------
 @pytest.mark.parametrize("text,touch", [("2026", False), ("83190", False), ("4711", True)])
 def test_reads_numbers(ens, text, touch):
