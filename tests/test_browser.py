@@ -410,3 +410,27 @@ def test_upload_reads_a_number(page, tmp_path):
     page.get_by_test_id("number-boxes").wait_for(timeout=10_000)
     page.get_by_test_id("number-digit").nth(2).click()         # the inside views follow the chosen digit
     page.wait_for_selector("[data-testid=feature-layer]", timeout=20_000)
+
+
+def test_a_number_written_to_the_pads_edges_and_leaving_the_tab(page, tmp_path):
+    """Ink that reaches the pad's top and bottom is writing, not a paper edge (a large 714 read
+    "7" or nothing). Leaving the tab hides the pad (it shrinks to 1x1): that is no new drawing to
+    vote on, so the answer stays (a false "blank image" error once replaced it, even over an upload)."""
+    page.check("input[name=read-mode][value=number]")
+    tall = [[(x, 0.01 + 0.98 * (y - 0.20) / 0.62) for x, y in s] for s in NUMBER_STROKES]   # rows 0.01-0.99
+    draw(page, tall)
+    expect(page.get_by_test_id("number-text")).to_have_text("714", timeout=20_000)
+    page.click("#tab-btn-upload")
+    seen = []                                                   # the panel, 100 ms apart, for 2.5 s
+    for _ in range(25):
+        seen.append(page.locator("#result").inner_text())
+        page.wait_for_timeout(100)
+    assert not [t for t in seen if "Could not read" in t], seen
+    expect(page.get_by_test_id("number-text")).to_have_text("714")
+    from test_api_numbers import number_png
+    (tmp_path / "meter.png").write_bytes(number_png("2026"))
+    page.set_input_files("#file-input", [str(tmp_path / "meter.png")])
+    expect(page.get_by_test_id("number-text")).to_have_text("2026", timeout=20_000)
+    page.wait_for_timeout(1500)
+    expect(page.get_by_test_id("number-text")).to_have_text("2026")
+    assert "Could not read" not in page.locator("#result").inner_text()

@@ -107,7 +107,9 @@ const pad = new DrawingPad($("pad"), {
       resultBox.replaceChildren();
       const p = document.createElement("p");
       p.className = "placeholder";
-      p.textContent = "Draw a digit, upload an image or take a photo: the five members will vote.";
+      p.textContent = mode === "number"
+        ? "Write a number, upload an image or take a photo: the five members will vote on each digit."
+        : "Draw a digit, upload an image or take a photo: the five members will vote.";
       resultBox.append(p);
       return;
     }
@@ -118,6 +120,7 @@ const voteDrawingSoon = debounce(voteDrawing, 150, 400);     // quiet 150 ms, or
 // a resized pad (window, mode switch) has new pixels: the boxes go, a new answer brings them back
 let padSize = "";
 new ResizeObserver(() => {
+  if ($("tab-draw").hidden) return;          // another tab hid the pad (it shrank to 1x1): nothing to read
   const size = `${$("pad").width}x${$("pad").height}`;
   if (size === padSize) return;
   padSize = size;
@@ -126,7 +129,7 @@ new ResizeObserver(() => {
 }).observe($("pad"));
 
 async function voteDrawing() {
-  if (pad.isEmpty) return;
+  if (pad.isEmpty || $("tab-draw").hidden) return;
   if (inFlight) {
     again = true;                            // vote once more when the current answer is in
     return;
@@ -136,7 +139,8 @@ async function voteDrawing() {
     const asked = mode;
     const blob = await pad.toBlob();
     const doc = await vote([{ blob, name: "drawing.png" }], undefined, asked);
-    if (!pad.isEmpty && asked === mode) {              // cleared or switched meanwhile: nothing to show
+    // cleared, switched mode or left the tab meanwhile: nothing to show (an upload's answer stays)
+    if (!pad.isEmpty && asked === mode && !$("tab-draw").hidden) {
       show(doc.images[0], doc, "your drawing");
       if (asked === "number") boxes.draw(doc.images[0]);
     }

@@ -136,7 +136,7 @@ export function renderNumber(target, row, doc, source, { blob = null, onDigit = 
   if (row.status !== "ok") {
     target.append(
       el("p", { class: "note bad" }, `Could not read ${source ? `“${source}”` : "this image"}: ${row.status}.`),
-      el("p", { class: "placeholder" }, "Write the digits darker and larger, side by side."));
+      el("p", { class: "placeholder" }, "Write the digits side by side in dark strokes, with a little space between them."));
     return;
   }
   const total = row.members_total;
@@ -144,13 +144,16 @@ export function renderNumber(target, row, doc, source, { blob = null, onDigit = 
   const voted = row.digits.filter((d) => !d.pair);               // the members' own digits
   const pairs = row.digits.length - voted.length;
   const weakest = voted.reduce((a, d) => (d.agreement < a.agreement ? d : a), voted[0]);
-  const pairNote = pairs ? `; ${pairs} read as touching pairs by the pair reader` : "";
+  const pairCount = pairs / 2;                                   // a pair gives two digits
+  const pairNote = pairs ? `; ${pairCount} touching pair${pairCount === 1 ? "" : "s"} read by the pair reader` : "";
+  // "every one" of several digits, "the other one" beside a pair, "it" when there is one
+  const whom = voted.length === 1 ? (pairs ? "the other digit" : "it") : pairs ? "each of the others" : "every one";
   target.append(el("div", { class: `verdict number ${level}` },
     el("div", { class: "number-text", "data-testid": "number-text", "aria-label": `number ${row.text}` }, row.text),
     el("div", { class: "facts" },
       el("div", { class: "agreement", "data-testid": "agreement" },
         el("b", {}, `${row.digits.length} digit${row.digits.length === 1 ? "" : "s"}`),
-        !weakest ? "" : weakest.agreement === total ? `, all ${total} members agree on every ${pairs ? "other " : ""}one`
+        !weakest ? "" : weakest.agreement === total ? `, all ${total} members agree on ${whom}`
           : `; weakest: the ${ordinal(weakest.index + 1)} digit, ${weakest.agreement} of ${total} members`,
         pairNote),
       el("div", { class: "confidence", title: "the confidence of the least sure digit" },
