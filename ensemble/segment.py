@@ -56,7 +56,8 @@ MAX_WORK_PIXELS = 1_500_000  # the region segmented at working scale is at most 
 TALL = 2.0                  # a stack this many times the median height sets the text height instead,
 TALL_FEW = 8                # ... the heaviest, among at most this many big stacks (`text_height`)
 EDGE_RIM = 3                # px around a page edge erased with it (its blurred rim)
-EDGE_OVER_TEXT = 1.6        # a component spanning the page is an edge if this many times the text height
+EDGE_OVER_TEXT = 2.0        # a component spanning the page is an edge if this many times the other writing's size
+EDGE_SPECK = 0.25           # ... among the others at least this share of its size (not specks)
 
 
 @dataclass(frozen=True)
@@ -187,9 +188,11 @@ def page_edges(c: Components, shape, page=None, sides=(True, True, True, True)) 
 
     Writing can span the page too: a number cropped tight, a digit drawn large on a canvas. So a
     component that touches the border and spans the page is an edge only where it is much larger
-    than the text beside it (`EDGE_OVER_TEXT` x the text height of the other components), or, with
-    no other writing left, where it runs along a side: its pixels cover at least half of that
-    side's border line (the table beside a sheet, a shadow along the bottom)."""
+    than the other writing: more than `EDGE_OVER_TEXT` x the largest other component's size, among
+    those at least `EDGE_SPECK` of its size and mostly outside its box (a dot beside a tight crop,
+    or a 5's own bar, is no writing to compare with). With no such writing, only a solid one (ink on half its box) that runs along a
+    side (its pixels cover half of that side's border line) is an edge: the table beside a sheet,
+    a shadow along the bottom; not a 7 whose bar lies along the top row."""
     h, w = shape
     ph, pw = page if page is not None else shape
     b = c.boxes
@@ -199,14 +202,22 @@ def page_edges(c: Components, shape, page=None, sides=(True, True, True, True)) 
     if not spans.any():
         return spans
     n = len(b)
-    along = np.zeros(n, bool)                          # runs along a side of the page
-    for on, line, length in ((top, c.labels[0], w), (bottom, c.labels[-1], w),
-                             (left, c.labels[:, 0], h), (right, c.labels[:, -1], h)):
-        if on:
-            along |= np.bincount(line, minlength=n + 1)[1:] >= 0.5 * length
-    others = text_height(c, shape, spans) if not spans.all() else None
-    big = np.maximum(c.heights, c.widths) > EDGE_OVER_TEXT * others if others else np.zeros(n, bool)
-    return spans & (along | big)
+    size = np.maximum(c.heights, c.widths)                                    # (n,)
+    edges = np.zeros(n, bool)
+    for k in np.flatnonzero(spans):
+        # the others: not specks, and not the component's own pieces (a 5's bar in its box)
+        oy = np.clip(np.minimum(b[:, 2], b[k, 2]) - np.maximum(b[:, 0], b[k, 0]), 0, None)
+        ox = np.clip(np.minimum(b[:, 3], b[k, 3]) - np.maximum(b[:, 1], b[k, 1]), 0, None)
+        inside = oy * ox >= 0.5 * c.heights * c.widths
+        others = ~spans & ~inside & (size >= EDGE_SPECK * size[k])
+        if others.any():
+            edges[k] = size[k] > EDGE_OVER_TEXT * size[others].max()
+            continue
+        along = any(on and np.count_nonzero(line == k + 1) >= 0.5 * length    # labels count from 1
+                    for on, line, length in ((top, c.labels[0], w), (bottom, c.labels[-1], w),
+                                             (left, c.labels[:, 0], h), (right, c.labels[:, -1], h)))
+        edges[k] = along and c.area[k] >= 0.5 * c.heights[k] * c.widths[k]
+    return edges
 
 
 def without_edges(ink: np.ndarray, c: Components, edges: np.ndarray, **kw) -> tuple[np.ndarray, Components | None]:

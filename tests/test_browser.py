@@ -434,3 +434,8 @@ def test_a_number_written_to_the_pads_edges_and_leaving_the_tab(page, tmp_path):
     page.wait_for_timeout(1500)
     expect(page.get_by_test_id("number-text")).to_have_text("2026")
     assert "Could not read" not in page.locator("#result").inner_text()
+    page.check("input[name=read-mode][value=digit]")           # a mode switch while the pad is hidden
+    page.wait_for_timeout(1000)                                 # (its debounced vote comes meanwhile)
+    page.click("#tab-btn-draw")                                 # ... is voted on when it is back
+    expect(page.get_by_test_id("prediction")).to_be_visible(timeout=20_000)
+    expect(page.locator("#result")).to_contain_text("your drawing", timeout=20_000)   # the pad's, not the upload's

@@ -263,6 +263,39 @@ def test_a_number_drawn_against_the_top_of_a_canvas_reads_whole(ens):
     assert read_number(ens, pad).extra.get("text") == "617"
 
 
+def pen(strokes, size=(900, 400), width: int = 18) -> np.ndarray:
+    """Black-pen strokes ((x, y) in fractions of the page) on white, like the page's pad."""
+    im = Image.new("L", size, 255)
+    d = ImageDraw.Draw(im)
+    for s in strokes:
+        pts = [(x * size[0], y * size[1]) for x, y in s]
+        d.line(pts, fill=17, width=width, joint="curve")
+        for x, y in pts:
+            d.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=17)
+    return np.asarray(im)
+
+
+TALL_714 = [[(0.10, 0.01), (0.26, 0.01), (0.16, 0.99)], [(0.45, 0.01), (0.44, 0.99)],
+            [(0.74, 0.99), (0.74, 0.01), (0.62, 0.65), (0.86, 0.65)]]      # top row to bottom row
+
+
+@pytest.mark.parametrize("extra,want", [([], "714"), ([[(0.95, 0.5), (0.95, 0.5)]], "714"),     # a tap
+                                        ([[(0.93, 0.5), (0.97, 0.5)]], "714")])                 # a dash
+def test_a_dot_beside_a_number_that_spans_the_page_is_not_the_writing_it_is_measured_by(ens, extra, want):
+    """A speck beside page-spanning digits once set the text height: they became edges ("0", "1111")."""
+    assert read_number(ens, pen(TALL_714 + extra)).extra.get("text") == want
+
+
+def test_a_flat_bar_along_the_border_is_no_page_edge(ens):
+    """A tight crop of a 7 or 5 whose bar lies along the top row: writing, not a table's edge."""
+    seven = pen([[(0.25, 0.05), (0.75, 0.05), (0.5, 0.95)]])
+    five = pen([[(0.42, 0.05), (0.40, 0.45), (0.47, 0.40), (0.55, 0.45), (0.58, 0.65), (0.55, 0.88), (0.47, 0.95),
+                 (0.38, 0.92)], [(0.44, 0.05), (0.58, 0.05)]])
+    for want, img in (("7", seven), ("5", five)):
+        ys, xs = np.nonzero(img < 128)
+        assert read_number(ens, img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]).extra.get("text") == want
+
+
 def test_a_dark_table_beside_the_sheet_is_an_edge_and_sets_no_threshold(ens):
     """The table along one side (too little of the border for crop_to_sheet) is a page edge; its
     ink once set the threshold, so the lighter writing fell under it ("no digit found")."""

@@ -93,11 +93,14 @@ function selectTab(name) {
   if (name !== "camera") camera?.stop();      // the camera light goes off when leaving the tab
   document.querySelector(".mode-switch").classList.toggle("off", name === "camera");
   layout();
+  if (name === "draw" && missedVote && !pad.isEmpty) voteDrawingSoon();   // what changed while away
+  missedVote = false;
 }
 for (const t of tabs) $(`tab-btn-${t}`).addEventListener("click", () => selectTab(t));
 
 // ---- drawing: the vote follows the pen, debounced; one request in flight at a time -----------
 let inFlight = false;
+let missedVote = false;                      // a vote on the pad skipped or dropped while its tab was hidden
 let again = false;
 const pad = new DrawingPad($("pad"), {
   onChange: () => {
@@ -129,7 +132,11 @@ new ResizeObserver(() => {
 }).observe($("pad"));
 
 async function voteDrawing() {
-  if (pad.isEmpty || $("tab-draw").hidden) return;
+  if (pad.isEmpty) return;
+  if ($("tab-draw").hidden) {                // another tab is shown: vote when the Draw tab is back
+    missedVote = true;
+    return;
+  }
   if (inFlight) {
     again = true;                            // vote once more when the current answer is in
     return;
@@ -140,12 +147,14 @@ async function voteDrawing() {
     const blob = await pad.toBlob();
     const doc = await vote([{ blob, name: "drawing.png" }], undefined, asked);
     // cleared, switched mode or left the tab meanwhile: nothing to show (an upload's answer stays)
-    if (!pad.isEmpty && asked === mode && !$("tab-draw").hidden) {
+    if ($("tab-draw").hidden) missedVote = true;
+    else if (!pad.isEmpty && asked === mode) {
       show(doc.images[0], doc, "your drawing");
       if (asked === "number") boxes.draw(doc.images[0]);
     }
   } catch (err) {
-    showError(`The server did not answer: ${err.message}`);
+    if ($("tab-draw").hidden) missedVote = true;     // not over an upload's answer
+    else showError(`The server did not answer: ${err.message}`);
   } finally {
     inFlight = false;
     if (again) {
