@@ -190,9 +190,10 @@ def page_edges(c: Components, shape, page=None, sides=(True, True, True, True)) 
     component that touches the border and spans the page is an edge only where it is much larger
     than the other writing: more than `EDGE_OVER_TEXT` x the largest other component's size, among
     those at least `EDGE_SPECK` of its size and mostly outside its box (a dot beside a tight crop,
-    or a 5's own bar, is no writing to compare with). With no such writing, only a solid one (ink on half its box) that runs along a
-    side (its pixels cover half of that side's border line) is an edge: the table beside a sheet,
-    a shadow along the bottom; not a 7 whose bar lies along the top row."""
+    or a 5's own bar, is no writing to compare with). With no such writing, only a solid one (ink
+    on half its box) that runs along a side (its pixels cover half of that side's border line) is
+    an edge: the table beside a sheet, a shadow along the bottom; not a 7 whose bar lies along the
+    top row."""
     h, w = shape
     ph, pw = page if page is not None else shape
     b = c.boxes

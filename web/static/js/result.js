@@ -146,7 +146,7 @@ export function renderNumber(target, row, doc, source, { blob = null, onDigit = 
   const weakest = voted.reduce((a, d) => (d.agreement < a.agreement ? d : a), voted[0]);
   const pairCount = pairs / 2;                                   // a pair gives two digits
   const pairNote = pairs ? `; ${pairCount} touching pair${pairCount === 1 ? "" : "s"} read by the pair reader` : "";
-  // "every one" of several digits, "the other one" beside a pair, "it" when there is one
+  // "every one" of several digits, "the other digit" or "each of the others" beside pairs, "it" alone
   const whom = voted.length === 1 ? (pairs ? "the other digit" : "it") : pairs ? "each of the others" : "every one";
   target.append(el("div", { class: `verdict number ${level}` },
     el("div", { class: "number-text", "data-testid": "number-text", "aria-label": `number ${row.text}` }, row.text),
