@@ -101,7 +101,11 @@ export function drawBoxes(ctx, digits, total, scale = 1, selected = -1) {
     ctx.strokeStyle = ctx.fillStyle = colour;
     ctx.lineWidth = d.index === selected ? 2 * px : px;
     ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-    const label = d.pair ? d.class_name : `${d.class_name} ${d.agreement}/${total}`;   // a pair's two boxes touch: short labels
+    // the vote beside the class where it fits before the next box on the line (a pair's two
+    // boxes touch, a 1's box is narrow): else the class alone, the cards below say the rest
+    const next = Math.min(...digits.filter((o) => o.line === d.line && o.box[0] > d.box[0]).map((o) => o.box[0] * scale));
+    const long = `${d.class_name} ${d.agreement}/${total}`;
+    const label = !d.pair && ctx.measureText(long).width + 8 <= next - x0 ? long : d.class_name;
     const w = ctx.measureText(label).width + 6;
     const top = y0 > 20 * Math.max(1, scale) ? y0 - 1 : y1 + 20 * Math.max(1, scale);
     ctx.fillRect(x0 - px / 2, top - 19 * Math.max(1, scale), w, 19 * Math.max(1, scale));
