@@ -68,10 +68,8 @@ def pair_boxes(truth) -> np.ndarray:
 
 def _inside(boxes, truth) -> np.ndarray:
     """(K, n) share of each true box's area inside each candidate box."""
-    a, b = np.asarray(boxes, np.float64)[:, None], np.asarray(truth, np.float64)[None]
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    return w * h / np.maximum((b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]), 1)
+    from .segment import box_area, box_overlap
+    return box_overlap(boxes, truth) / np.maximum(box_area(np.reshape(truth, (-1, 4))), 1)[None]
 
 
 def label_pairs(boxes, truth, digits) -> np.ndarray:

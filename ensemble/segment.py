@@ -178,6 +178,21 @@ def components(ink: np.ndarray, sigma: float = 1.0, level: float = 0.2, link_lev
     return Components(labels, boxes, area, bw, smooth > link_level * t)
 
 
+def box_overlap(a, b) -> np.ndarray:
+    """Intersection area of every box in a (K, 4) with every box in b (N, 4) -> float (K, N). Boxes are
+    (lo, lo, hi, hi) in either axis order: y0 x0 y1 x1 (here) or x0 y0 x1 y1 (JSON boxes)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 1, 4), np.asarray(b, np.float64).reshape(1, -1, 4)
+    d0 = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    d1 = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    return d0 * d1
+
+
+def box_area(b) -> np.ndarray:
+    """Area of each box of b (..., 4), either axis order (`box_overlap`)."""
+    b = np.asarray(b, np.float64)
+    return (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+
+
 def page_edges(c: Components, shape, page=None, sides=(True, True, True, True)) -> np.ndarray:
     """(n,) components that touch the border and span most of the page: paper edges, shadows.
 
@@ -207,9 +222,7 @@ def page_edges(c: Components, shape, page=None, sides=(True, True, True, True)) 
     edges = np.zeros(n, bool)
     for k in np.flatnonzero(spans):
         # the others: not specks, and not the component's own pieces (a 5's bar in its box)
-        oy = np.clip(np.minimum(b[:, 2], b[k, 2]) - np.maximum(b[:, 0], b[k, 0]), 0, None)
-        ox = np.clip(np.minimum(b[:, 3], b[k, 3]) - np.maximum(b[:, 1], b[k, 1]), 0, None)
-        inside = oy * ox >= 0.5 * c.heights * c.widths
+        inside = box_overlap(b, b[k])[:, 0] >= 0.5 * box_area(b)
         others = ~spans & ~inside & (size >= EDGE_SPECK * size[k])
         if others.any():
             edges[k] = size[k] > EDGE_OVER_TEXT * size[others].max()

@@ -57,12 +57,10 @@ class OneDigitNet(nn.Module):
 # ---- data: the candidates of rendered numbers, labelled by their boxes ----------------------
 def box_iou(a, b) -> np.ndarray:
     """IoU of every box in a (K, 4) with every box in b (N, 4), x0 y0 x1 y1 -> (K, N)."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 1, 4), np.asarray(b, np.float64).reshape(1, -1, 4)
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])      # noqa: E731
-    inter = w * h
-    return inter / np.maximum(area(a) + area(b) - inter, 1)
+    from .segment import box_area, box_overlap
+    inter = box_overlap(a, b)
+    union = box_area(np.reshape(a, (-1, 4)))[:, None] + box_area(np.reshape(b, (-1, 4)))[None] - inter
+    return inter / np.maximum(union, 1)
 
 
 def label_candidates(boxes, truth) -> np.ndarray:
