@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -40,36 +39,31 @@ def parse_args(argv=None):
 def crops(cfg: dict, split: str, a) -> tuple:
     """uint8 (K, 28, 28), int64 (K,) synthetic pairs and uint8, int64 rendered candidates, for the
     split ("train" or "val"), cached; and the cache file if it was read."""
-    import numpy as np
-
     from ensemble.pairs import pair_crops, synthetic_pairs
+    from ensemble.verifier import cached_arrays
     from generators import load_mnist
     d = cfg["data"]
     mix = [{**m, "look": look} for m in d["mix"] for look in d["looks"]]
     n_syn, n_one, n_num = ((d["synthetic"], d["singles"], d["numbers"]) if split == "train"
                            else (d["val_synthetic"], d["val_singles"], d["val_numbers"]))
-    code = b"".join((ROOT / f).read_bytes() for f in (
-        "generators/numbers.py", "ensemble/reading.py", "ensemble/numbers.py", "ensemble/segment.py",
-        "ensemble/normalize.py", "ensemble/verifier.py", "ensemble/pairs.py", "train_pairs.py"))
-    key = hashlib.sha256(code + json.dumps([mix, n_syn, n_one, n_num, d["keep_not"], d["seed"], split],
-                                           sort_keys=True).encode()).hexdigest()[:16]
-    store = Path(a.cache) / f"pairs-{split}-{key}.npz"
-    if store.exists():
-        z = np.load(store)
-        print(f"pair data: {split} crops from {store}", file=sys.stderr)
-        return z["sx"], z["sy"], z["rx"], z["ry"], str(store)
-    x, y = load_mnist("train", verbose=False)
-    x, y = x.numpy(), y.numpy()
-    cut = slice(None, -5000) if split == "train" else slice(-5000, None)   # the members' split: val = the last 5,000
-    x, y = x[cut], y[cut]
-    seed = int(d["seed"]) + (0 if split == "train" else 1000)
-    sx, sy = synthetic_pairs(x, y, int(n_syn), seed, workers=a.workers, desc=f"synthetic {split} pairs",
-                             singles=int(n_one))
-    rx, ry = pair_crops(x, y, mix, int(n_num), seed + 1, workers=a.workers, desc=f"reading {split} numbers",
-                        keep_not=float(d["keep_not"]))
-    store.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(store, sx=sx, sy=sy, rx=rx, ry=ry)
-    return sx, sy, rx, ry, None
+    sources = [ROOT / f for f in ("generators/numbers.py", "ensemble/reading.py", "ensemble/numbers.py",
+                                  "ensemble/segment.py", "ensemble/normalize.py", "ensemble/verifier.py",
+                                  "ensemble/pairs.py", "train_pairs.py")]
+
+    def make():
+        x, y = load_mnist("train", verbose=False)
+        x, y = x.numpy(), y.numpy()
+        cut = slice(None, -5000) if split == "train" else slice(-5000, None)   # the members' split: val = the last 5,000
+        x, y = x[cut], y[cut]
+        seed = int(d["seed"]) + (0 if split == "train" else 1000)
+        sx, sy = synthetic_pairs(x, y, int(n_syn), seed, workers=a.workers, desc=f"synthetic {split} pairs",
+                                 singles=int(n_one))
+        rx, ry = pair_crops(x, y, mix, int(n_num), seed + 1, workers=a.workers, desc=f"reading {split} numbers",
+                            keep_not=float(d["keep_not"]))
+        return {"sx": sx, "sy": sy, "rx": rx, "ry": ry}
+    z, store = cached_arrays(a.cache, f"pairs-{split}", sources,
+                             [mix, n_syn, n_one, n_num, d["keep_not"], d["seed"], split], make, f"pair data: {split} crops")
+    return z["sx"], z["sy"], z["rx"], z["ry"], store
 
 
 def main(argv=None) -> int:

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -41,31 +40,26 @@ def parse_args(argv=None):
 
 def crops(cfg: dict, split: str, n: int, a) -> tuple:
     """uint8 (K, 28, 28) candidates and int64 (K,) labels for the split ("train" or "val"), cached."""
-    import numpy as np
-
-    from ensemble.verifier import candidate_crops
+    from ensemble.verifier import cached_arrays, candidate_crops
     from generators import load_mnist
     d = cfg["data"]
     mix = [{**m, "look": look} for m in d["mix"] for look in d["looks"]]
     # what the crops depend on: the renderer, the reading path (decode, segment, normalize), the
     # tasks and labels (ensemble/verifier.py), the split (this file), the config
-    code = b"".join((ROOT / f).read_bytes() for f in (
-        "generators/numbers.py", "ensemble/reading.py", "ensemble/numbers.py", "ensemble/segment.py",
-        "ensemble/normalize.py", "ensemble/verifier.py", "train_verifier.py"))
-    key = hashlib.sha256(code + json.dumps([mix, n, d["seed"], split], sort_keys=True).encode()).hexdigest()[:16]
-    store = Path(a.cache) / f"crops-{split}-{key}.npz"
-    if store.exists():
-        z = np.load(store)
-        print(f"verifier data: {split} crops from {store}", file=sys.stderr)
-        return z["x"], z["y"], str(store)
-    x, y = load_mnist("train", verbose=False)
-    x = x.numpy()
-    x = x[:-5000] if split == "train" else x[-5000:]        # the members' own split: val = the last 5,000
-    seed = int(d["seed"]) + (0 if split == "train" else 1000)
-    cx, cy = candidate_crops(x, mix, n, seed, workers=a.workers, desc=f"reading {split} numbers")
-    store.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(store, x=cx, y=cy)
-    return cx, cy, None
+    sources = [ROOT / f for f in ("generators/numbers.py", "ensemble/reading.py", "ensemble/numbers.py",
+                                  "ensemble/segment.py", "ensemble/normalize.py", "ensemble/verifier.py",
+                                  "train_verifier.py")]
+
+    def make():
+        x, _y = load_mnist("train", verbose=False)
+        x = x.numpy()
+        x = x[:-5000] if split == "train" else x[-5000:]        # the members' own split: val = the last 5,000
+        seed = int(d["seed"]) + (0 if split == "train" else 1000)
+        cx, cy = candidate_crops(x, mix, n, seed, workers=a.workers, desc=f"reading {split} numbers")
+        return {"x": cx, "y": cy}
+    z, store = cached_arrays(a.cache, f"crops-{split}", sources, [mix, n, d["seed"], split], make,
+                             f"verifier data: {split} crops")
+    return z["x"], z["y"], store
 
 
 def main(argv=None) -> int:

@@ -136,6 +136,25 @@ def map_tasks(fn, tasks: list, workers: int, desc: str, unit: str, chunksize: in
         return list(tqdm(pool.imap(fn, tasks, chunksize=chunksize), **bar))
 
 
+def cached_arrays(folder, name: str, sources: list, params, make, what: str) -> tuple[dict, str | None]:
+    """The arrays make() returns ({name: ndarray}), kept in folder/{name}-{key}.npz, key: a hash of
+    the `sources` files' bytes (the code they depend on) and `params` (JSON). Read from there when
+    present (saying so on stderr, as "{what} from FILE"): (arrays, that file), else (arrays, None)."""
+    import hashlib
+    import sys
+    code = b"".join(Path(f).read_bytes() for f in sources)
+    key = hashlib.sha256(code + json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    store = Path(folder) / f"{name}-{key}.npz"
+    if store.exists():
+        print(f"{what} from {store}", file=sys.stderr)
+        with np.load(store) as z:
+            return {k: z[k] for k in z.files}, str(store)
+    arrays = make()
+    store.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(store, **arrays)
+    return arrays, None
+
+
 def candidate_crops(images: np.ndarray, mix: list[dict], n: int, seed: int, workers: int = 2,
                     desc: str = "numbers") -> tuple[np.ndarray, np.ndarray]:
     """Render n numbers per `mix` entry from `images`, read them: uint8 (K, 28, 28), int64 (K,)."""
