@@ -55,6 +55,10 @@ MAX_DECODE = 2048           # px: never decode larger than this for a second loo
 MAX_WORK_PIXELS = 1_500_000  # the region segmented at working scale is at most this big
 TALL = 2.0                  # a stack this many times the median height sets the text height instead,
 TALL_FEW = 8                # ... the heaviest, among at most this many big stacks (`text_height`)
+INK_CLEAR = 20.0            # ink on much of the page is writing if it stands this many x the paper's noise clear of it
+RULE_LENGTH = 2.0           # a straight level run of ink this many x H long is a ruled line (a form's, a notebook's)
+RULE_THICK = 0.3            # ... where its ink is at most this many x H tall (a stroke that crosses it stays)
+TIGHT = 0.5                 # a crop holding less than this share of the region its writing needs gets paper around
 EDGE_RIM = 3                # px around a page edge erased with it (its blurred rim)
 EDGE_OVER_TEXT = 2.0        # a component spanning the page is an edge if this many times the other writing's size
 EDGE_SPECK = 0.25           # ... among the others at least this share of its size (not specks)
@@ -158,9 +162,17 @@ class Components:
 def components(ink: np.ndarray, sigma: float = 1.0, level: float = 0.2, link_level: float = 0.5) -> Components | None:
     """Threshold the ink (Otsu, above the paper's noise, at least `level` x the ink's 99.5th
     percentile), connected components; None when blank. `faint`: the ink above `link_level` x
-    that threshold."""
+    that threshold. The paper's noise is the spread of all pixels, or of those below Otsu where
+    the ink covers a quarter of them or more and stands `INK_CLEAR` x their spread clear of them
+    (a 1 cropped tight to its stroke; not noise all over the page)."""
     from .normalize import MIN_CONTRAST, otsu, sample
     paper = sample(ink)
+    cut = otsu(paper)
+    if np.count_nonzero(paper > cut) > 0.25 * paper.size:    # ink on much of the page (a digit cropped tight):
+        lo, hi = paper[paper <= cut], paper[paper > cut]     # the median would be the ink's rims, not the paper
+        mad = 1.4826 * float(np.median(np.abs(lo - np.median(lo))))
+        if np.median(hi) - np.median(lo) >= INK_CLEAR * max(mad, 1e-3):    # ink, not noise all over the page
+            paper = lo
     noise = 1.4826 * float(np.median(np.abs(paper - np.median(paper))))    # robust std of the paper
     smooth = ndi.gaussian_filter(ink, sigma) if sigma > 0 else ink
     peak = float(smooth.max())
@@ -208,7 +220,7 @@ def page_edges(c: Components, shape, page=None, sides=(True, True, True, True)) 
     or a 5's own bar, is no writing to compare with). With no such writing, only a solid one (ink
     on half its box) that runs along a side (its pixels cover half of that side's border line) is
     an edge: the table beside a sheet, a shadow along the bottom; not a 7 whose bar lies along the
-    top row."""
+    top row, nor one whose box is the page (a 1 cropped tight to its stroke)."""
     h, w = shape
     ph, pw = page if page is not None else shape
     b = c.boxes
@@ -230,7 +242,8 @@ def page_edges(c: Components, shape, page=None, sides=(True, True, True, True)) 
         along = any(on and np.count_nonzero(line == k + 1) >= 0.5 * length    # labels count from 1
                     for on, line, length in ((top, c.labels[0], w), (bottom, c.labels[-1], w),
                                              (left, c.labels[:, 0], h), (right, c.labels[:, -1], h)))
-        edges[k] = along and c.area[k] >= 0.5 * c.heights[k] * c.widths[k]
+        whole = c.heights[k] >= 0.9 * ph and c.widths[k] >= 0.9 * pw          # the page is this one stroke
+        edges[k] = along and c.area[k] >= 0.5 * c.heights[k] * c.widths[k] and not whole
     return edges
 
 
@@ -241,6 +254,60 @@ def without_edges(ink: np.ndarray, c: Components, edges: np.ndarray, **kw) -> tu
     if not edges.any():
         return ink, c
     mask = binary_dilation(np.isin(c.labels, np.flatnonzero(edges) + 1), iterations=EDGE_RIM)
+    ink = np.where(mask, 0.0, ink).astype(ink.dtype)
+    return ink, components(ink, **kw)
+
+
+def form_rules(bw: np.ndarray, H: float) -> np.ndarray:
+    """(h, w) bool: the ink of ruled lines (a form's line the number is written on, a notebook's,
+    an underline): straight level runs at least `RULE_LENGTH` x H long, under the ink's middle row,
+    where the ink is at most `RULE_THICK` x H tall. No digit has such a run (touching 7s' bars join
+    in one, at the top); a line under the writing joined its digits into one component, or was
+    read as a row of 1s.
+
+    A run may rise or fall by the rows each row is tested with (0.05 H up and down: a photo's
+    few degrees of tilt); where a digit's stroke crosses or stands on the line, the ink there is
+    taller than the line and stays the digit's. Runs along the top or bottom border are left to
+    `page_edges` (a 2 cropped at its base is no rule)."""
+    L = int(RULE_LENGTH * H) | 1                                             # odd: centred windows
+    if bw.shape[1] < L or not bw.any():
+        return np.zeros_like(bw)
+    r = max(1, round(0.05 * H))
+    band = ndi.maximum_filter1d(bw, 2 * r + 1, axis=0)                       # (h, w) each row with its neighbours
+    full = ndi.uniform_filter1d(band.astype(np.float32), L, axis=1) > 1 - 0.5 / L   # windows all ink
+    e = max(1, round(0.1 * H))
+    full[:e] = full[-e:] = False                  # along the border: a page edge's business, or a digit cropped tight
+    full[:int(np.median(np.nonzero(bw)[0])) + 1] = False    # over the ink's middle row: touching 7s' bars, no line
+    if not full.any():
+        return np.zeros_like(bw)
+    run = ndi.maximum_filter1d(full, L, axis=1) & bw                        # the ink of such windows
+    cols, n = ndi.label(bw, structure=[[0, 1, 0], [0, 1, 0], [0, 1, 0]])     # each column's runs of ink
+    tall = np.bincount(cols.ravel(), minlength=n + 1)                      # (n + 1,) their lengths
+    return run & (tall[cols] <= RULE_THICK * H)
+
+
+def without_rules(ink: np.ndarray, c: Components, H: float, **kw) -> tuple[np.ndarray, Components | None]:
+    """The ink with its ruled lines (`form_rules`) and their blurred rims erased (not the writing
+    that touches them), and a box's sides between them, and its components found again; (ink, c)
+    unchanged without a rule."""
+    rule = form_rules(c.bw, H)
+    if not rule.any():
+        return ink, c
+    mask = binary_dilation(rule, iterations=EDGE_RIM) & ~(c.bw & ~rule)
+    ink = np.where(mask, 0.0, ink).astype(ink.dtype)
+    c = components(ink, **kw)
+    if c is None:
+        return ink, c
+    # a box's sides: thin upright bars with a rule at their top and at their bottom (left alone,
+    # they read as 1s); a 1 on a line has no rule over it
+    r = EDGE_RIM + 2
+    def ruled(y, x0, x1):
+        return rule[max(0, y - r):y + r, max(0, x0 - r):x1 + r].any()
+    side = [k for k, (y0, x0, y1, x1) in enumerate(c.boxes)
+            if x1 - x0 <= RULE_THICK * H and ruled(y0, x0, x1) and ruled(y1, x0, x1)]
+    if not side:
+        return ink, c
+    mask = binary_dilation(np.isin(c.labels, np.array(side) + 1), iterations=EDGE_RIM)
     ink = np.where(mask, 0.0, ink).astype(ink.dtype)
     return ink, components(ink, **kw)
 
@@ -284,7 +351,8 @@ def text_height(c: Components, shape, edges: np.ndarray | None = None) -> float 
     """Median height of the big stacks of components (area >= 20 % of the biggest), ignoring
     page edges (`edges`, default `page_edges(c, shape)`): a digit broken into pieces above one
     another counts at its full height. Among a few stacks, the heaviest sets it when it is at least
-    TALL x the median and the stacks far under it are flat (below)."""
+    TALL x the median and the stacks far under it are flat (below). None when every big stack is a
+    solid bar 4 x wider than tall (a dash drawn alone is no digit, nor a row of 1s)."""
     keep = ~(page_edges(c, shape) if edges is None else edges)
     if not keep.any():
         return None
@@ -294,6 +362,8 @@ def text_height(c: Components, shape, edges: np.ndarray | None = None) -> float 
     heights[ids[keep]] = (boxes[keep, 2] - boxes[keep, 0])
     widths[ids[keep]] = (boxes[keep, 3] - boxes[keep, 1])
     big = area >= 0.2 * area.max()
+    if np.all((widths[big] >= 4 * heights[big]) & (area[big] >= 0.6 * widths[big] * heights[big])):
+        return None                               # only solid bars: a dash, a rule, no writing
     median = float(np.median(heights[big]))
     # a lone digit broken into flat parts that do not stack (a 5's bar and foot off its body's
     # columns), or beside a few grains as heavy as a fifth of it: the median is a part's or a
@@ -717,10 +787,14 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     # 1. first look
     g1 = g if max(g.shape) <= FIRST_LOOK else _resize(g, *_fit(g.shape, FIRST_LOOK))   # arrays may be big
     ink1, (oy, ox) = ink_of(g1)
+    raw1 = ink1                                   # before page edges are erased: its zeros are paper
     c1 = components(ink1)
     if c1 is not None:
         ink1, c1 = without_edges(ink1, c1, page_edges(c1, ink1.shape))
     H1 = text_height(c1, ink1.shape) if c1 is not None else None
+    if H1 is not None:                            # a ruled line set H too (a digit and its line: their mean)
+        ink1, c1 = without_rules(ink1, c1, H1)
+        H1 = text_height(c1, ink1.shape) if c1 is not None else None
     if H1 is None or H1 < max(3, p.min_height * max(g1.shape)):
         raise ImageError("no digit found")
     keep = (np.maximum(c1.heights, c1.widths) >= p.speck * H1) & ~page_edges(c1, ink1.shape)
@@ -731,6 +805,15 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     m = 0.6 * H1
     roi1 = (max(0, kb[:, 0].min() - m) + oy, max(0, kb[:, 1].min() - m) + ox,
             min(ink1.shape[0], kb[:, 2].max() + m) + oy, min(ink1.shape[1], kb[:, 3].max() + m) + ox)
+    # writing cropped tight to its ink gets paper around it: without it the ink map finds no paper
+    # beside a stroke that fills the region's width (a 1 at 32x2 px). Tight: the region the writing
+    # needs (its boxes and the margin m) lies mostly outside the image; not writing (or a shadow's
+    # sliver) that merely comes near the border
+    pad1 = [max(0.0, m - kb[:, 0].min()), max(0.0, m - kb[:, 1].min()),
+            max(0.0, kb[:, 2].max() + m - ink1.shape[0]), max(0.0, kb[:, 3].max() + m - ink1.shape[1])]
+    need = (kb[:, 2].max() - kb[:, 0].min() + 2 * m) * (kb[:, 3].max() - kb[:, 1].min() + 2 * m)
+    if (roi1[2] - roi1[0]) * (roi1[3] - roi1[1]) >= TIGHT * need:
+        pad1 = [0.0] * 4                                              # first-look px: top, left, bottom, right
     # 2. the region at the working scale: H -> target_height px
     s = p.target_height / H1                      # working px per first-look px
     s = min(s, math.sqrt(MAX_WORK_PIXELS / max(1.0, (roi1[2] - roi1[0]) * (roi1[3] - roi1[1]))))
@@ -744,6 +827,11 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     ry0, rx0 = int(roi1[0] * k2), int(roi1[1] * k2)
     ry1, rx1 = int(math.ceil(roi1[2] * k2)), int(math.ceil(roi1[3] * k2))
     region = g2[ry0:ry1, rx0:rx1]
+    if any(pad1):
+        paper = float(np.median(g1[oy:oy + raw1.shape[0], ox:ox + raw1.shape[1]][raw1 == 0]))
+        pt, pl, pb, pr = (int(round(q * k2)) for q in pad1)
+        region = np.pad(region, ((pt, pb), (pl, pr)), constant_values=paper)
+        ry0, rx0, ry1, rx1 = ry0 - pt, rx0 - pl, ry1 + pb, rx1 + pr       # the region's place, beyond g2
     f = s / k2                                    # working px per px of g2
     hh, ww = max(1, round(region.shape[0] * f)), max(1, round(region.shape[1] * f))
     work = _resize(region, hh, ww) if abs(f - 1) > 0.05 else region
@@ -762,6 +850,11 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
         if c is None:
             raise ImageError("no digit found")
         edges = page_edges(c, ink.shape, page, sides)
+    ink, c2 = without_rules(ink, c, H1 * s, sigma=p.sigma, level=p.level, link_level=p.link_level)
+    if c2 is not c:
+        if c2 is None:
+            raise ImageError("no digit found")
+        c, edges = c2, page_edges(c2, ink.shape, page, sides)
     H = text_height(c, ink.shape, edges)
     if H is None:
         raise ImageError("no digit found")
@@ -804,7 +897,10 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
                           "cut_ink": [q.cut_ink for q in line.pieces]})
     if not images:
         raise ImageError("no digit found")
-    return Segmentation(np.stack(images), out_lines, np.array(boxes), H * to_src_y)
+    boxes = np.array(boxes)
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, src_w)           # paper added beyond the border is no place
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, src_h)
+    return Segmentation(np.stack(images), out_lines, boxes, H * to_src_y)
 
 
 def _fit(shape, side):

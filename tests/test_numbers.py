@@ -254,6 +254,72 @@ def test_a_number_cropped_tight_to_its_ink_reads_whole(ens, text, look):
     assert read_number(ens, tight(img)).extra.get("text") == text
 
 
+@pytest.mark.parametrize("text,k,look,margin", [("1", 0, "scan", 0), ("1", 2, "photo", 3), ("8", 3, "photo", 3),
+                                               ("0", 0, "scan", 0), ("8", 2, "scan", 0)])
+def test_a_lone_digit_cropped_tight_reads_as_one_digit(ens, text, k, look, margin):
+    """A digit whose ink fills the crop: the paper's noise was the ink's spread ("no digit found"),
+    a 1's stroke filled the working region's width, so the ink map found no paper beside it, and
+    loops split ("13" for a 0, "0 13" for an 8). Digit mode read them all."""
+    img, _ = render_number(digits_of(text, k), seed=4 + k, style=NumberStyle(look=look))
+    assert read_number(ens, tight(img, margin)).extra.get("text") == text
+
+
+def test_a_pen_one_cropped_to_its_stroke_is_one_digit_with_its_box_inside_the_image(ens):
+    """A tall pen 1 cropped to its stroke (379 x 25 px) read as two lines, "1 1"."""
+    one = pen([[(0.5, 0.05), (0.48, 0.95)]], size=(300, 400))
+    ys, xs = np.nonzero(one < 128)
+    crop = one[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    r = read_number(ens, crop)
+    assert r.extra.get("text") == "1"
+    x0, y0, x1, y1 = r.extra["digits"][0]["box"]
+    assert 0 <= x0 < x1 <= crop.shape[1] and 0 <= y0 < y1 <= crop.shape[0]   # the paper added is no place
+
+
+def on_a_line(text: str, gap: int, reach: float, box: bool = False, k: int = 0) -> np.ndarray:
+    """A scanned number over a ruled line `gap` px under its lowest digit (< 0: through the digits'
+    feet), `reach` x H beyond its ends; with `box`, a box 8 px around it instead."""
+    img, boxes = render_number(digits_of(text, k), seed=7 + k, style=NumberStyle(look="scan"))
+    g = Image.fromarray(gray(img))
+    d, b = ImageDraw.Draw(g), np.array(boxes)
+    H = float(np.median(b[:, 3] - b[:, 1]))
+    x0, x1, y1 = b[:, 0].min() - reach * H, b[:, 2].max() + reach * H, b[:, 3].max()
+    if box:
+        d.rectangle([b[:, 0].min() - 8, b[:, 1].min() - 8, b[:, 2].max() + 8, y1 + 8], outline=40, width=3)
+    else:
+        d.line([(x0, y1 + gap), (x1, y1 + gap)], fill=40, width=int(max(3, H / 10)))
+    return np.asarray(g)
+
+
+@pytest.mark.parametrize("text,gap,reach", [("2026", 12, 1.0), ("2026", 4, 0.0), ("93058", 4, 1.0), ("38", 0, 1.0),
+                                            ("6104", 12, 0.0)])
+def test_a_number_written_on_a_ruled_line_reads_without_it(ens, text, gap, reach):
+    """A form's line under the number (apart or touching) joined digits or set the text height:
+    "302", "24", "9325", "no digit found", "6194"."""
+    assert read_number(ens, on_a_line(text, gap, reach)).extra.get("text") == text
+
+
+def test_a_number_in_a_box_reads_without_the_box(ens):
+    """The box joined the digits ("813"); with its top and bottom erased as rules, its sides must
+    go too, or they read as 1s ("14171")."""
+    assert read_number(ens, on_a_line("417", 0, 0.0, box=True)).extra.get("text") == "417"
+
+
+@pytest.mark.parametrize("ends", [(0.4, 0.6), (0.1, 0.9), (0.0, 1.0)])
+def test_a_dash_alone_is_no_digit(ens, ends):
+    """A pen dash set the text height to its own thickness and was cut into a row of 1s."""
+    with pytest.raises(ImageError, match="no digit found"):
+        segment(pen([[(ends[0], 0.5), (ends[1], 0.5)]]))
+
+
+def test_noise_all_over_the_page_is_no_digit():
+    """Ink on much of the page counts its spread from the paper only when it stands clear of it:
+    uniform noise is no tight crop, and finds no digit."""
+    rng = np.random.default_rng(0)
+    for img in (rng.integers(0, 256, (200, 200)), rng.integers(0, 256, (500, 1))):
+        with pytest.raises(ImageError, match="no digit found"):
+            segment(img.astype(np.uint8))
+
+
 def test_a_number_drawn_against_the_top_of_a_canvas_reads_whole(ens):
     """The probe's pad: a large 617 whose 6 and 1 touch the top edge read as "1 11"."""
     img, _ = render_number(digits_of("617"), seed=4, style=NumberStyle(look="scan"))
