@@ -288,26 +288,12 @@ def form_rules(bw: np.ndarray, H: float) -> np.ndarray:
 
 def without_rules(ink: np.ndarray, c: Components, H: float, **kw) -> tuple[np.ndarray, Components | None]:
     """The ink with its ruled lines (`form_rules`) and their blurred rims erased (not the writing
-    that touches them), and a box's sides between them, and its components found again; (ink, c)
-    unchanged without a rule."""
+    that touches them), and its components found again; (ink, c) unchanged without a rule. A box
+    around the number is not erased: its top is over the ink's middle row."""
     rule = form_rules(c.bw, H)
     if not rule.any():
         return ink, c
     mask = binary_dilation(rule, iterations=EDGE_RIM) & ~(c.bw & ~rule)
-    ink = np.where(mask, 0.0, ink).astype(ink.dtype)
-    c = components(ink, **kw)
-    if c is None:
-        return ink, c
-    # a box's sides: thin upright bars with a rule at their top and at their bottom (left alone,
-    # they read as 1s); a 1 on a line has no rule over it
-    r = EDGE_RIM + 2
-    def ruled(y, x0, x1):
-        return rule[max(0, y - r):y + r, max(0, x0 - r):x1 + r].any()
-    side = [k for k, (y0, x0, y1, x1) in enumerate(c.boxes)
-            if x1 - x0 <= RULE_THICK * H and ruled(y0, x0, x1) and ruled(y1, x0, x1)]
-    if not side:
-        return ink, c
-    mask = binary_dilation(np.isin(c.labels, np.array(side) + 1), iterations=EDGE_RIM)
     ink = np.where(mask, 0.0, ink).astype(ink.dtype)
     return ink, components(ink, **kw)
 
@@ -828,7 +814,8 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     ry1, rx1 = int(math.ceil(roi1[2] * k2)), int(math.ceil(roi1[3] * k2))
     region = g2[ry0:ry1, rx0:rx1]
     if any(pad1):
-        paper = float(np.median(g1[oy:oy + raw1.shape[0], ox:ox + raw1.shape[1]][raw1 == 0]))
+        sheet1 = g1[oy:oy + raw1.shape[0], ox:ox + raw1.shape[1]]
+        paper = float(np.median(sheet1[raw1 <= raw1.min()]))          # the least inky pixels' grey
         pt, pl, pb, pr = (int(round(q * k2)) for q in pad1)
         region = np.pad(region, ((pt, pb), (pl, pr)), constant_values=paper)
         ry0, rx0, ry1, rx1 = ry0 - pt, rx0 - pl, ry1 + pb, rx1 + pr       # the region's place, beyond g2

@@ -275,18 +275,15 @@ def test_a_pen_one_cropped_to_its_stroke_is_one_digit_with_its_box_inside_the_im
     assert 0 <= x0 < x1 <= crop.shape[1] and 0 <= y0 < y1 <= crop.shape[0]   # the paper added is no place
 
 
-def on_a_line(text: str, gap: int, reach: float, box: bool = False, k: int = 0) -> np.ndarray:
+def on_a_line(text: str, gap: int, reach: float, k: int = 0) -> np.ndarray:
     """A scanned number over a ruled line `gap` px under its lowest digit (< 0: through the digits'
-    feet), `reach` x H beyond its ends; with `box`, a box 8 px around it instead."""
+    feet), `reach` x H beyond its ends."""
     img, boxes = render_number(digits_of(text, k), seed=7 + k, style=NumberStyle(look="scan"))
     g = Image.fromarray(gray(img))
     d, b = ImageDraw.Draw(g), np.array(boxes)
     H = float(np.median(b[:, 3] - b[:, 1]))
     x0, x1, y1 = b[:, 0].min() - reach * H, b[:, 2].max() + reach * H, b[:, 3].max()
-    if box:
-        d.rectangle([b[:, 0].min() - 8, b[:, 1].min() - 8, b[:, 2].max() + 8, y1 + 8], outline=40, width=3)
-    else:
-        d.line([(x0, y1 + gap), (x1, y1 + gap)], fill=40, width=int(max(3, H / 10)))
+    d.line([(x0, y1 + gap), (x1, y1 + gap)], fill=40, width=int(max(3, H / 10)))
     return np.asarray(g)
 
 
@@ -296,12 +293,6 @@ def test_a_number_written_on_a_ruled_line_reads_without_it(ens, text, gap, reach
     """A form's line under the number (apart or touching) joined digits or set the text height:
     "302", "24", "9325", "no digit found", "6194"."""
     assert read_number(ens, on_a_line(text, gap, reach)).extra.get("text") == text
-
-
-def test_a_number_in_a_box_reads_without_the_box(ens):
-    """The box joined the digits ("813"); with its top and bottom erased as rules, its sides must
-    go too, or they read as 1s ("14171")."""
-    assert read_number(ens, on_a_line("417", 0, 0.0, box=True)).extra.get("text") == "417"
 
 
 @pytest.mark.parametrize("ends", [(0.4, 0.6), (0.1, 0.9), (0.0, 1.0)])
