@@ -779,8 +779,9 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
         ink1, c1 = without_edges(ink1, c1, page_edges(c1, ink1.shape))
     H1 = text_height(c1, ink1.shape) if c1 is not None else None
     if H1 is not None:                            # a ruled line set H too (a digit and its line: their mean)
-        ink1, c1 = without_rules(ink1, c1, H1)
-        H1 = text_height(c1, ink1.shape) if c1 is not None else None
+        ink1, c2 = without_rules(ink1, c1, H1)
+        if c2 is not c1:
+            c1, H1 = c2, text_height(c2, ink1.shape) if c2 is not None else None
     if H1 is None or H1 < max(3, p.min_height * max(g1.shape)):
         raise ImageError("no digit found")
     keep = (np.maximum(c1.heights, c1.widths) >= p.speck * H1) & ~page_edges(c1, ink1.shape)
@@ -795,11 +796,8 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     # beside a stroke that fills the region's width (a 1 at 32x2 px). Tight: the region the writing
     # needs (its boxes and the margin m) lies mostly outside the image; not writing (or a shadow's
     # sliver) that merely comes near the border
-    pad1 = [max(0.0, m - kb[:, 0].min()), max(0.0, m - kb[:, 1].min()),
-            max(0.0, kb[:, 2].max() + m - ink1.shape[0]), max(0.0, kb[:, 3].max() + m - ink1.shape[1])]
     need = (kb[:, 2].max() - kb[:, 0].min() + 2 * m) * (kb[:, 3].max() - kb[:, 1].min() + 2 * m)
-    if (roi1[2] - roi1[0]) * (roi1[3] - roi1[1]) >= TIGHT * need:
-        pad1 = [0.0] * 4                                              # first-look px: top, left, bottom, right
+    tight = (roi1[2] - roi1[0]) * (roi1[3] - roi1[1]) < TIGHT * need
     # 2. the region at the working scale: H -> target_height px
     s = p.target_height / H1                      # working px per first-look px
     s = min(s, math.sqrt(MAX_WORK_PIXELS / max(1.0, (roi1[2] - roi1[0]) * (roi1[3] - roi1[1]))))
@@ -813,10 +811,12 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     ry0, rx0 = int(roi1[0] * k2), int(roi1[1] * k2)
     ry1, rx1 = int(math.ceil(roi1[2] * k2)), int(math.ceil(roi1[3] * k2))
     region = g2[ry0:ry1, rx0:rx1]
-    if any(pad1):
+    if tight:                                     # paper for the margin the region lacks (first-look px)
+        lack = (m - kb[:, 0].min(), m - kb[:, 1].min(),
+                kb[:, 2].max() + m - ink1.shape[0], kb[:, 3].max() + m - ink1.shape[1])
+        pt, pl, pb, pr = (int(round(max(0.0, q) * k2)) for q in lack)   # g2 px: top, left, bottom, right
         sheet1 = g1[oy:oy + raw1.shape[0], ox:ox + raw1.shape[1]]
         paper = float(np.median(sheet1[raw1 <= raw1.min()]))          # the least inky pixels' grey
-        pt, pl, pb, pr = (int(round(q * k2)) for q in pad1)
         region = np.pad(region, ((pt, pb), (pl, pr)), constant_values=paper)
         ry0, rx0, ry1, rx1 = ry0 - pt, rx0 - pl, ry1 + pb, rx1 + pr       # the region's place, beyond g2
     f = s / k2                                    # working px per px of g2
