@@ -374,24 +374,23 @@ class NumberMode:
         vote_into(cands, np.concatenate(probs, axis=1))
         images = np.concatenate([p.images for p in prepared])                            # (sum K, 28, 28)
         verify = self.load_verifier()(images)                                             # (sum K,)
-        pair = self._pair_probs(prepared, images) if self.pairs is not None else None     # (sum K, 101)
+        pair = self._pair_probs(prepared, images)                                        # (sum K, 101)
         start = 0
         for r, p, pr in zip(readings, prepared, probs):
             part = slice(start, start + pr.shape[1])
             start += pr.shape[1]
             if p.info.get("video"):
-                self._fill_clip(r, p, cands[part], pr, verify[part], None if pair is None else pair[part])
+                self._fill_clip(r, p, cands[part], pr, verify[part], pair[part])
             else:
-                self._fill(r, p, cands[part], candidate_votes(pr, cands[part], verify[part],
-                                                              None if pair is None else pair[part]))
+                self._fill(r, p, cands[part], candidate_votes(pr, cands[part], verify[part], pair[part]))
 
     def _pair_probs(self, prepared: list[Prepared], images: np.ndarray) -> np.ndarray:
         """The pair reader's (sum K, 101) probabilities, read only for the candidates wide enough to
-        be a pair (`PairScoring.min_width`); the others are "not a pair"."""
+        be a pair (`PairScoring.min_width`); the others, and all with pairs=None, are "not a pair"."""
         from .pairs import NOT_PAIR
         wide = np.zeros(len(images), bool)
         start = 0
-        for p in prepared:
+        for p in prepared if self.pairs is not None else []:
             for f in p.info.get("frames") or [{"start": 0, "lines": p.info.get("lines") or []}]:
                 for line in f["lines"]:
                     for (_i, _j, k), w in zip(line["spans"], line["widths"]):
@@ -404,7 +403,7 @@ class NumberMode:
         return out
 
     def _fill_clip(self, r: Reading, p: Prepared, cands: list[Reading], probs: np.ndarray,
-                   verify: np.ndarray, pair: np.ndarray | None = None) -> None:
+                   verify: np.ndarray, pair: np.ndarray) -> None:
         """Read every frame like an image; the text most frames read wins (see the class)."""
         from collections import Counter
         frames = p.info["frames"]
@@ -414,8 +413,7 @@ class NumberMode:
             fr, fp = Reading(r.path), Prepared("ok", np.zeros((0, 28, 28), np.uint8),
                                                {"lines": f["lines"], "boxes": f["boxes"]})
             part = slice(f["start"], end)
-            self._fill(fr, fp, cands[part], candidate_votes(probs[:, part], cands[part], verify[part],
-                                                            None if pair is None else pair[part]))
+            self._fill(fr, fp, cands[part], candidate_votes(probs[:, part], cands[part], verify[part], pair[part]))
             read.append((fr, fp, f))
         ok = [(k, x) for k, x in enumerate(read) if x[0].ok]
         t0, t1 = p.info["span"]
