@@ -8,8 +8,9 @@ pictures and absent from benchmarks/numbers.py. Numbers of 1-5 validation digits
 images 55,000-59,999, `numbers.split_digits("val")`) are rendered as scans by
 `generators.numbers.render_number`; each is read plain, over a 3-4 px line at `gap` px under its
 lowest digit (< 0: through the digits' feet) reaching `reach` x H past its ends, in a box 8 px
-around it, and cropped to its ink (the scan's ink, darker than 128, plus 0 or 3 px). One process,
-the package's reading path (`ensemble.numbers.read_number`); no speed is measured.
+around it (3 px thick), in a box 0.3 H around it (0.15 H thick, tilted 3 degrees), and cropped to
+its ink (the scan's ink, darker than 128, plus 0 or 3 px). One process, the package's reading path
+(`ensemble.numbers.read_number`); no speed is measured.
 """
 from __future__ import annotations
 
@@ -39,6 +40,14 @@ def settings(img, boxes):
     ImageDraw.Draw(g).rectangle([b[:, 0].min() - 8, b[:, 1].min() - 8, b[:, 2].max() + 8, b[:, 3].max() + 8],
                                 outline=40, width=3)
     yield "box", np.asarray(g)
+    m, t = 0.3 * H, np.deg2rad(3)                  # a thick box 0.3 H around, tilted 3 degrees (a photo)
+    x0, y0, x1, y1 = b[:, 0].min() - m, b[:, 1].min() - m, b[:, 2].max() + m, b[:, 3].max() + m
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    corners = [(cx + (x - cx) * np.cos(t) - (y - cy) * np.sin(t), cy + (x - cx) * np.sin(t) + (y - cy) * np.cos(t))
+               for x, y in [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]]
+    g = Image.fromarray(img)
+    ImageDraw.Draw(g).line(corners + corners[:1], fill=40, width=max(3, int(0.15 * H)), joint="curve")
+    yield "box thick, tilted 3 deg", np.asarray(g)
     ys, xs = np.nonzero(img < 128)
     for m in (0, 3):
         yield f"tight +{m} px", img[max(0, ys.min() - m):ys.max() + 1 + m, max(0, xs.min() - m):xs.max() + 1 + m]

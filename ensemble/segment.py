@@ -10,8 +10,10 @@ chooses among the candidates with the members' votes).
 How an image becomes candidate digits (`segment`, in the worker processes):
 
 1. a first look at <= 256 px: the page's ink (`ensemble.normalize`'s polarity and paper model),
-   Otsu threshold, connected components; the text height H is the median height of the big ones
-   (among a few, the heaviest when far taller and the rest far under it flat: a broken digit's bar);
+   Otsu threshold, connected components, without page edges, boxes drawn around the writing
+   (`form_frames`) and ruled lines under it (`form_rules`), here and at the working scale; the
+   text height H is the median height of the big ones (among a few, the heaviest when far taller
+   and the rest far under it flat: a broken digit's bar);
 2. the region holding ink is decoded again, or resampled, so that H is ~32 px: small writing on
    a large photo gets the pixels it needs, a huge digit costs no more than a small one;
 3. components shorter and narrower than 0.2 H are specks and no pieces (their ink stays in the
@@ -58,6 +60,7 @@ TALL_FEW = 8                # ... the heaviest, among at most this many big stac
 INK_CLEAR = 20.0            # ink on much of the page is writing if it stands this many x the paper's noise clear of it
 RULE_LENGTH = 2.0           # a straight level run of ink this many x H long is a ruled line (a form's, a notebook's)
 RULE_THICK = 0.3            # ... where its ink is at most this many x H tall (a stroke that crosses it stays)
+FRAME_SIDE = 0.9            # a box drawn around writing: each side straight along this share of it (`form_frames`)
 TIGHT = 0.5                 # a crop holding less than this share of the region its writing needs gets paper around
 EDGE_RIM = 3                # px around a page edge erased with it (its blurred rim)
 EDGE_OVER_TEXT = 2.0        # a component spanning the page is an edge if this many times the other writing's size
@@ -296,6 +299,87 @@ def without_rules(ink: np.ndarray, c: Components, H: float, **kw) -> tuple[np.nd
     mask = binary_dilation(rule, iterations=EDGE_RIM) & ~(c.bw & ~rule)
     ink = np.where(mask, 0.0, ink).astype(ink.dtype)
     return ink, components(ink, **kw)
+
+
+def _first_run(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's first run of ink from the top of m (h, w) bool -> (the run (h, w), each
+    pixel's depth below its column's first ink (h, w), counting from 1)."""
+    under = np.cumsum(m, axis=0) > 0                                  # at or under the first ink
+    gone = np.cumsum(~m & under, axis=0) > 0                          # under the first gap after it
+    return m & under & ~gone, np.cumsum(under, axis=0)
+
+
+def _straight(first: np.ndarray, seen: np.ndarray, depth: int) -> bool:
+    """Do the first ink rows `first` (w,) of the columns `seen` (w,) make a straight side near a
+    box's top? Away from its ends (a tenth of its length and of the box's depth: a tilted box's
+    corners), ink in `FRAME_SIDE` of the columns, that many within 2 px + 3 % of the length of one
+    straight line, tilted at most ~6 degrees and a quarter of the box's depth from the top on average."""
+    w = len(first)
+    trim = int(0.1 * w + 0.1 * depth)
+    first, seen = first[trim:w - trim], seen[trim:w - trim]
+    if len(first) < 4 or seen.mean() < FRAME_SIDE:
+        return False
+    x = np.flatnonzero(seen)
+    y = first[seen].astype(np.float64)
+    a, b = np.polyfit(x, y, 1)
+    near = np.abs(y - (a * x + b)) <= 2 + 0.03 * w
+    return near.mean() >= FRAME_SIDE and abs(a) <= 0.1 and np.median(y) <= 0.25 * depth
+
+
+def form_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sides (h, w) bool and the boxes (k, 4) y0, x0, y1, x1 of the boxes drawn around writing
+    in the ink `mask` (a form's field, an amount boxed in). A box is a connected part of the mask
+    with four straight sides (`_straight`, seen from outside: a digit that touches the box from
+    inside stays behind its side) around other ink that stands at least a quarter of the box's
+    height: a ring or a square 0 holds none, and no digit has four straight sides. A side is each
+    column's (row's) first run of the box's ink seen from outside, as deep as the side is thick
+    (its median run, + 1 px): a digit that touches the box keeps its stroke beyond that (a 7's
+    bar fused into the box's top goes with it). One side may be the image's border (a box cropped).
+
+    A box around the number was one component around all of it: the text height was the box's,
+    and its sides were read as 1s (a 1-5 digit number in a box read right 7 % of the time,
+    benchmarks/ruled_lines.py). Looked for in the light ink (`Components.faint`): a thin box breaks
+    into pieces at the working threshold. A thin box tilted in a large photo can break at the
+    first look too, or digits can cross it: then it stays."""
+    labels, n = ndi.label(mask, structure=np.ones((3, 3)))
+    out, boxes = np.zeros_like(mask), []
+    for k, sl in enumerate(ndi.find_objects(labels)):
+        m = labels[sl] == k + 1                                          # (h, w) its own ink
+        h, w = m.shape
+        if h < 8 or w < 8 or np.count_nonzero(m) > 0.75 * m.size:          # a solid blob is no box
+            continue
+        views = ((m, lambda a: a), (m[::-1], lambda a: a[::-1]),           # seen from top, bottom,
+                 (m.T, lambda a: a.T), (m.T[::-1], lambda a: a[::-1].T))   # left, right; and back
+        cut = (sl[0].start == 0, sl[0].stop == mask.shape[0], sl[1].start == 0, sl[1].stop == mask.shape[1])
+        if sum(cut) > 1 or not all(on or _straight(q.argmax(0), q.any(0), q.shape[0])
+                                   for on, (q, _) in zip(cut, views)):
+            continue                              # one side may be the image's border (a box cropped)
+        side = np.zeros_like(m)
+        for on, (q, back) in zip(cut, views):
+            if on:
+                continue
+            run, depth = _first_run(q)
+            thick = np.median(run.sum(0)[run.any(0)]) + 1
+            side |= back(run & (depth <= thick))
+        a, b = max(1, int(0.15 * h)), max(1, int(0.15 * w))
+        inner = np.flatnonzero((mask[sl] & ~side)[a:h - a, b:w - b].any(1))    # rows inside with other ink
+        if not len(inner) or np.ptp(inner) + 1 < 0.25 * h:
+            continue                                                      # an empty box: a square 0, a ring
+        out[sl] |= side
+        boxes.append([sl[0].start, sl[1].start, sl[0].stop, sl[1].stop])
+    return out, np.array(boxes, np.int64).reshape(-1, 4)
+
+
+def without_frames(ink: np.ndarray, c: Components, **kw) -> tuple[np.ndarray, Components | None, np.ndarray]:
+    """The ink with the sides of its boxes (`form_frames` in its light ink) and their blurred rims
+    erased (not the writing that touches them), its components found again, and the boxes' boxes
+    (k, 4); (ink, c) unchanged without a box."""
+    side, boxes = form_frames(c.faint)
+    if not side.any():
+        return ink, c, boxes
+    mask = binary_dilation(side, iterations=EDGE_RIM) & ~(c.bw & ~side)
+    ink = np.where(mask, 0.0, ink).astype(ink.dtype)
+    return ink, components(ink, **kw), boxes
 
 
 def stacks(c: Components, keep: np.ndarray, gap: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
@@ -777,6 +861,9 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     c1 = components(ink1)
     if c1 is not None:
         ink1, c1 = without_edges(ink1, c1, page_edges(c1, ink1.shape))
+    frames1 = np.zeros((0, 4), np.int64)
+    if c1 is not None:                            # a box around the number: its height is no text height
+        ink1, c1, frames1 = without_frames(ink1, c1)
     H1 = text_height(c1, ink1.shape) if c1 is not None else None
     if H1 is not None:                            # a ruled line set H too (a digit and its line: their mean)
         ink1, c2 = without_rules(ink1, c1, H1)
@@ -790,8 +877,10 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
         raise ImageError("no digit found")
     kb = c1.boxes[keep]
     m = 0.6 * H1
-    roi1 = (max(0, kb[:, 0].min() - m) + oy, max(0, kb[:, 1].min() - m) + ox,
-            min(ink1.shape[0], kb[:, 2].max() + m) + oy, min(ink1.shape[1], kb[:, 3].max() + m) + ox)
+    fb = np.concatenate([kb - [m, m, -m, -m], frames1 + [-2, -2, 2, 2]])   # the writing, whole boxes around it
+    fb = fb[box_overlap(fb, kb).sum(1) > 0]                                 # (those that hold some)
+    roi1 = (max(0, fb[:, 0].min()) + oy, max(0, fb[:, 1].min()) + ox,
+            min(ink1.shape[0], fb[:, 2].max()) + oy, min(ink1.shape[1], fb[:, 3].max()) + ox)
     # writing cropped tight to its ink gets paper around it: without it the ink map finds no paper
     # beside a stroke that fills the region's width (a 1 at 32x2 px). Tight: the region the writing
     # needs (its boxes and the margin m) lies mostly outside the image; not writing (or a shadow's
@@ -837,6 +926,11 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
         if c is None:
             raise ImageError("no digit found")
         edges = page_edges(c, ink.shape, page, sides)
+    ink, c2, _ = without_frames(ink, c, sigma=p.sigma, level=p.level, link_level=p.link_level)
+    if c2 is not c:
+        if c2 is None:
+            raise ImageError("no digit found")
+        c, edges = c2, page_edges(c2, ink.shape, page, sides)
     ink, c2 = without_rules(ink, c, H1 * s, sigma=p.sigma, level=p.level, link_level=p.link_level)
     if c2 is not c:
         if c2 is None:

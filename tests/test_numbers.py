@@ -295,6 +295,46 @@ def test_a_number_written_on_a_ruled_line_reads_without_it(ens, text, gap, reach
     assert read_number(ens, on_a_line(text, gap, reach)).extra.get("text") == text
 
 
+def in_a_box(text: str, margin: float, width: float, angle: float, k: int = 0, look: str = "scan") -> np.ndarray:
+    """A number with a box drawn around it `margin` x H away, its sides `width` x H thick, tilted
+    by `angle` degrees about its centre (a form's field, an amount boxed in)."""
+    img, boxes = render_number(digits_of(text, k), seed=7 + k, style=NumberStyle(look=look))
+    g = Image.fromarray(gray(img))
+    b = np.array(boxes, np.float64)
+    H = float(np.median(b[:, 3] - b[:, 1]))
+    x0, y0, x1, y1 = b[:, 0].min() - margin * H, b[:, 1].min() - margin * H, b[:, 2].max() + margin * H, \
+        b[:, 3].max() + margin * H
+    cx, cy, t = (x0 + x1) / 2, (y0 + y1) / 2, np.deg2rad(angle)
+    corners = [(cx + (x - cx) * np.cos(t) - (y - cy) * np.sin(t), cy + (x - cx) * np.sin(t) + (y - cy) * np.cos(t))
+               for x, y in [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]]
+    ImageDraw.Draw(g).line(corners + corners[:1], fill=40, width=max(2, int(width * H)), joint="curve")
+    return np.asarray(g)
+
+
+@pytest.mark.parametrize("text,margin,width,angle,look", [
+    ("2026", 0.3, 0.05, 0, "scan"), ("2026", 0.3, 0.15, 3, "scan"), ("417", 0.2, 0.15, 0, "photo"),
+    ("93058", 0.8, 0.05, 0, "photo"), ("5", 0.3, 0.1, -3, "scan"), ("38", 0.1, 0.05, 2, "photo")])
+def test_a_number_in_a_box_reads_without_it(ens, text, margin, width, angle, look):
+    """A box around the number was one component around all of its digits: the text height was the
+    box's and its sides were read as 1s ("12026", "1 14171", "no digit found")."""
+    assert read_number(ens, in_a_box(text, margin, width, angle, look=look)).extra.get("text") == text
+
+
+def test_a_ring_or_an_empty_square_is_no_box():
+    """A drawn 0 (a ring, or a square one with nothing inside) has straight enough sides at a small
+    scale, but no ink inside: it is writing, not a box around writing."""
+    from ensemble.segment import form_frames
+    page = Image.new("L", (200, 200), 0)
+    d = ImageDraw.Draw(page)
+    d.ellipse([20, 20, 80, 90], outline=255, width=6)
+    d.rectangle([110, 20, 170, 90], outline=255, width=6)
+    d.rectangle([20, 110, 90, 190], outline=255, width=4)                 # a box around a bar: a box
+    d.line([(40, 150), (70, 150)], fill=255, width=30)
+    sides, boxes = form_frames(np.asarray(page) > 0)
+    assert boxes.tolist() == [[110, 20, 191, 91]]
+    assert sides[110:191, 20:91].sum() > 0 and not sides[:100].any()
+
+
 @pytest.mark.parametrize("ends", [(0.4, 0.6), (0.1, 0.9), (0.0, 1.0)])
 def test_a_dash_alone_is_no_digit(ens, ends):
     """A pen dash set the text height to its own thickness and was cut into a row of 1s."""
