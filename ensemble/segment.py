@@ -20,7 +20,9 @@ How an image becomes candidate digits (`segment`, in the worker processes):
    crop of a candidate whose box holds them: mostly a light stroke's own fragments); components at least
    0.55 H tall may be digits by themselves; they are grouped into lines by vertical overlap,
    lines read top to bottom; smaller pieces join the line, and the digit whose columns they
-   share (a 5's detached bar), or stay pieces of their own that the vote may join or drop;
+   share (a 5's detached bar), or stay pieces of their own that the vote may join or drop; a
+   flat bar across the line's middle, alone in its columns, is a dash between numbers: no piece,
+   and a word break (`_dash`);
 4. a component wider than 0.7 H may hold touching digits: the cheapest top-to-bottom paths
    through its ink (seams, by dynamic programming, one column per row at most, sideways steps
    cheap so that a cut can follow slanted writing) are candidate cuts, four per likely boundary
@@ -487,6 +489,29 @@ def _overlap(a0, a1, b0, b1) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
+def _dash(c: Components, i: int, mains: list[int], members: list[int], H: float) -> bool:
+    """Is component i a dash between numbers (2026-11-24, 3-14): a solid flat bar 0.2-1.5 H long,
+    at most 0.3 H tall, across the middle of its line's digits (`mains`) and of its neighbours on
+    either side, alone in its columns (no other of the line's components, `members`, shares a
+    tenth of them)? A 5's or 7's detached bar is at its digit's top (a small 5's bar, drawn off to
+    its right, can be at the line's middle), a 4's cut bar within its columns, a broken 5's middle
+    stroke over its foot."""
+    b = c.boxes
+    h, w = c.heights[i], c.widths[i]
+    if not mains or not (h <= 0.3 * H and w >= 2 * h and 0.2 * H <= w <= 1.5 * H and c.area[i] >= 0.5 * h * w):
+        return False
+    others = [m for m in members if m != i]
+    if any(_overlap(b[i, 1], b[i, 3], b[m, 1], b[m, 3]) > 0.1 * w for m in others):
+        return False
+    left = [m for m in others if b[m, 3] <= b[i, 1] + 0.1 * w]
+    right = [m for m in others if b[m, 1] >= b[i, 3] - 0.1 * w]
+    near = [max(left, key=lambda m: b[m, 3])] if left else []
+    near += [min(right, key=lambda m: b[m, 1])] if right else []
+    mid = (b[i, 0] + b[i, 2]) / 2
+    bands = [(np.median(b[mains, 0]), np.median(b[mains, 2]))] + [(b[m, 0], b[m, 2]) for m in near]
+    return all(top + 0.3 * (bottom - top) <= mid <= bottom - 0.3 * (bottom - top) for top, bottom in bands)
+
+
 def group_lines(c: Components, keep: np.ndarray, mains: list[int], boxes: np.ndarray, H: float,
                 p: SegmentParams) -> list[list[int]]:
     """Components (indices) per line, lines top to bottom: `mains` (digit-sized, with their stack
@@ -736,6 +761,8 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
                 groups[line_mains[k]].append(i)
             else:
                 loose.append(i)
+        dashes = [i for i in loose if _dash(c, i, line_mains, members, H)]   # separators: no digit, a word break
+        loose = [i for i in loose if i not in dashes]
         pieces = [Piece(np.isin(lab, np.array(g) + 1), True) for g in groups.values()]
         pieces += [Piece(lab == i + 1, False) for i in loose]
         region_ink = ink[y0:y1, x0:x1]
@@ -760,8 +787,9 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
         # are mostly a digit's own fragments (a thin 9's loop top under the threshold but for 5 px)
         line = Line(y0, x0, region_ink, c.bw[y0:y1, x0:x1] & ~speck[lab], faint, split)
         right = -np.inf
+        after = [b[i, 3] - x0 for i in dashes]                             # a dash's right end (line px)
         for k, pc in enumerate(split):
-            if k and pc.x0 - right > p.word_gap * H:
+            if k and (pc.x0 - right > p.word_gap * H or any(right <= e <= pc.x0 + 1 for e in after)):
                 line.breaks.append(k)
             if k and pc.parent >= 0 and pc.parent == split[k - 1].parent:
                 line.cuts.append(k)

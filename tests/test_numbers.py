@@ -335,6 +335,65 @@ def test_a_ring_or_an_empty_square_is_no_box():
     assert sides[110:191, 20:91].sum() > 0 and not sides[:100].any()
 
 
+def with_dash(left: str, right: str, k: int = 0, look: str = "scan") -> np.ndarray:
+    """`left`-`right` written with a dash 0.4 H long across the digits' middle, in a slot 0.9 H wide
+    made between the two numbers (the paper column there repeated: a date's 2026-11, a 3-14)."""
+    dot = np.zeros((28, 28), np.uint8)
+    dot[13:15, 13:15] = 255                                   # a speck that holds the slot's place
+    digs = list(digits_of(left + right, k))
+    digs.insert(len(left), dot)
+    img, boxes = render_number(np.stack(digs), seed=7 + k, style=NumberStyle(look=look))
+    img, b = gray(img), np.array(boxes, np.float64)
+    real = [i for i in range(len(b)) if i != len(left)]
+    H = float(np.median(b[real, 3] - b[real, 1]))
+    ym = (np.median(b[real, 1]) + np.median(b[real, 3])) / 2
+    x0, y0, x1, y1 = (int(v) for v in b[len(left)])
+    img = img.copy()
+    img[y0 - 3:y1 + 3, x0 - 3:x1 + 3] = np.median(img[y0 - 12:y1 + 12, x0 - 12:x1 + 12])   # the speck gone
+    xm, slot = (x0 + x1) // 2, int(0.9 * H)
+    assert img[:, xm].min() > np.median(img[:, xm]) - 40, "the slot's column crosses ink"
+    img = np.concatenate([img[:, :xm], np.repeat(img[:, xm:xm + 1], slot, axis=1), img[:, xm:]], axis=1)
+    g = Image.fromarray(img)
+    xc = xm + slot / 2
+    ImageDraw.Draw(g).line([(xc - 0.2 * H, ym), (xc + 0.2 * H, ym + 0.02 * H)], fill=int(img.min()),
+                           width=max(3, int(H / 9)))
+    return np.asarray(g)
+
+
+@pytest.mark.parametrize("left,right,k,look", [("3", "14", 0, "scan"), ("2026", "11", 0, "scan"), ("12", "05", 1, "photo"),
+                                               ("7", "5", 2, "scan")])
+def test_a_dash_between_numbers_separates_them_and_is_no_digit(ens, left, right, k, look):
+    """A dash between two numbers was read as a digit ("3-14" -> "9314") or dropped with no break."""
+    r = read_number(ens, with_dash(left, right, k, look))
+    assert r.extra.get("text") == f"{left} {right}"
+
+
+def test_a_flat_bar_is_a_dash_only_across_the_middle_and_alone_in_its_columns():
+    """Two digit-sized strokes 32 px tall and a bar 12 x 3 px between them: a dash across their
+    middle; not at their top (a 5's or 7's detached bar), nor with a piece under it in its columns
+    (a broken 5's middle stroke over its foot), nor at the top of its neighbour (a small 5 written
+    low, its bar drawn off to its right, read "45659907" as "4563 9907")."""
+    from ensemble.segment import _dash, components
+
+    def bar_is_dash(y, x, foot=False, small=False):
+        ink = np.zeros((60, 120), np.float32)
+        ink[14:46, 20:26] = ink[14:46, 80:86] = 1.0               # two 1s, H = 32
+        ink[y:y + 3, x:x + 12] = 1.0
+        if foot:
+            ink[y + 6:y + 14, x + 2:x + 10] = 1.0
+        if small:                                                  # a small digit written low just left
+            ink[y + 1:y + 16, x - 10:x - 3] = 1.0                  # of the bar: its top is the bar's row
+        c = components(ink)
+        i = int(np.argmin(c.heights))                              # the bar
+        mains = [j for j in range(len(c.boxes)) if c.heights[j] == 32]
+        return _dash(c, i, mains, list(range(len(c.boxes))), 32.0)
+
+    assert bar_is_dash(29, 45)
+    assert not bar_is_dash(15, 45)                                  # at the top
+    assert not bar_is_dash(24, 45, foot=True)                       # a piece under it
+    assert bar_is_dash(29, 45) and not bar_is_dash(29, 45, small=True)   # a small 5's bar drawn off to its right
+
+
 @pytest.mark.parametrize("ends", [(0.4, 0.6), (0.1, 0.9), (0.0, 1.0)])
 def test_a_dash_alone_is_no_digit(ens, ends):
     """A pen dash set the text height to its own thickness and was cut into a row of 1s."""
