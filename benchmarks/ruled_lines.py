@@ -8,9 +8,10 @@ pictures and absent from benchmarks/numbers.py. Numbers of 1-5 validation digits
 images 55,000-59,999, `numbers.split_digits("val")`) are rendered as scans by
 `generators.numbers.render_number`; each is read plain, over a 3-4 px line at `gap` px under its
 lowest digit (< 0: through the digits' feet) reaching `reach` x H past its ends, in a box 8 px
-around it (3 px thick), in a box 0.3 H around it (0.15 H thick, tilted 3 degrees), and cropped to
-its ink (the scan's ink, darker than 128, plus 0 or 3 px). One process, the package's reading path
-(`ensemble.numbers.read_number`); no speed is measured.
+around it (3 px thick), in a box 0.3 H around it (0.15 H thick, tilted 3 degrees), in a comb field
+(a cell per digit, 0.2 H around, dividers halfway between neighbours: a slanted digit may cross
+one), and cropped to its ink (the scan's ink, darker than 128, plus 0 or 3 px). One process, the
+package's reading path (`ensemble.numbers.read_number`); no speed is measured.
 """
 from __future__ import annotations
 
@@ -48,6 +49,13 @@ def settings(img, boxes):
     g = Image.fromarray(img)
     ImageDraw.Draw(g).line(corners + corners[:1], fill=40, width=max(3, int(0.15 * H)), joint="curve")
     yield "box thick, tilted 3 deg", np.asarray(g)
+    g = Image.fromarray(img)                       # a comb field: a cell per digit, dividers halfway between
+    d, m = ImageDraw.Draw(g), 0.2 * H
+    xs = [b[0, 0] - m] + [(b[k, 2] + b[k + 1, 0]) / 2 for k in range(len(b) - 1)] + [b[-1, 2] + m]
+    d.rectangle([xs[0], b[:, 1].min() - m, xs[-1], b[:, 3].max() + m], outline=40, width=3)
+    for x in xs[1:-1]:
+        d.line([(x, b[:, 1].min() - m), (x, b[:, 3].max() + m)], fill=40, width=3)
+    yield "comb field", np.asarray(g)
     ys, xs = np.nonzero(img < 128)
     for m in (0, 3):
         yield f"tight +{m} px", img[max(0, ys.min() - m):ys.max() + 1 + m, max(0, xs.min() - m):xs.max() + 1 + m]

@@ -313,11 +313,12 @@ def _first_run(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _straight(first: np.ndarray, seen: np.ndarray, depth: int) -> bool:
     """Do the first ink rows `first` (w,) of the columns `seen` (w,) make a straight side near a
-    box's top? Away from its ends (a tenth of its length and of the box's depth: a tilted box's
-    corners), ink in `FRAME_SIDE` of the columns, that many within 2 px + 3 % of the length of one
-    straight line, tilted at most ~6 degrees and a quarter of the box's depth from the top on average."""
+    box's top? Away from its ends (a tenth of its length, and a twentieth of the box's depth: a box
+    tilted 3 degrees, its corners), ink in `FRAME_SIDE` of the columns, that many within 2 px + 3 % of
+    the length of one straight line, tilted at most ~6 degrees and a quarter of the box's depth from
+    the top on average."""
     w = len(first)
-    trim = int(0.1 * w + 0.1 * depth)
+    trim = int(0.1 * w + 0.05 * depth)
     first, seen = first[trim:w - trim], seen[trim:w - trim]
     if len(first) < 4 or seen.mean() < FRAME_SIDE:
         return False
@@ -337,6 +338,7 @@ def form_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     column's (row's) first run of the box's ink seen from outside, as deep as the side is thick
     (its median run, + 1 px): a digit that touches the box keeps its stroke beyond that (a 7's
     bar fused into the box's top goes with it). One side may be the image's border (a box cropped).
+    A comb field's dividers, upright lines from the box's top to its bottom, go too (`_dividers`).
 
     A box around the number was one component around all of it: the text height was the box's,
     and its sides were read as 1s (a 1-5 digit number in a box read right 7 % of the time,
@@ -356,20 +358,37 @@ def form_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if sum(cut) > 1 or not all(on or _straight(q.argmax(0), q.any(0), q.shape[0])
                                    for on, (q, _) in zip(cut, views)):
             continue                              # one side may be the image's border (a box cropped)
-        side = np.zeros_like(m)
+        side, thick = np.zeros_like(m), 1.0
         for on, (q, back) in zip(cut, views):
             if on:
                 continue
             run, depth = _first_run(q)
-            thick = np.median(run.sum(0)[run.any(0)]) + 1
-            side |= back(run & (depth <= thick))
+            t = np.median(run.sum(0)[run.any(0)]) + 1
+            side |= back(run & (depth <= t))
+            thick = max(thick, t)
         a, b = max(1, int(0.15 * h)), max(1, int(0.15 * w))
         inner = np.flatnonzero((mask[sl] & ~side)[a:h - a, b:w - b].any(1))    # rows inside with other ink
         if not len(inner) or np.ptp(inner) + 1 < 0.25 * h:
             continue                                                      # an empty box: a square 0, a ring
-        out[sl] |= side
+        out[sl] |= side | _dividers(m, thick)
         boxes.append([sl[0].start, sl[1].start, sl[0].stop, sl[1].stop])
     return out, np.array(boxes, np.int64).reshape(-1, 4)
+
+
+def _dividers(m: np.ndarray, thick: float) -> np.ndarray:
+    """(h, w) bool: the upright lines of a box's ink `m` (h, w) that run from its top side to its
+    bottom one (a comb field, one digit per cell: | 2 | 0 | 2 | 6 |), where rows cross them thin
+    (horizontal runs at most 2 x the sides' thickness `thick` + 2: a digit that touches one keeps its
+    stroke). Each column is taken with its neighbours 3 % of the height away (a tilted box); a 1
+    that touches the top but not the bottom leaves rows out. Its sides match too (they are sides)."""
+    h, w = m.shape
+    r = max(1, round(0.03 * h))
+    cols = ndi.maximum_filter1d(m, 2 * r + 1, axis=1).mean(0) >= 0.98          # (w,) ink on all rows
+    if not cols.any():
+        return np.zeros_like(m)
+    runs, n = ndi.label(m, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])      # each row's runs
+    thin = (np.bincount(runs.ravel(), minlength=n + 1) <= 2 * thick + 2)[runs]
+    return m & thin & ndi.maximum_filter1d(cols, 2 * r + 1)[None, :]
 
 
 def without_frames(ink: np.ndarray, c: Components, **kw) -> tuple[np.ndarray, Components | None, np.ndarray]:

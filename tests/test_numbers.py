@@ -320,6 +320,29 @@ def test_a_number_in_a_box_reads_without_it(ens, text, margin, width, angle, loo
     assert read_number(ens, in_a_box(text, margin, width, angle, look=look)).extra.get("text") == text
 
 
+def in_a_comb(text: str, margin: float, width: float, k: int = 0, look: str = "scan") -> np.ndarray:
+    """A number written one digit per cell of a comb field (| 2 | 0 | 2 | 6 |, a form's postcode or
+    date): a box `margin` x H around the digits, a divider halfway between neighbours, lines `width` x H."""
+    img, boxes = render_number(digits_of(text, k), seed=7 + k, style=NumberStyle(look=look, gap=(6.0, 10.0)))
+    g = Image.fromarray(gray(img))
+    d, b = ImageDraw.Draw(g), np.array(boxes, np.float64)
+    H = float(np.median(b[:, 3] - b[:, 1]))
+    lw = max(2, int(width * H))
+    y0, y1 = b[:, 1].min() - margin * H, b[:, 3].max() + margin * H
+    xs = [b[0, 0] - margin * H] + [(b[i, 2] + b[i + 1, 0]) / 2 for i in range(len(b) - 1)] + [b[-1, 2] + margin * H]
+    d.rectangle([xs[0], y0, xs[-1], y1], outline=40, width=lw)
+    for x in xs[1:-1]:
+        d.line([(x, y0), (x, y1)], fill=40, width=lw)
+    return np.asarray(g)
+
+
+@pytest.mark.parametrize("text,margin,width,look", [("2026", 0.2, 0.05, "scan"), ("93058", 0.3, 0.12, "photo"),
+                                                   ("417", 0.15, 0.08, "scan")])
+def test_a_number_in_a_comb_field_reads_without_its_cells(ens, text, margin, width, look):
+    """Each cell's divider runs from the box's top to its bottom: it was read as a 1 ("2026" read "2101216")."""
+    assert read_number(ens, in_a_comb(text, margin, width, look=look)).extra.get("text") == text
+
+
 def test_a_ring_or_an_empty_square_is_no_box():
     """A drawn 0 (a ring, or a square one with nothing inside) has straight enough sides at a small
     scale, but no ink inside: it is writing, not a box around writing."""
@@ -360,8 +383,8 @@ def with_dash(left: str, right: str, k: int = 0, look: str = "scan") -> np.ndarr
     return np.asarray(g)
 
 
-@pytest.mark.parametrize("left,right,k,look", [("3", "14", 0, "scan"), ("2026", "11", 0, "scan"), ("12", "05", 1, "photo"),
-                                               ("7", "5", 2, "scan")])
+@pytest.mark.parametrize("left,right,k,look", [("3", "14", 0, "scan"), ("2026", "11", 0, "scan"),
+                                               ("12", "05", 1, "photo"), ("7", "5", 2, "scan")])
 def test_a_dash_between_numbers_separates_them_and_is_no_digit(ens, left, right, k, look):
     """A dash between two numbers was read as a digit ("3-14" -> "9314") or dropped with no break."""
     r = read_number(ens, with_dash(left, right, k, look))
