@@ -313,12 +313,12 @@ def _first_run(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _straight(first: np.ndarray, seen: np.ndarray, depth: int) -> bool:
     """Do the first ink rows `first` (w,) of the columns `seen` (w,) make a straight side near a
-    box's top? Away from its ends (a tenth of its length, and a twentieth of the box's depth: a box
-    tilted 3 degrees, its corners), ink in `FRAME_SIDE` of the columns, that many within 2 px + 3 % of
+    box's top? Away from its ends (a tenth of its length, and a twentieth of the box's depth, at most a
+    quarter of its length: a box tilted 3 degrees, its corners), ink in `FRAME_SIDE` of the columns, that many within 2 px + 3 % of
     the length of one straight line, tilted at most ~6 degrees and a quarter of the box's depth from
     the top on average."""
     w = len(first)
-    trim = int(0.1 * w + 0.05 * depth)
+    trim = int(0.1 * w + min(0.05 * depth, 0.25 * w))          # a long box's short side keeps 30 %
     first, seen = first[trim:w - trim], seen[trim:w - trim]
     if len(first) < 4 or seen.mean() < FRAME_SIDE:
         return False
@@ -336,8 +336,8 @@ def form_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The sides (h, w) bool and the boxes (k, 4) y0, x0, y1, x1 of the boxes drawn around writing
     in the ink `mask` (a form's field, an amount boxed in). A box is a connected part of the mask
     with four straight sides (`_straight`, seen from outside: a digit that touches the box from
-    inside stays behind its side) around other ink that stands at least a quarter of the box's
-    height: a ring or a square 0 holds none, and no digit has four straight sides. A side is each
+    inside stays behind its side) around other ink that stands at least 0.15 of the box's height
+    (writing in a box up to ~6 x its height): a ring or a square 0 holds none, and no digit has four straight sides. A side is each
     column's (row's) first run of the box's ink seen from outside, as deep as the side is thick
     (its median run, + 1 px): a digit that touches the box keeps its stroke beyond that (a 7's
     bar fused into the box's top goes with it). One side may be the image's border (a box cropped).
@@ -371,7 +371,7 @@ def form_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             thick = max(thick, t)
         a, b = max(1, int(0.15 * h)), max(1, int(0.15 * w))
         inner = np.flatnonzero((mask[sl] & ~side)[a:h - a, b:w - b].any(1))    # rows inside with other ink
-        if not len(inner) or np.ptp(inner) + 1 < 0.25 * h:
+        if not len(inner) or np.ptp(inner) + 1 < 0.15 * h:
             continue                                                      # an empty box: a square 0, a ring
         out[sl] |= side | _dividers(m, thick)
         boxes.append([sl[0].start, sl[1].start, sl[0].stop, sl[1].stop])
@@ -383,12 +383,15 @@ def _dividers(m: np.ndarray, thick: float) -> np.ndarray:
     bottom one (a comb field, one digit per cell: | 2 | 0 | 2 | 6 |), where rows cross them thin
     (horizontal runs at most 2 x the sides' thickness `thick` + 2: a digit that touches one keeps its
     stroke). Each column is taken with its neighbours 3 % of the height away (a tilted box); a 1
-    that touches the top but not the bottom leaves rows out. Its sides match too (they are sides)."""
+    that touches the top but not the bottom leaves rows out, and a box with one such line only keeps
+    it (a 1 touching both sides of a box, or two cells: left). Its sides match too (they are sides)."""
     h, w = m.shape
     r = max(1, round(0.03 * h))
     cols = ndi.maximum_filter1d(m, 2 * r + 1, axis=1).mean(0) >= 0.98          # (w,) ink on all rows
-    if not cols.any():
-        return np.zeros_like(m)
+    groups, n = ndi.label(cols)
+    inner = set(groups[r + 1:w - r - 1].tolist()) - {0, groups[0], groups[-1]}   # not the left or right side
+    if len(inner) < 2:                            # one upright line from top to bottom may be a 1 that
+        return np.zeros_like(m)                   # touches both sides: a comb has two dividers or more
     runs, n = ndi.label(m, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])      # each row's runs
     thin = (np.bincount(runs.ravel(), minlength=n + 1) <= 2 * thick + 2)[runs]
     return m & thin & ndi.maximum_filter1d(cols, 2 * r + 1)[None, :]
@@ -809,9 +812,9 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
         # are mostly a digit's own fragments (a thin 9's loop top under the threshold but for 5 px)
         line = Line(y0, x0, region_ink, c.bw[y0:y1, x0:x1] & ~speck[lab], faint, split)
         right = -np.inf
-        after = [b[i, 3] - x0 for i in dashes]                             # a dash's right end (line px)
+        after = [0.5 * (b[i, 1] + b[i, 3]) - x0 for i in dashes]            # each dash's middle (line px)
         for k, pc in enumerate(split):
-            if k and (pc.x0 - right > p.word_gap * H or any(right <= e <= pc.x0 + 1 for e in after)):
+            if k and (pc.x0 - right > p.word_gap * H or any(split[k - 1].cx < e <= pc.cx for e in after)):
                 line.breaks.append(k)
             if k and pc.parent >= 0 and pc.parent == split[k - 1].parent:
                 line.cuts.append(k)

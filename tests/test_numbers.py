@@ -356,11 +356,30 @@ def test_a_ring_or_an_empty_square_is_no_box():
     sides, boxes = form_frames(np.asarray(page) > 0)
     assert boxes.tolist() == [[110, 20, 191, 91]]
     assert sides[110:191, 20:91].sum() > 0 and not sides[:100].any()
+    assert not sides[136:165, 41:70].any()                                 # the bar inside stays
 
 
-def with_dash(left: str, right: str, k: int = 0, look: str = "scan") -> np.ndarray:
-    """`left`-`right` written with a dash 0.4 H long across the digits' middle, in a slot 0.9 H wide
-    made between the two numbers (the paper column there repeated: a date's 2026-11, a 3-14)."""
+def test_a_one_that_touches_a_box_top_and_bottom_is_no_divider(ens):
+    """An upright line from a box's top to its bottom is a comb field's divider only with a second
+    one: a 1 written from the box's top side to its bottom side was erased ("714" read "74")."""
+    page = Image.fromarray(pen([[(0.12, 0.25), (0.28, 0.25), (0.18, 0.8)], [(0.45, 0.1), (0.45, 0.9)],
+                                [(0.74, 0.8), (0.74, 0.2), (0.62, 0.6), (0.86, 0.6)]]))
+    ImageDraw.Draw(page).rectangle([45, 40, 855, 360], outline=17, width=6)
+    assert read_number(ens, np.asarray(page)).extra.get("text") == "714"
+
+
+def test_a_long_number_in_a_box_or_a_comb_field_reads_without_it(ens):
+    """A box about 8 x wider than tall left nothing of its short sides to test once their ends were
+    trimmed by a twentieth of its length: it was no box, its sides read as 1s."""
+    assert read_number(ens, in_a_box("718204455631", 0.1, 0.05, 0, k=1)).extra.get("text") == "718204455631"
+    assert read_number(ens, in_a_comb("93038277992014", 0.15, 0.05, k=1)).extra.get("text") == "93038277992014"
+
+
+def with_dash(left: str, right: str, k: int = 0, look: str = "scan", slot: float = 0.9,
+              length: float = 0.4) -> np.ndarray:
+    """`left`-`right` written with a dash `length` x H long across the digits' middle, in a slot
+    `slot` x H wide made between the two numbers (the paper column there repeated: a date's 2026-11,
+    a 3-14)."""
     dot = np.zeros((28, 28), np.uint8)
     dot[13:15, 13:15] = 255                                   # a speck that holds the slot's place
     digs = list(digits_of(left + right, k))
@@ -373,12 +392,12 @@ def with_dash(left: str, right: str, k: int = 0, look: str = "scan") -> np.ndarr
     x0, y0, x1, y1 = (int(v) for v in b[len(left)])
     img = img.copy()
     img[y0 - 3:y1 + 3, x0 - 3:x1 + 3] = np.median(img[y0 - 12:y1 + 12, x0 - 12:x1 + 12])   # the speck gone
-    xm, slot = (x0 + x1) // 2, int(0.9 * H)
+    xm, slot = (x0 + x1) // 2, int(slot * H)
     assert img[:, xm].min() > np.median(img[:, xm]) - 40, "the slot's column crosses ink"
     img = np.concatenate([img[:, :xm], np.repeat(img[:, xm:xm + 1], slot, axis=1), img[:, xm:]], axis=1)
     g = Image.fromarray(img)
     xc = xm + slot / 2
-    ImageDraw.Draw(g).line([(xc - 0.2 * H, ym), (xc + 0.2 * H, ym + 0.02 * H)], fill=int(img.min()),
+    ImageDraw.Draw(g).line([(xc - length / 2 * H, ym), (xc + length / 2 * H, ym + 0.02 * H)], fill=int(img.min()),
                            width=max(3, int(H / 9)))
     return np.asarray(g)
 
@@ -386,9 +405,24 @@ def with_dash(left: str, right: str, k: int = 0, look: str = "scan") -> np.ndarr
 @pytest.mark.parametrize("left,right,k,look", [("3", "14", 0, "scan"), ("2026", "11", 0, "scan"),
                                                ("12", "05", 1, "photo"), ("7", "5", 2, "scan")])
 def test_a_dash_between_numbers_separates_them_and_is_no_digit(ens, left, right, k, look):
-    """A dash between two numbers was read as a digit ("3-14" -> "9314") or dropped with no break."""
-    r = read_number(ens, with_dash(left, right, k, look))
-    assert r.extra.get("text") == f"{left} {right}"
+    """A dash between two numbers was read as a digit ("3-14" -> "9314") or dropped with no break.
+    Twice: in a slot 0.9 H wide, and in one 0.45 H wide, where the gap left without the dash is
+    narrower than a word gap (1.2 H) and only the dash breaks the word."""
+    assert read_number(ens, with_dash(left, right, k, look)).extra.get("text") == f"{left} {right}"
+    assert read_number(ens, with_dash(left, right, k, look, slot=0.45, length=0.3)).extra.get("text") == \
+        f"{left} {right}"
+
+
+def test_a_dash_that_a_neighbours_foot_overlaps_still_breaks_the_word():
+    """A dash may share a tenth of its columns with a neighbour (a slanted digit's foot): it still
+    breaks the word there (its right end was compared with the neighbour's left one: no break)."""
+    from ensemble.segment import components, layout
+    ink = np.zeros((60, 160), np.float32)
+    ink[14:46, 20:25] = ink[14:46, 70:75] = ink[14:46, 110:115] = 1.0      # three digits, H = 32
+    ink[29:32, 40:60] = 1.0                                                 # a dash 20 px long
+    ink[42:46, 58:75] = 1.0                                                 # the next digit's foot: 2 px under it
+    (line,) = layout(ink, components(ink), 32.0, SegmentParams())
+    assert len(line.pieces) == 3 and line.breaks == [1]
 
 
 def test_a_flat_bar_is_a_dash_only_across_the_middle_and_alone_in_its_columns():
