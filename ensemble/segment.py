@@ -313,10 +313,10 @@ def _first_run(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _straight(first: np.ndarray, seen: np.ndarray, depth: int) -> bool:
     """Do the first ink rows `first` (w,) of the columns `seen` (w,) make a straight side near a
-    box's top? Away from its ends (a tenth of its length, and a twentieth of the box's depth, at most a
-    quarter of its length: a box tilted 3 degrees, its corners), ink in `FRAME_SIDE` of the columns, that many within 2 px + 3 % of
-    the length of one straight line, tilted at most ~6 degrees and a quarter of the box's depth from
-    the top on average."""
+    box's top? Away from its ends (a tenth of its length, and a twentieth of the box's depth, at
+    most a quarter of its length: a box tilted 3 degrees, its corners), ink in `FRAME_SIDE` of the
+    columns, that many within 2 px + 3 % of the length of one straight line, tilted at most ~6
+    degrees and a quarter of the box's depth from the top on average."""
     w = len(first)
     trim = int(0.1 * w + min(0.05 * depth, 0.25 * w))          # a long box's short side keeps 30 %
     first, seen = first[trim:w - trim], seen[trim:w - trim]
