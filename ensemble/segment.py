@@ -332,7 +332,7 @@ def _straight(first: np.ndarray, seen: np.ndarray, depth: int) -> bool:
     return abs(a) <= 0.1 and np.count_nonzero(near) >= FRAME_SIDE * len(y)
 
 
-def form_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def form_frames(mask: np.ndarray, ink: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The sides (h, w) bool and the boxes (k, 4) y0, x0, y1, x1 of the boxes drawn around writing
     in the ink `mask` (a form's field, an amount boxed in). A box is a connected part of the mask
     with four straight sides (`_straight`, seen from outside: a digit that touches the box from
@@ -361,47 +361,60 @@ def form_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if sum(cut) > 1 or not all(on or _straight(q.argmax(0), q.any(0), q.shape[0])
                                    for on, (q, _) in zip(cut, views)):
             continue                              # one side may be the image's border (a box cropped)
-        side, thick = np.zeros_like(m), 1.0
-        for on, (q, back) in zip(cut, views):
+        weight = (ink[sl] if ink is not None else m).astype(np.float64)     # (h, w) ink (or pixels)
+        side, thick, upright = np.zeros_like(m), 1.0, 0.0
+        for k_side, (on, (q, back)) in enumerate(zip(cut, views)):
             if on:
                 continue
             run, depth = _first_run(q)
             t = np.median(run.sum(0)[run.any(0)]) + 1
             side |= back(run & (depth <= t))
             thick = max(thick, t)
+            if k_side >= 2:                       # the left and right sides: their ink across, per row
+                across = (back(run & (depth <= t)) * weight).sum(1)
+                upright = max(upright, float(np.median(across[across > 0])) if (across > 0).any() else 0.0)
         a, b = max(1, int(0.15 * h)), max(1, int(0.15 * w))
         inner = np.flatnonzero((mask[sl] & ~side)[a:h - a, b:w - b].any(1))    # rows inside with other ink
         if not len(inner) or np.ptp(inner) + 1 < 0.15 * h:
             continue                                                      # an empty box: a square 0, a ring
-        out[sl] |= side | _dividers(m, thick)
+        out[sl] |= side | _dividers(m, thick, weight, upright)
         boxes.append([sl[0].start, sl[1].start, sl[0].stop, sl[1].stop])
     return out, np.array(boxes, np.int64).reshape(-1, 4)
 
 
-def _dividers(m: np.ndarray, thick: float) -> np.ndarray:
+def _dividers(m: np.ndarray, thick: float, weight: np.ndarray, upright: float) -> np.ndarray:
     """(h, w) bool: the upright lines of a box's ink `m` (h, w) that run from its top side to its
     bottom one (a comb field, one digit per cell: | 2 | 0 | 2 | 6 |), where rows cross them thin
     (horizontal runs at most 2 x the sides' thickness `thick` + 2: a digit that touches one keeps its
     stroke). Each column is taken with its neighbours 3 % of the height away (a tilted box); a 1
-    that touches the top but not the bottom leaves rows out, and a box with one such line only keeps
-    it (a 1 touching both sides of a box, or two cells: left). Its sides match too (they are sides)."""
+    that touches the top but not the bottom leaves rows out. A lone such line (two cells: DD, MM)
+    is a divider only where its ink across (`weight` summed over a row, median over the rows) is
+    at most 1.5 x that of the box's upright sides (`upright`): a 1 written from the box's top side
+    to its bottom side with a bolder pen than the box's stays ("714" read "74"); one drawn with the
+    box's own pen goes. Its sides match too (they are sides)."""
     h, w = m.shape
     r = max(1, round(0.03 * h))
     cols = ndi.maximum_filter1d(m, 2 * r + 1, axis=1).mean(0) >= 0.98          # (w,) ink on all rows
-    groups, n = ndi.label(cols)
+    groups, _ = ndi.label(cols)
     inner = set(groups[r + 1:w - r - 1].tolist()) - {0, groups[0], groups[-1]}   # not the left or right side
-    if len(inner) < 2:                            # one upright line from top to bottom may be a 1 that
-        return np.zeros_like(m)                   # touches both sides: a comb has two dividers or more
+    if not inner:
+        return np.zeros_like(m)
     runs, n = ndi.label(m, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])      # each row's runs
-    thin = (np.bincount(runs.ravel(), minlength=n + 1) <= 2 * thick + 2)[runs]
-    return m & thin & ndi.maximum_filter1d(cols, 2 * r + 1)[None, :]
+    lines = m & (np.bincount(runs.ravel(), minlength=n + 1) <= 2 * thick + 2)[runs] & \
+        ndi.maximum_filter1d(cols, 2 * r + 1)[None, :]
+    if len(inner) == 1:
+        g = ndi.maximum_filter1d(groups == inner.pop(), 2 * r + 1)            # the line's columns
+        across = (lines[:, g] * weight[:, g]).sum(1)                          # (h,) its ink per row
+        if not (across > 0).any() or np.median(across[across > 0]) > 1.5 * upright:
+            return np.zeros_like(m)
+    return lines
 
 
 def without_frames(ink: np.ndarray, c: Components, **kw) -> tuple[np.ndarray, Components | None, np.ndarray]:
     """The ink with the sides of its boxes (`form_frames` in its light ink) and their blurred rims
     erased (not the writing that touches them), its components found again, and the boxes' boxes
     (k, 4); (ink, c) unchanged without a box."""
-    side, boxes = form_frames(c.faint)
+    side, boxes = form_frames(c.faint, ink)
     if not side.any():
         return ink, c, boxes
     mask = binary_dilation(side, iterations=EDGE_RIM) & ~(c.bw & ~side)

@@ -359,9 +359,16 @@ def test_a_ring_or_an_empty_square_is_no_box():
     assert not sides[136:165, 41:70].any()                                 # the bar inside stays
 
 
+@pytest.mark.parametrize("text,k,look", [("25", 0, "scan"), ("07", 1, "photo"), ("31", 2, "scan")])
+def test_a_two_cell_comb_field_reads_without_its_divider(ens, text, k, look):
+    """A day or a month in two cells: the lone divider, drawn with the box's pen, goes."""
+    assert read_number(ens, in_a_comb(text, 0.2, 0.05, k=k, look=look)).extra.get("text") == text
+
+
 def test_a_one_that_touches_a_box_top_and_bottom_is_no_divider(ens):
-    """An upright line from a box's top to its bottom is a comb field's divider only with a second
-    one: a 1 written from the box's top side to its bottom side was erased ("714" read "74")."""
+    """A lone upright line from a box's top to its bottom is a divider only where it holds no more
+    ink across than the box's sides: a bold 1 written from the box's top side to its bottom side
+    was erased ("714" read "74")."""
     page = Image.fromarray(pen([[(0.12, 0.25), (0.28, 0.25), (0.18, 0.8)], [(0.45, 0.1), (0.45, 0.9)],
                                 [(0.74, 0.8), (0.74, 0.2), (0.62, 0.6), (0.86, 0.6)]]))
     ImageDraw.Draw(page).rectangle([45, 40, 855, 360], outline=17, width=6)
