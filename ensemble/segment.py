@@ -258,7 +258,16 @@ def without_edges(ink: np.ndarray, c: Components, edges: np.ndarray, **kw) -> tu
     must pass (it held everything lighter than itself under it). (ink, c) unchanged without edges."""
     if not edges.any():
         return ink, c
-    mask = binary_dilation(np.isin(c.labels, np.flatnonzero(edges) + 1), iterations=EDGE_RIM)
+    return _erased(ink, np.isin(c.labels, np.flatnonzero(edges) + 1), None, **kw)
+
+
+def _erased(ink: np.ndarray, what: np.ndarray, keep: np.ndarray | None, **kw) -> tuple[np.ndarray, Components | None]:
+    """The ink with the pixels `what` (h, w) bool and their blurred rims (`EDGE_RIM` px) erased,
+    but not the ink `keep` (h, w) bool outside `what` (the writing that touches a line), and its
+    components found again (`components(ink, **kw)`)."""
+    mask = binary_dilation(what, iterations=EDGE_RIM)
+    if keep is not None:
+        mask &= ~(keep & ~what)
     ink = np.where(mask, 0.0, ink).astype(ink.dtype)
     return ink, components(ink, **kw)
 
@@ -298,9 +307,7 @@ def without_rules(ink: np.ndarray, c: Components, H: float, **kw) -> tuple[np.nd
     rule = form_rules(c.bw, H)
     if not rule.any():
         return ink, c
-    mask = binary_dilation(rule, iterations=EDGE_RIM) & ~(c.bw & ~rule)
-    ink = np.where(mask, 0.0, ink).astype(ink.dtype)
-    return ink, components(ink, **kw)
+    return _erased(ink, rule, c.bw, **kw)
 
 
 def _first_run(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -337,10 +344,11 @@ def form_frames(mask: np.ndarray, ink: np.ndarray | None = None) -> tuple[np.nda
     in the ink `mask` (a form's field, an amount boxed in). A box is a connected part of the mask
     with four straight sides (`_straight`, seen from outside: a digit that touches the box from
     inside stays behind its side) around other ink that stands at least 0.15 of the box's height
-    (writing in a box up to ~6 x its height): a ring or a square 0 holds none, and no digit has four straight sides. A side is each
-    column's (row's) first run of the box's ink seen from outside, as deep as the side is thick
-    (its median run, + 1 px): a digit that touches the box keeps its stroke beyond that (a 7's
-    bar fused into the box's top goes with it). One side may be the image's border (a box cropped).
+    (writing in a box up to ~6 x its height): a ring or a square 0 holds none, and no digit has
+    four straight sides. A side is each column's (row's) first run of the box's ink seen from
+    outside, as deep as the side is thick (its median run, + 1 px): a digit that touches the box
+    keeps its stroke beyond that (a 7's bar fused into the box's top goes with it). One side may
+    be the image's border (a box cropped). `ink` (h, w), the ink map, weighs a lone divider's ink.
     A comb field's dividers, upright lines from the box's top to its bottom, go too (`_dividers`).
 
     A box around the number was one component around all of it: the text height was the box's,
@@ -368,10 +376,11 @@ def form_frames(mask: np.ndarray, ink: np.ndarray | None = None) -> tuple[np.nda
                 continue
             run, depth = _first_run(q)
             t = np.median(run.sum(0)[run.any(0)]) + 1
-            side |= back(run & (depth <= t))
+            this = back(run & (depth <= t))                                # (h, w) this side's ink
+            side |= this
             thick = max(thick, t)
             if k_side >= 2:                       # the left and right sides: their ink across, per row
-                across = (back(run & (depth <= t)) * weight).sum(1)
+                across = (this * weight).sum(1)
                 upright = max(upright, float(np.median(across[across > 0])) if (across > 0).any() else 0.0)
         a, b = max(1, int(0.15 * h)), max(1, int(0.15 * w))
         inner = np.flatnonzero((mask[sl] & ~side)[a:h - a, b:w - b].any(1))    # rows inside with other ink
@@ -417,9 +426,7 @@ def without_frames(ink: np.ndarray, c: Components, **kw) -> tuple[np.ndarray, Co
     side, boxes = form_frames(c.faint, ink)
     if not side.any():
         return ink, c, boxes
-    mask = binary_dilation(side, iterations=EDGE_RIM) & ~(c.bw & ~side)
-    ink = np.where(mask, 0.0, ink).astype(ink.dtype)
-    return ink, components(ink, **kw), boxes
+    return (*_erased(ink, side, c.bw, **kw), boxes)
 
 
 def stacks(c: Components, keep: np.ndarray, gap: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
@@ -987,21 +994,15 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     sides = (ry0 <= 0, ry1 >= g2.shape[0], rx0 <= 0, rx1 >= g2.shape[1])
     page = (g2.shape[0] * f_y, g2.shape[1] * f_x)
     edges = page_edges(c, ink.shape, page, sides)
-    if edges.any():
-        ink, c = without_edges(ink, c, edges, sigma=p.sigma, level=p.level, link_level=p.link_level)
-        if c is None:
-            raise ImageError("no digit found")
-        edges = page_edges(c, ink.shape, page, sides)
-    ink, c2, _ = without_frames(ink, c, sigma=p.sigma, level=p.level, link_level=p.link_level)
-    if c2 is not c:
+    kw = {"sigma": p.sigma, "level": p.level, "link_level": p.link_level}
+    # page edges, boxes, ruled lines, in turn: each step reads the ink and components the last one left
+    for erase in (lambda: without_edges(ink, c, edges, **kw), lambda: without_frames(ink, c, **kw)[:2],
+                  lambda: without_rules(ink, c, H1 * s, **kw)):
+        ink, c2 = erase()
         if c2 is None:
             raise ImageError("no digit found")
-        c, edges = c2, page_edges(c2, ink.shape, page, sides)
-    ink, c2 = without_rules(ink, c, H1 * s, sigma=p.sigma, level=p.level, link_level=p.link_level)
-    if c2 is not c:
-        if c2 is None:
-            raise ImageError("no digit found")
-        c, edges = c2, page_edges(c2, ink.shape, page, sides)
+        if c2 is not c:                           # components found again: their edges too
+            c, edges = c2, page_edges(c2, ink.shape, page, sides)
     H = text_height(c, ink.shape, edges)
     if H is None:
         raise ImageError("no digit found")
