@@ -26,9 +26,9 @@ cut whose halves both read well. Thresholds were chosen and the weights fitted (
 perceptron, benchmarks/tune_numbers.py) on numbers rendered from the MNIST validation split,
 never on test.
 
-`text`: each line's digits; a gap wider than 1.2 H inside a line, a dash between digits
-(ensemble/segment.py's `_dash`: no candidate) and every line break become one space ("12 345",
-2026-11-24 -> "2026 11 24"). JSON also gives the lines as a list.
+`text`: each line's digits; a gap wider than 1.2 H inside a line, a dash or a point between digits
+(ensemble/segment.py's `_dash`, `_point`: no candidate) and every line break become one space ("12 345",
+2026-11-24 -> "2026 11 24", 12.50 -> "12 50"). JSON also gives the lines as a list.
 """
 from __future__ import annotations
 

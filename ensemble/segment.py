@@ -21,8 +21,9 @@ How an image becomes candidate digits (`segment`, in the worker processes):
    0.55 H tall may be digits by themselves; they are grouped into lines by vertical overlap,
    lines read top to bottom; smaller pieces join the line, and the digit whose columns they
    share (a 5's detached bar), or stay pieces of their own that the vote may join or drop; a
-   flat bar across the line's middle, alone in its columns, is a dash between numbers: no piece,
-   and a word break (`_dash`);
+   flat bar across the line's middle, alone in its columns, is a dash between numbers, and a filled
+   dot low between two neighbours (a speck or a piece) a point (12.50): no piece, and a word break
+   (`_dash`, `_point`);
 4. a component wider than 0.7 H may hold touching digits: the cheapest top-to-bottom paths
    through its ink (seams, by dynamic programming, one column per row at most, sideways steps
    cheap so that a cut can follow slanted writing) are candidate cuts, four per likely boundary
@@ -557,6 +558,41 @@ def _dash(c: Components, i: int, mains: list[int], members: list[int], H: float)
     return all(top + 0.3 * (bottom - top) <= mid <= bottom - 0.3 * (bottom - top) for top, bottom in bands)
 
 
+def _point(c: Components, i: int, ink: np.ndarray, mains: list[int], members: list[int], H: float,
+           stroke: float, cleared: np.ndarray | None = None) -> bool:
+    """Is component i a point between numbers (12.50, 25.11.2026): a filled round blob 0.08-0.4 H
+    across, as dark as its line's strokes (`stroke`: their 90th percentile ink; grain and a JPEG's
+    blotches are lighter), low in the line (its middle in the lowest 0.4 of the digits' band and of
+    its neighbours'), alone in its columns, between two of the line's components (`members`) at
+    least 0.3 H apart? A broken digit's fragment lies in its digit's columns, or is a stroke's
+    piece, longer than it is wide. Nor is what an erased line or box left (`cleared`, bool (h, w):
+    within 0.15 H of it), such as a foot's tip under a ruled line."""
+    b = c.boxes
+    h, w = c.heights[i], c.widths[i]
+    if not mains or not (0.08 * H <= max(h, w) <= 0.4 * H and min(h, w) >= 0.05 * H and max(h, w) <= 2 * min(h, w)
+                         and c.area[i] >= 0.55 * h * w):
+        return False
+    others = [m for m in members if m != i]
+    if any(_overlap(b[i, 1], b[i, 3], b[m, 1], b[m, 3]) > 0.1 * w for m in others):
+        return False
+    left = [m for m in others if b[m, 3] <= b[i, 1] + 0.1 * w]
+    right = [m for m in others if b[m, 1] >= b[i, 3] - 0.1 * w]
+    if not left or not right:
+        return False
+    near = [max(left, key=lambda m: b[m, 3]), min(right, key=lambda m: b[m, 1])]
+    if b[near[1], 1] - b[near[0], 3] < 0.3 * H:
+        return False
+    mid = (b[i, 0] + b[i, 2]) / 2
+    bands = [(np.median(b[mains, 0]), np.median(b[mains, 2]))] + [(b[m, 0], b[m, 2]) for m in near]
+    if not all(top + 0.6 * (bottom - top) <= mid and b[i, 2] <= bottom + 0.2 * H for top, bottom in bands):
+        return False
+    y0, x0, y1, x1 = b[i]
+    r = max(1, round(0.15 * H))
+    if cleared is not None and cleared[max(0, y0 - r):y1 + r, max(0, x0 - r):x1 + r].any():
+        return False
+    return float(ink[y0:y1, x0:x1][c.labels[y0:y1, x0:x1] == i + 1].max()) >= 0.5 * stroke
+
+
 def group_lines(c: Components, keep: np.ndarray, mains: list[int], boxes: np.ndarray, H: float,
                 p: SegmentParams) -> list[list[int]]:
     """Components (indices) per line, lines top to bottom: `mains` (digit-sized, with their stack
@@ -771,9 +807,10 @@ def _split(piece: Piece, ink: np.ndarray, H: float, p: SegmentParams) -> list[Pi
 
 
 def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
-           edges: np.ndarray | None = None) -> list[Line]:
+           edges: np.ndarray | None = None, cleared: np.ndarray | None = None) -> list[Line]:
     """Lines of pieces with their candidate digits, from components at the working scale;
-    `edges`: the components that are page edges (default `page_edges(c, ink.shape)`)."""
+    `edges`: the components that are page edges (default `page_edges(c, ink.shape)`); `cleared`:
+    bool (h, w), the ink erased as page edges, boxes or ruled lines (a point is never beside it)."""
     hts, wds, b = c.heights, c.widths, c.boxes
     h_img, w_img = ink.shape
     small = np.maximum(hts, wds) < p.speck * H                    # (n,) specks
@@ -807,7 +844,13 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
             else:
                 loose.append(i)
         dashes = [i for i in loose if _dash(c, i, line_mains, members, H)]   # separators: no digit, a word break
-        loose = [i for i in loose if i not in dashes]
+        # points: loose pieces, or specks (no line's members) within the line's columns and rows
+        stroke = float(np.percentile(ink[y0:y1, x0:x1][np.isin(lab, np.array(line_mains) + 1)], 90))
+        dots = [i for i in np.flatnonzero(speck[1:]) if xb0 <= b[i, 1] and b[i, 3] <= xb1 and
+                yb0 <= b[i, 0] and b[i, 2] <= yb1 + 0.3 * H]
+        points = [i for i in loose + dots if i not in dashes and _point(c, i, ink, line_mains, members, H, stroke,
+                                                                         cleared)]
+        loose = [i for i in loose if i not in dashes and i not in points]
         pieces = [Piece(np.isin(lab, np.array(g) + 1), True) for g in groups.values()]
         pieces += [Piece(lab == i + 1, False) for i in loose]
         region_ink = ink[y0:y1, x0:x1]
@@ -832,7 +875,7 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
         # are mostly a digit's own fragments (a thin 9's loop top under the threshold but for 5 px)
         line = Line(y0, x0, region_ink, c.bw[y0:y1, x0:x1] & ~speck[lab], faint, split)
         right = -np.inf
-        after = [0.5 * (b[i, 1] + b[i, 3]) - x0 for i in dashes]            # each dash's middle (line px)
+        after = [0.5 * (b[i, 1] + b[i, 3]) - x0 for i in dashes + points]   # each separator's middle (line px)
         for k, pc in enumerate(split):
             if k and (pc.x0 - right > p.word_gap * H or any(split[k - 1].cx < e <= pc.cx for e in after)):
                 line.breaks.append(k)
@@ -996,18 +1039,21 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> S
     edges = page_edges(c, ink.shape, page, sides)
     kw = {"sigma": p.sigma, "level": p.level, "link_level": p.link_level}
     # page edges, boxes, ruled lines, in turn: each step reads the ink and components the last one left
+    cleared = None                                # (h, w) bool: the pixels they erased (None: none)
     for erase in (lambda: without_edges(ink, c, edges, **kw), lambda: without_frames(ink, c, **kw)[:2],
                   lambda: without_rules(ink, c, H1 * s, **kw)):
+        before = ink
         ink, c2 = erase()
         if c2 is None:
             raise ImageError("no digit found")
         if c2 is not c:                           # components found again: their edges too
             c, edges = c2, page_edges(c2, ink.shape, page, sides)
+            cleared = (before != ink) if cleared is None else cleared | (before != ink)
     H = text_height(c, ink.shape, edges)
     if H is None:
         raise ImageError("no digit found")
     # 3.-5. lines, pieces, candidate digits
-    lines = layout(ink, c, H, p, edges)
+    lines = layout(ink, c, H, p, edges, cleared)
     images, boxes, out_lines = [], [], []
     to_src_x = src_w / g2.shape[1] / f_x          # source px per working px
     to_src_y = src_h / g2.shape[0] / f_y

@@ -383,10 +383,10 @@ def test_a_long_number_in_a_box_or_a_comb_field_reads_without_it(ens):
 
 
 def with_dash(left: str, right: str, k: int = 0, look: str = "scan", slot: float = 0.9,
-              length: float = 0.4) -> np.ndarray:
+              length: float = 0.4, point: bool = False) -> np.ndarray:
     """`left`-`right` written with a dash `length` x H long across the digits' middle, in a slot
     `slot` x H wide made between the two numbers (the paper column there repeated: a date's 2026-11,
-    a 3-14)."""
+    a 3-14). `point`: a point `length` x H across on the baseline instead (12.50, 25.11)."""
     dot = np.zeros((28, 28), np.uint8)
     dot[13:15, 13:15] = 255                                   # a speck that holds the slot's place
     digs = list(digits_of(left + right, k))
@@ -404,6 +404,10 @@ def with_dash(left: str, right: str, k: int = 0, look: str = "scan", slot: float
     img = np.concatenate([img[:, :xm], np.repeat(img[:, xm:xm + 1], slot, axis=1), img[:, xm:]], axis=1)
     g = Image.fromarray(img)
     xc = xm + slot / 2
+    if point:
+        r, yb = length / 2 * H, np.median(b[real, 3])
+        ImageDraw.Draw(g).ellipse([xc - r, yb - 2 * r, xc + r, yb], fill=int(img.min()))
+        return np.asarray(g)
     ImageDraw.Draw(g).line([(xc - length / 2 * H, ym), (xc + length / 2 * H, ym + 0.02 * H)], fill=int(img.min()),
                            width=max(3, int(H / 9)))
     return np.asarray(g)
@@ -418,6 +422,59 @@ def test_a_dash_between_numbers_separates_them_and_is_no_digit(ens, left, right,
     assert read_number(ens, with_dash(left, right, k, look)).extra.get("text") == f"{left} {right}"
     assert read_number(ens, with_dash(left, right, k, look, slot=0.45, length=0.3)).extra.get("text") == \
         f"{left} {right}"
+
+
+@pytest.mark.parametrize("left,right,k,look", [("12", "50", 1, "photo"), ("25", "11", 0, "scan"),
+                                               ("3", "14", 0, "photo"), ("7", "5", 2, "scan"),
+                                               ("2026", "08", 1, "photo")])
+def test_a_point_between_numbers_separates_them(ens, left, right, k, look):
+    """A point on the baseline between two numbers (an amount's 12.50, a date's 25.11) was dropped
+    as a speck, or read as a digit, and the two numbers ran together ("12.50" -> "1250"): it
+    breaks the word. A small point (0.15 H, a speck's size) and a big one (0.3 H), in a slot
+    narrower than a word gap."""
+    for length in (0.15, 0.3):
+        assert read_number(ens, with_dash(left, right, k, look, slot=0.5, length=length, point=True)
+                           ).extra.get("text") == f"{left} {right}"
+
+
+def test_a_point_is_a_filled_blob_low_between_two_neighbours_and_apart_from_an_erased_line():
+    """Two digit-sized strokes 32 px tall, 30 px apart, and a 6 x 6 px blob between them: a point on
+    their baseline; not in their middle or top (a dash's place, a 7's cut bar), not a hollow ring
+    or a stroke's piece (a broken digit's fragment), not lighter than the strokes (a photo's
+    grain), not beside ink that was erased (a foot's tip under a ruled line), and not with one
+    neighbour only (after a number's end, where its own digits' fragments lie)."""
+    from ensemble.segment import _point, components
+
+    def blob_is_point(y, x=42, shape="disk", stroke=1.0, cleared=False, right=True):
+        ink = np.zeros((60, 120), np.float32)
+        ink[14:46, 30:36] = 1.0
+        if right:
+            ink[14:46, 66:72] = 1.0                                   # two 1s, H = 32, 30 px apart
+        yy, xx = np.mgrid[:6, :6]
+        yr, xr = np.mgrid[:12, :12]
+        blob = {"disk": (yy - 2.5) ** 2 + (xx - 2.5) ** 2 <= 9,
+                "ring": np.abs(np.hypot(yr - 5.5, xr - 5.5) - 5) < 1,            # 12 x 12: a small o
+                "stroke": np.eye(6, dtype=bool) | np.eye(6, k=1, dtype=bool)}[shape]
+        if shape == "ring":
+            y -= 6
+        ink[y:y + len(blob), x:x + len(blob)][blob] = 1.0
+        c = components(ink, sigma=0.0, level=0.2)
+        i = int(c.labels[y:y + len(blob), x:x + len(blob)].max()) - 1
+        assert i >= 0 and i not in (c.labels[20, 32] - 1, c.labels[20, 68] - 1), "the blob is a component of its own"
+        mains = [int(c.labels[20, 32]) - 1] + ([int(c.labels[20, 68]) - 1] if right else [])
+        gone = np.zeros(ink.shape, bool)
+        if cleared:
+            gone[46:49, 20:80] = True                                  # a ruled line under the digits, erased
+        return _point(c, i, ink, mains, mains + [i], 32.0, stroke, gone)
+
+    assert blob_is_point(40)                                          # on the baseline
+    assert not blob_is_point(27)                                      # in the middle
+    assert not blob_is_point(15)                                      # at the top
+    assert not blob_is_point(40, shape="ring")
+    assert not blob_is_point(40, shape="stroke")
+    assert not blob_is_point(40, stroke=3.0)                          # the strokes 3 x darker
+    assert not blob_is_point(40, cleared=True)
+    assert not blob_is_point(40, right=False)
 
 
 def test_a_dash_that_a_neighbours_foot_overlaps_still_breaks_the_word():
