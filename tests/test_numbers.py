@@ -1050,3 +1050,37 @@ def test_benchmark_why_prints_the_causes(bench_reads, capsys, monkeypatch):
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-2].split() == ["condition", "look", "numbers", "misread", *bench.CAUSES]
     assert out[-1].split() == ["4", "gaps", "scan", "2", "1", "1", "0", "0"]
+
+
+def test_separators_benchmark_draws_each_mark_in_the_slot_and_counts_every_pair(capsys):
+    """benchmarks/separators.py: the slot is paper, each mark darkens it where it belongs (a point
+    on the baseline, a dash across the middle, a slash over both), and every pair is counted once
+    per mark."""
+    import numpy as np
+
+    from benchmarks import numbers as bench
+    from benchmarks import separators as sep
+    images, labels = bench.split_digits("val")
+    rng = np.random.default_rng(3)
+    p = None
+    while p is None:
+        p = sep.pair(images, labels, rng)
+    img, left, right, xc, top, base, H = p
+    cols = slice(int(xc - 0.1 * H), int(xc + 0.1 * H) + 1)
+    paper = float(np.median(img))
+    assert img[:, cols].min() > paper - 40, "the slot holds no ink"
+    drawn = {m: np.nonzero(sep.draw(img, m, xc, top, base, H, rng) < img.astype(int) - 60) for m in sep.MARKS}
+    assert drawn["none"][0].size == 0
+    mid = (top + base) / 2
+    for m in ("dash", "point", "slash"):
+        ys, xs = drawn[m]                                              # the mark's pixels
+        assert abs(xs.mean() - xc) < 0.05 * H and np.ptp(xs) < 0.8 * H  # in the slot
+    assert abs(drawn["dash"][0].mean() - mid) < 0.1 * H and np.ptp(drawn["dash"][0]) < 0.25 * H
+    assert base - 0.3 * H < drawn["point"][0].mean() < base and np.ptp(drawn["point"][0]) < 0.35 * H
+    assert np.ptp(drawn["slash"][0]) > 0.8 * H
+    sep.main(["--n", "2", "--seed", "1"])
+    table = capsys.readouterr().out.strip().splitlines()[2:]
+    assert [line.split()[0] for line in table] == list(sep.MARKS)
+    for line in table:
+        shares = [float(v) for v in line.split()[1:] if v != "%"]
+        assert len(shares) == 3 and sum(shares) == pytest.approx(100.0, abs=0.2)
