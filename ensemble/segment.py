@@ -340,16 +340,22 @@ def _straight(first: np.ndarray, seen: np.ndarray, depth: int) -> bool:
     return abs(a) <= 0.1 and np.count_nonzero(near) >= FRAME_SIDE * len(y)
 
 
-def form_frames(mask: np.ndarray, ink: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def form_frames(mask: np.ndarray, ink: np.ndarray | None = None,
+                writing: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The sides (h, w) bool and the boxes (k, 4) y0, x0, y1, x1 of the boxes drawn around writing
     in the ink `mask` (a form's field, an amount boxed in). A box is a connected part of the mask
     with four straight sides (`_straight`, seen from outside: a digit that touches the box from
     inside stays behind its side) around other ink that stands at least 0.15 of the box's height
-    (writing in a box up to ~6 x its height): a ring or a square 0 holds none, and no digit has
-    four straight sides. A side is each column's (row's) first run of the box's ink seen from
+    (writing in a box up to ~6 x its height): a ring or a square 0 holds none. Nor is a digit
+    whose outline looks straight at the working scale (a bold 8 drawn on the canvas: "808" read
+    "80") a box: a box holds a component of its own (`writing`, under 0.9 of its height; the
+    writing in a comb's cells may all touch it) or nothing outside every box is nearly as tall
+    (0.7 of its height) as it. A side is each column's (row's) first run of the box's ink seen from
     outside, as deep as the side is thick (its median run, + 1 px): a digit that touches the box
     keeps its stroke beyond that (a 7's bar fused into the box's top goes with it). One side may
-    be the image's border (a box cropped). `ink` (h, w), the ink map, weighs a lone divider's ink.
+    be the image's border (a box cropped). `ink` (h, w), the ink map, weighs a lone divider's ink;
+    `writing` (k, 4): the boxes of the components in which to look for the ink of its own (default:
+    the mask's; in the light ink, blur often joins the writing to its box).
     A comb field's dividers, upright lines from the box's top to its bottom, go too (`_dividers`).
 
     A box around the number was one component around all of it: the text height was the box's,
@@ -358,8 +364,12 @@ def form_frames(mask: np.ndarray, ink: np.ndarray | None = None) -> tuple[np.nda
     into pieces at the working threshold. A thin box tilted in a large photo can break at the
     first look too, or digits can cross it: then it stays."""
     labels, n = ndi.label(mask, structure=np.ones((3, 3)))
-    out, boxes = np.zeros_like(mask), []
-    for k, sl in enumerate(ndi.find_objects(labels)):
+    out, boxes, found = np.zeros_like(mask), [], []
+    slices = ndi.find_objects(labels)
+    spans = np.array([[q[0].start, q[1].start, q[0].stop, q[1].stop] for q in slices]).reshape(-1, 4)
+    if writing is not None:
+        spans = np.asarray(writing).reshape(-1, 4)
+    for k, sl in enumerate(slices):
         m = labels[sl] == k + 1                                          # (h, w) its own ink
         h, w = m.shape
         if h < 8 or w < 8 or np.count_nonzero(m) > 0.75 * m.size:          # a solid blob is no box
@@ -387,7 +397,19 @@ def form_frames(mask: np.ndarray, ink: np.ndarray | None = None) -> tuple[np.nda
         inner = np.flatnonzero((mask[sl] & ~side)[a:h - a, b:w - b].any(1))    # rows inside with other ink
         if not len(inner) or np.ptp(inner) + 1 < 0.15 * h:
             continue                                                      # an empty box: a square 0, a ring
-        out[sl] |= side | _dividers(m, thick, weight, upright)
+        found.append((sl, side | _dividers(m, thick, weight, upright)))
+    # a digit among digits is no box: a box holds some writing of its own (a component inside it,
+    # under 0.9 of its height), or nothing outside every box is nearly as tall as it (0.7)
+    y0, x0, y1, x1 = spans.T
+    tall = y1 - y0
+    inside = np.array([(y0 >= q[0].start) & (y1 <= q[0].stop) & (x0 >= q[1].start) & (x1 <= q[1].stop)
+                       for q, _ in found]).reshape(len(found), len(spans))                 # (boxes, components)
+    loose = ~inside.any(0)                                                # components in no box
+    for (sl, drawn), holds in zip(found, inside):
+        h = sl[0].stop - sl[0].start
+        if not (holds & (tall >= 0.15 * h) & (tall < 0.9 * h)).any() and (loose & (tall >= 0.7 * h)).any():
+            continue                                                      # a bold 8 beside a 0 and an 8
+        out[sl] |= drawn
         boxes.append([sl[0].start, sl[1].start, sl[0].stop, sl[1].stop])
     return out, np.array(boxes, np.int64).reshape(-1, 4)
 
@@ -424,7 +446,7 @@ def without_frames(ink: np.ndarray, c: Components, **kw) -> tuple[np.ndarray, Co
     """The ink with the sides of its boxes (`form_frames` in its light ink) and their blurred rims
     erased (not the writing that touches them), its components found again, and the boxes' boxes
     (k, 4); (ink, c) unchanged without a box."""
-    side, boxes = form_frames(c.faint, ink)
+    side, boxes = form_frames(c.faint, ink, c.boxes)
     if not side.any():
         return ink, c, boxes
     return (*_erased(ink, side, c.bw, **kw), boxes)

@@ -359,6 +359,42 @@ def test_a_ring_or_an_empty_square_is_no_box():
     assert not sides[136:165, 41:70].any()                                 # the bar inside stays
 
 
+@pytest.mark.parametrize("name", ["canvas_808_a.png", "canvas_808_b.png"])
+def test_a_bold_eight_drawn_on_the_canvas_is_no_box(ens, name):
+    """Two "808"s drawn with the mouse on the web page's canvas (Chromium). At the working scale
+    the last 8's outline had four straight sides around its own waist: it was erased as a box
+    around writing, and the numbers read "80" and "308"."""
+    path = Path(__file__).parent / "data" / name
+    assert read_number(ens, str(path)).extra.get("text") == "808"                 # as vote.py reads the file
+
+
+def test_a_box_holds_writing_of_its_own_or_stands_taller_than_the_writing_around_it():
+    """A square 8 (a box whose waist crosses it) beside two 0s as tall as it is a digit among
+    digits, not a box. Alone it is taken for one (a comb field whose digits all touch its sides
+    looks the same), and so it is where something of its own stands inside."""
+    from ensemble.segment import components, form_frames
+
+    def boxes(page):
+        mask = np.asarray(page) > 0
+        c = components(mask.astype(np.float32), sigma=0.0)
+        return form_frames(mask, None, c.boxes)[1].tolist()
+
+    def square_eight(d, x):                                               # a square with a crossed waist
+        d.rectangle([x, 20, x + 40, 90], outline=255, width=6)
+        d.line([(x, 40), (x + 40, 70)], fill=255, width=6)
+        d.line([(x + 40, 40), (x, 70)], fill=255, width=6)
+
+    page = Image.new("L", (240, 120), 0)
+    d = ImageDraw.Draw(page)
+    square_eight(d, 150)
+    assert len(boxes(page)) == 1                                          # alone
+    d.ellipse([20, 20, 60, 90], outline=255, width=6)                       # a 0 beside it, as tall
+    d.ellipse([80, 20, 120, 90], outline=255, width=6)
+    assert boxes(page) == []                                              # a digit among digits
+    d.line([(168, 66), (172, 80)], fill=255, width=3)                      # a component of its own inside
+    assert len(boxes(page)) == 1
+
+
 @pytest.mark.parametrize("text,k,look", [("25", 0, "scan"), ("07", 1, "photo"), ("31", 2, "scan")])
 def test_a_two_cell_comb_field_reads_without_its_divider(ens, text, k, look):
     """A day or a month in two cells: the lone divider, drawn with the box's pen, goes."""
