@@ -68,6 +68,8 @@ TIGHT = 0.5                 # a crop holding less than this share of the region 
 EDGE_RIM = 3                # px around a page edge erased with it (its blurred rim)
 EDGE_OVER_TEXT = 2.0        # a component spanning the page is an edge if this many times the other writing's size
 EDGE_SPECK = 0.25           # ... among the others at least this share of its size (not specks)
+CLEAR = (0.08, 0.15)        # a point stands this many x H clear of other ink, and of both its neighbours
+                            # unless it lies about halfway between them (`_point`)
 
 
 @dataclass(frozen=True)
@@ -581,17 +583,30 @@ def _dash(c: Components, i: int, mains: list[int], members: list[int], H: float)
 
 
 def _point(c: Components, i: int, ink: np.ndarray, mains: list[int], members: list[int], H: float,
-           stroke: float, cleared: np.ndarray | None = None) -> bool:
-    """Is component i a point between numbers (12.50, 25.11.2026): a filled round blob 0.08-0.4 H
-    across, as dark as its line's strokes (`stroke`: their 90th percentile ink; grain and a JPEG's
-    blotches are lighter), low in the line (its middle in the lowest 0.4 of the digits' band and of
-    its neighbours'), alone in its columns, between two of the line's components (`members`) at
-    least 0.3 H apart? A broken digit's fragment lies in its digit's columns, or is a stroke's
-    piece, longer than it is wide. Nor is what an erased line or box left (`cleared`, bool (h, w):
-    within 0.15 H of it), such as a foot's tip under a ruled line."""
+           stroke: float, cleared: np.ndarray | None = None, pen: float = 0.0) -> bool:
+    """Is component i a point between numbers (12.50, 25.11.2026)?
+
+    - a filled blob with no hole and a dark middle (a small 0 has neither), at most twice as long
+      as wide, at most 0.4 H across and at least about the line's pen (`pen`, px: a click on the
+      canvas makes a point as wide as the brush, 2 px at the working scale for a thin one; 0.08 H
+      without it);
+    - as dark as its line's strokes (`stroke`: their 90th percentile ink; grain and a JPEG's
+      blotches are lighter);
+    - low in the line: its middle in the lowest 0.4 of the digits' band (`mains`) and of its
+      nearest neighbours' on either side, its bottom at most 0.2 H under theirs;
+    - alone in its columns, between two of the line's components (`members`), at least `CLEAR[0]`
+      x H from all other ink, and `CLEAR[1]` x H from both neighbours, or about halfway between
+      them (the nearer at least half as far as the other):
+      where a pen skipped, the piece it cut off a stroke's end (a 9's or 7's foot, a 3's tail)
+      lies by its digit (0.09-0.14 H), and a point written close lies between the two;
+    - no ink erased as a page edge, box or ruled line (`cleared`, bool (h, w)) right over it
+      (in its columns, 0.15 H up): a foot's tip left under an erased line; nor one touching erased
+      ink that is thinner than 0.8 pen: the stub of a stroke that crossed the line. A point sitting
+      on a form's line is one."""
     b = c.boxes
     h, w = c.heights[i], c.widths[i]
-    if not mains or not (0.08 * H <= max(h, w) <= 0.4 * H and min(h, w) >= 0.05 * H and max(h, w) <= 2 * min(h, w)
+    small = (max(2.0, 0.6 * pen), max(1.0, 0.3 * pen)) if pen > 0 else (0.08 * H, 0.05 * H)   # long, short side
+    if not mains or not (small[0] <= max(h, w) <= 0.4 * H and min(h, w) >= small[1] and max(h, w) <= 2 * min(h, w)
                          and c.area[i] >= 0.55 * h * w):
         return False
     others = [m for m in members if m != i]
@@ -602,17 +617,33 @@ def _point(c: Components, i: int, ink: np.ndarray, mains: list[int], members: li
     if not left or not right:
         return False
     near = [max(left, key=lambda m: b[m, 3]), min(right, key=lambda m: b[m, 1])]
-    if b[near[1], 1] - b[near[0], 3] < 0.3 * H:
-        return False
     mid = (b[i, 0] + b[i, 2]) / 2
     bands = [(np.median(b[mains, 0]), np.median(b[mains, 2]))] + [(b[m, 0], b[m, 2]) for m in near]
     if not all(top + 0.6 * (bottom - top) <= mid and b[i, 2] <= bottom + 0.2 * H for top, bottom in bands):
         return False
     y0, x0, y1, x1 = b[i]
-    r = max(1, round(0.15 * H))
-    if cleared is not None and cleared[max(0, y0 - r):y1 + r, max(0, x0 - r):x1 + r].any():
+    own = c.labels[y0:y1, x0:x1] == i + 1                                 # (h, w)
+    peak = float(ink[y0:y1, x0:x1][own].max())
+    if ndi.binary_fill_holes(own).sum() > own.sum() or ink[(y0 + y1) // 2, (x0 + x1) // 2] < 0.5 * peak:
+        return False                                                      # a ring, its middle light: a small 0
+    r = max(3, round(0.15 * H))                                          # erased ink over it (not the row
+    if cleared is not None and cleared[max(0, y0 - r):max(0, y0 - 1), x0:x1].any():     # next to it: a rim)
         return False
-    return float(ink[y0:y1, x0:x1][c.labels[y0:y1, x0:x1] == i + 1].max()) >= 0.5 * stroke
+    if cleared is not None and cleared[max(0, y0 - 1):y1 + 2, max(0, x0 - 1):x1 + 1].any() and \
+            min(h, w) < (0.8 * pen if pen > 0 else 0.08 * H):
+        return False                                                      # a stroke's stub the line's erasure left
+    if peak < 0.5 * stroke:
+        return False
+    d = int(math.ceil(0.5 * H))
+    lab = c.labels[max(0, y0 - d):y1 + d, max(0, x0 - d):x1 + d]          # (h', w') the point and around it
+    mine = lab == i + 1
+
+    def clear(m: np.ndarray) -> float:                                    # / H, at most 0.5 (the window)
+        return float(distance_transform_edt(~m)[mine].min()) / H if m.any() else 0.5
+    if clear((lab > 0) & ~mine) < CLEAR[0]:
+        return False
+    sides = sorted(clear(lab == k + 1) for k in near)                      # to the left and right neighbour
+    return sides[0] >= CLEAR[1] or sides[0] >= 0.5 * sides[1]
 
 
 def group_lines(c: Components, keep: np.ndarray, mains: list[int], boxes: np.ndarray, H: float,
@@ -838,6 +869,7 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
     small = np.maximum(hts, wds) < p.speck * H                    # (n,) specks
     keep = ~small & ~(page_edges(c, ink.shape) if edges is None else edges)
     speck = np.r_[False, small]                                    # (n+1,) by label: a speck's pixels
+    specks = np.flatnonzero(small)
     ids, sboxes = stacks(c, keep)
     # digit-sized: the biggest component of each stack at least `main` H tall
     mains = []
@@ -867,11 +899,14 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
                 loose.append(i)
         dashes = [i for i in loose if _dash(c, i, line_mains, members, H)]   # separators: no digit, a word break
         # points: loose pieces, or specks (no line's members) within the line's columns and rows
-        stroke = float(np.percentile(ink[y0:y1, x0:x1][np.isin(lab, np.array(line_mains) + 1)], 90))
-        dots = [i for i in np.flatnonzero(speck[1:]) if xb0 <= b[i, 1] and b[i, 3] <= xb1 and
-                yb0 <= b[i, 0] and b[i, 2] <= yb1 + 0.3 * H]
+        sb = b[specks]
+        dots = specks[(sb[:, 1] >= xb0) & (sb[:, 3] <= xb1) & (sb[:, 0] >= yb0) & (sb[:, 2] <= yb1 + 0.3 * H)].tolist()
+        main_px = np.isin(lab, np.array(line_mains) + 1)                                  # (h, w)
+        stroke = float(np.percentile(ink[y0:y1, x0:x1][main_px], 90)) if main_px.any() else 0.0
+        from .normalize import _stroke_width
+        pen = _stroke_width(main_px) if dots or loose else 0.0                            # px
         points = [i for i in loose + dots if i not in dashes and _point(c, i, ink, line_mains, members, H, stroke,
-                                                                         cleared)]
+                                                                         cleared, pen)]
         loose = [i for i in loose if i not in dashes and i not in points]
         pieces = [Piece(np.isin(lab, np.array(g) + 1), True) for g in groups.values()]
         pieces += [Piece(lab == i + 1, False) for i in loose]

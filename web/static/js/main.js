@@ -48,7 +48,8 @@ for (const radio of document.querySelectorAll("input[name=read-mode]")) {
     mode = radio.value;
     layout();
     drawHint.textContent = mode === "number"
-      ? "Write a number, digits side by side (a gap between them helps). The reading updates while you write."
+      ? "Write a number, digits side by side (a gap between them helps). A point or a dash between digits " +
+        "splits it: 12.50 reads \u201c12 50\u201d. The reading updates while you write."
       : "Draw one digit, large and centred. The vote updates while you draw.";
     boxes.clear();
     if (!pad.isEmpty) voteDrawingSoon();
