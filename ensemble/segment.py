@@ -559,6 +559,19 @@ def _overlap(a0, a1, b0, b1) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
+def _alone_between(c: Components, i: int, members: list[int]) -> tuple | None:
+    """The nearest of the line's components `members` on the left of component i and on its right
+    (None where there is none; each may reach a tenth of its width into its columns), or None when
+    another of them shares more than a tenth of its columns: a mark between numbers stands alone."""
+    b, w = c.boxes, c.widths[i]
+    others = [m for m in members if m != i]
+    if any(_overlap(b[i, 1], b[i, 3], b[m, 1], b[m, 3]) > 0.1 * w for m in others):
+        return None
+    left = [m for m in others if b[m, 3] <= b[i, 1] + 0.1 * w]
+    right = [m for m in others if b[m, 1] >= b[i, 3] - 0.1 * w]
+    return (max(left, key=lambda m: b[m, 3]) if left else None, min(right, key=lambda m: b[m, 1]) if right else None)
+
+
 def _dash(c: Components, i: int, mains: list[int], members: list[int], H: float) -> bool:
     """Is component i a dash between numbers (2026-11-24, 3-14): a solid flat bar 0.2-1.5 H long,
     at most 0.3 H tall, across the middle of its line's digits (`mains`) and of its neighbours on
@@ -570,13 +583,10 @@ def _dash(c: Components, i: int, mains: list[int], members: list[int], H: float)
     h, w = c.heights[i], c.widths[i]
     if not mains or not (h <= 0.3 * H and w >= 2 * h and 0.2 * H <= w <= 1.5 * H and c.area[i] >= 0.5 * h * w):
         return False
-    others = [m for m in members if m != i]
-    if any(_overlap(b[i, 1], b[i, 3], b[m, 1], b[m, 3]) > 0.1 * w for m in others):
+    sides = _alone_between(c, i, members)
+    if sides is None:
         return False
-    left = [m for m in others if b[m, 3] <= b[i, 1] + 0.1 * w]
-    right = [m for m in others if b[m, 1] >= b[i, 3] - 0.1 * w]
-    near = [max(left, key=lambda m: b[m, 3])] if left else []
-    near += [min(right, key=lambda m: b[m, 1])] if right else []
+    near = [m for m in sides if m is not None]
     mid = (b[i, 0] + b[i, 2]) / 2
     bands = [(np.median(b[mains, 0]), np.median(b[mains, 2]))] + [(b[m, 0], b[m, 2]) for m in near]
     return all(top + 0.3 * (bottom - top) <= mid <= bottom - 0.3 * (bottom - top) for top, bottom in bands)
@@ -609,14 +619,9 @@ def _point(c: Components, i: int, ink: np.ndarray, mains: list[int], members: li
     if not mains or not (small[0] <= max(h, w) <= 0.4 * H and min(h, w) >= small[1] and max(h, w) <= 2 * min(h, w)
                          and c.area[i] >= 0.55 * h * w):
         return False
-    others = [m for m in members if m != i]
-    if any(_overlap(b[i, 1], b[i, 3], b[m, 1], b[m, 3]) > 0.1 * w for m in others):
+    near = _alone_between(c, i, members)
+    if near is None or None in near:
         return False
-    left = [m for m in others if b[m, 3] <= b[i, 1] + 0.1 * w]
-    right = [m for m in others if b[m, 1] >= b[i, 3] - 0.1 * w]
-    if not left or not right:
-        return False
-    near = [max(left, key=lambda m: b[m, 3]), min(right, key=lambda m: b[m, 1])]
     mid = (b[i, 0] + b[i, 2]) / 2
     bands = [(np.median(b[mains, 0]), np.median(b[mains, 2]))] + [(b[m, 0], b[m, 2]) for m in near]
     if not all(top + 0.6 * (bottom - top) <= mid and b[i, 2] <= bottom + 0.2 * H for top, bottom in bands):
