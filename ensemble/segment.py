@@ -350,10 +350,11 @@ def form_frames(mask: np.ndarray, ink: np.ndarray | None = None,
     inside stays behind its side) around other ink that stands at least 0.15 of the box's height
     (writing in a box up to ~6 x its height): a ring or a square 0 holds none. Nor is a digit
     whose outline looks straight at the working scale (a bold 8 drawn on the canvas: "808" read
-    "80") a box: a box holds a component of its own (`writing`, under 0.9 of its height; the
-    writing in a comb's cells may all touch it) or nothing outside every box is nearly as tall
-    (0.7 of its height) as it. A side is each column's (row's) first run of the box's ink seen from
-    outside, as deep as the side is thick (its median run, + 1 px): a digit that touches the box
+    "80") a box: one under 1.5 x wider than tall holds a component of its own (`writing`, under
+    0.9 of its height; the writing in a comb's cells may all touch it), or nothing outside every
+    box is nearly as tall (0.7 of its height) as it, or it stands in a row of boxes as tall. A side
+    is each column's (row's) first run of the box's ink seen from outside, as deep as the side is
+    thick (its median run, + 1 px): a digit that touches the box
     keeps its stroke beyond that (a 7's bar fused into the box's top goes with it). One side may
     be the image's border (a box cropped). `ink` (h, w), the ink map, weighs a lone divider's ink;
     `writing` (k, 4): the boxes of the components in which to look for the ink of its own (default:
@@ -400,17 +401,29 @@ def form_frames(mask: np.ndarray, ink: np.ndarray | None = None,
         if not len(inner) or np.ptp(inner) + 1 < 0.15 * h:
             continue                                                      # an empty box: a square 0, a ring
         found.append((sl, side | _dividers(m, thick, weight, upright)))
-    # a digit among digits is no box: a box holds some writing of its own (a component inside it,
-    # under 0.9 of its height), or nothing outside every box is nearly as tall as it (0.7)
+    # a digit among digits is no box: a box under 1.5 x wider than tall (an 8, a round 0) holds some
+    # writing of its own (a component inside it, under 0.9 of its height), or nothing outside every
+    # box is nearly as tall as it (0.7). A box around several digits is wider, and the blur of a
+    # tight one joins its writing to it: "74 [488]" read "7419881"; boxes in a row, one per digit,
+    # are boxes
     y0, x0, y1, x1 = spans.T
     tall = y1 - y0
     inside = np.array([(y0 >= q[0].start) & (y1 <= q[0].stop) & (x0 >= q[1].start) & (x1 <= q[1].stop)
                        for q, _ in found]).reshape(len(found), len(spans))                 # (boxes, components)
     loose = ~inside.any(0)                                                # components in no box
+    rows = np.array([[q[0].start, q[0].stop, q[1].start, q[1].stop] for q, _ in found]).reshape(-1, 4)
     for (sl, drawn), holds in zip(found, inside):
-        h = sl[0].stop - sl[0].start
-        if not (holds & (tall >= 0.15 * h) & (tall < 0.9 * h)).any() and (loose & (tall >= 0.7 * h)).any():
-            continue                                                      # a bold 8 beside a 0 and an 8
+        h, w = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
+        rivals = loose & (tall >= 0.7 * h)                                # writing outside, nearly as tall
+        if w < 1.5 * h and not (holds & (tall >= 0.15 * h) & (tall < 0.9 * h)).any() and rivals.any():
+            # ... unless it is one of a row of boxes, one per digit: a box as tall beside it, no such
+            # writing between the two (in "808" the 0 stands between two square 8s)
+            cx = (x0 + x1) / 2                                            # (components,)
+            like = [k for k, r in enumerate(rows) if max(abs(r[0] - sl[0].start), abs(r[1] - sl[0].stop)) <= 0.15 * h
+                    and r[2] != sl[1].start and not (rivals & (cx > min(r[3], sl[1].stop)) &
+                                                     (cx < max(r[2], sl[1].start))).any()]
+            if not like:
+                continue                                                  # a bold 8 beside a 0 and an 8
         out[sl] |= drawn
         boxes.append([sl[0].start, sl[1].start, sl[0].stop, sl[1].stop])
     return out, np.array(boxes, np.int64).reshape(-1, 4)
@@ -615,7 +628,7 @@ def _point(c: Components, i: int, ink: np.ndarray, mains: list[int], members: li
       on a form's line is one."""
     b = c.boxes
     h, w = c.heights[i], c.widths[i]
-    small = (max(2.0, 0.6 * pen), max(1.0, 0.3 * pen)) if pen > 0 else (0.08 * H, 0.05 * H)   # long, short side
+    small = (max(2.0, 0.75 * pen), max(1.0, 0.3 * pen)) if pen > 0 else (0.08 * H, 0.05 * H)  # long, short side
     if not mains or not (small[0] <= max(h, w) <= 0.4 * H and min(h, w) >= small[1] and max(h, w) <= 2 * min(h, w)
                          and c.area[i] >= 0.55 * h * w):
         return False

@@ -368,6 +368,41 @@ def test_a_bold_eight_drawn_on_the_canvas_is_no_box(ens, name):
     assert read_number(ens, str(path)).extra.get("text") == "808"                 # as vote.py reads the file
 
 
+def test_a_tight_box_beside_writing_outside_it_is_still_a_box(ens):
+    """"74 [488]": a box 0.05 H around the last three digits (a helper's review, validation digits).
+    Blur joins its digits to it, and the 7 outside is as tall as it: the bold-8 rule kept it, and its
+    sides read as 1s ("7419881"). A box wider than tall is no digit."""
+    from benchmarks import numbers as bench
+    x, y = bench.split_digits("val")
+    idx = np.random.default_rng(1004).integers(0, len(x), 5)
+    img, boxes = render_number(x[idx], seed=1004, style=NumberStyle(look="scan", gap=(6.0, 10.0)))
+    b = np.array(boxes, float)
+    H, m = float(np.median(b[:, 3] - b[:, 1])), 0.05
+    g = Image.fromarray(gray(img))
+    ImageDraw.Draw(g).rectangle([b[2:, 0].min() - m * H, b[:, 1].min() - m * H, b[2:, 2].max() + m * H,
+                                 b[:, 3].max() + m * H], outline=40, width=max(2, int(0.06 * H)))
+    assert read_number(ens, np.asarray(g)).extra.get("text") == "".join(str(int(v)) for v in y[idx])
+
+
+@pytest.mark.parametrize("look", ["scan", "photo"])
+def test_a_row_of_boxes_one_per_digit_beside_writing_outside_them_are_boxes(ens, look):
+    """"75 [2][9][3]": a box 0.1 H around each of the last three digits (a helper's review,
+    validation digits). Each box is narrower than tall and the blur joins its digit to it; the 7
+    outside is as tall: without the row, each box was a digit among digits ("752119531")."""
+    from benchmarks import numbers as bench
+    x, y = bench.split_digits("val")
+    idx = np.random.default_rng(1007).integers(0, len(x), 5)
+    img, boxes = render_number(x[idx], seed=1007, style=NumberStyle(look=look, gap=(6.0, 10.0)))
+    img = gray(img)
+    b = np.array(boxes, float)
+    H, m = float(np.median(b[:, 3] - b[:, 1])), 0.1
+    g = Image.fromarray(img)
+    for q in b[2:]:
+        ImageDraw.Draw(g).rectangle([q[0] - m * H, b[:, 1].min() - m * H, q[2] + m * H, b[:, 3].max() + m * H],
+                                    outline=40 if look == "scan" else int(img.min()), width=max(2, int(0.06 * H)))
+    assert read_number(ens, np.asarray(g)).extra.get("text") == "".join(str(int(v)) for v in y[idx])
+
+
 def test_a_box_holds_writing_of_its_own_or_stands_taller_than_the_writing_around_it():
     """A square 8 (a box whose waist crosses it) beside two 0s as tall as it is a digit among
     digits, not a box. Alone it is taken for one (a comb field whose digits all touch its sides
@@ -393,6 +428,15 @@ def test_a_box_holds_writing_of_its_own_or_stands_taller_than_the_writing_around
     assert boxes(page) == []                                              # a digit among digits
     d.line([(168, 66), (172, 80)], fill=255, width=3)                      # a component of its own inside
     assert len(boxes(page)) == 1
+    # a square 0 as wide as tall with a mark joined inside, beside taller digits, is a digit (a
+    # broken 0 read "6802" as "682"); the same frame twice as wide (around several digits) is a box
+    for width, found in ((60, 0), (110, 1)):
+        page = Image.new("L", (260, 120), 0)
+        d = ImageDraw.Draw(page)
+        d.ellipse([10, 10, 50, 90], outline=255, width=6)
+        d.rectangle([70, 30, 70 + width, 85], outline=255, width=6)
+        d.line([(70, 50), (90, 70)], fill=255, width=6)                     # the mark, joined to its side
+        assert len(boxes(page)) == found
 
 
 @pytest.mark.parametrize("text,k,look", [("25", 0, "scan"), ("07", 1, "photo"), ("31", 2, "scan")])
@@ -544,7 +588,8 @@ def test_a_point_is_a_filled_blob_low_between_two_neighbours_and_apart_from_an_e
     assert not blob_is_point(shape="bar", size=8)                         # a stroke's piece, 4 x longer than tall
     assert not blob_is_point(size=14, y=32)                               # 0.44 H: a digit's size
     assert not blob_is_point(size=2, y=44)                                # 2 px under 0.08 H, without the pen
-    assert blob_is_point(size=2, y=44, x=48, pen=3.0)                     # ... a click of a 3 px pen
+    assert blob_is_point(size=3, y=43, x=48, pen=4.0)                     # ... a click of a 4 px pen
+    assert not blob_is_point(size=2, y=44, x=48, pen=3.0)                 # a speck under 0.75 of the pen
     assert not blob_is_point(stroke=3.0)                                  # lighter than the strokes: grain
     assert not blob_is_point(right=None)                                  # one neighbour only
     assert not blob_is_point(above=True)                                  # a piece over it, in its columns
@@ -553,7 +598,7 @@ def test_a_point_is_a_filled_blob_low_between_two_neighbours_and_apart_from_an_e
     assert blob_is_point(x=40, right=50)                                  # ... a stroke's end; 4 and 4: a point
     assert not blob_is_point(gone=np.s_[33:36, 40:50])                    # erased ink over it: a foot's tip
     assert blob_is_point(gone=np.s_[46:49, 20:80])                        # a line under it: a point on a form
-    assert not blob_is_point(size=2, y=44, x=48, pen=3.0, gone=np.s_[46:49, 20:80])   # a stroke's stub on it
+    assert not blob_is_point(size=3, y=43, x=48, pen=4.0, gone=np.s_[46:49, 20:80])   # a stroke's stub on it
 
 
 def test_a_dash_that_a_neighbours_foot_overlaps_still_breaks_the_word():
