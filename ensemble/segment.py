@@ -45,6 +45,7 @@ The page is read with ensemble/normalize.py's public steps (`crop_to_sheet`, `in
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -606,7 +607,7 @@ def _dash(c: Components, i: int, mains: list[int], members: list[int], H: float)
 
 
 def _point(c: Components, i: int, ink: np.ndarray, mains: list[int], members: list[int], H: float,
-           stroke: float, cleared: np.ndarray | None = None, pen: float = 0.0) -> bool:
+           stroke, cleared: np.ndarray | None = None, pen=0.0) -> bool:
     """Is component i a point between numbers (12.50, 25.11.2026)?
 
     - a filled blob with no hole and a dark middle (a small 0 has neither), at most twice as long
@@ -614,7 +615,8 @@ def _point(c: Components, i: int, ink: np.ndarray, mains: list[int], members: li
       canvas makes a point as wide as the brush, 2 px at the working scale for a thin one; 0.08 H
       without it);
     - as dark as its line's strokes (`stroke`: their 90th percentile ink; grain and a JPEG's
-      blotches are lighter);
+      blotches are lighter; `stroke` and `pen` may be functions that measure them, called only for
+      a blob that passed the cheaper checks);
     - low in the line: its middle in the lowest 0.4 of the digits' band (`mains`) and of its
       nearest neighbours' on either side, its bottom at most 0.2 H under theirs;
     - alone in its columns, between two of the line's components (`members`), at least `CLEAR[0]`
@@ -628,9 +630,7 @@ def _point(c: Components, i: int, ink: np.ndarray, mains: list[int], members: li
       on a form's line is one."""
     b = c.boxes
     h, w = c.heights[i], c.widths[i]
-    small = (max(2.0, 0.75 * pen), max(1.0, 0.3 * pen)) if pen > 0 else (0.08 * H, 0.05 * H)  # long, short side
-    if not mains or not (small[0] <= max(h, w) <= 0.4 * H and min(h, w) >= small[1] and max(h, w) <= 2 * min(h, w)
-                         and c.area[i] >= 0.55 * h * w):
+    if not mains or not (2 <= max(h, w) <= 0.4 * H and max(h, w) <= 2 * min(h, w) and c.area[i] >= 0.55 * h * w):
         return False
     near = _alone_between(c, i, members)
     if near is None or None in near:
@@ -638,6 +638,10 @@ def _point(c: Components, i: int, ink: np.ndarray, mains: list[int], members: li
     mid = (b[i, 0] + b[i, 2]) / 2
     bands = [(np.median(b[mains, 0]), np.median(b[mains, 2]))] + [(b[m, 0], b[m, 2]) for m in near]
     if not all(top + 0.6 * (bottom - top) <= mid and b[i, 2] <= bottom + 0.2 * H for top, bottom in bands):
+        return False
+    pen = pen() if callable(pen) else pen                                 # (the line's, measured once, lazily)
+    small = (max(2.0, 0.75 * pen), max(1.0, 0.3 * pen)) if pen > 0 else (0.08 * H, 0.05 * H)  # long, short side
+    if max(h, w) < small[0] or min(h, w) < small[1]:
         return False
     y0, x0, y1, x1 = b[i]
     own = c.labels[y0:y1, x0:x1] == i + 1                                 # (h, w)
@@ -650,7 +654,7 @@ def _point(c: Components, i: int, ink: np.ndarray, mains: list[int], members: li
     if cleared is not None and cleared[max(0, y0 - 1):y1 + 2, max(0, x0 - 1):x1 + 1].any() and \
             min(h, w) < (0.8 * pen if pen > 0 else 0.08 * H):
         return False                                                      # a stroke's stub the line's erasure left
-    if peak < 0.5 * stroke:
+    if peak < 0.5 * (stroke() if callable(stroke) else stroke):
         return False
     d = int(math.ceil(0.5 * H))
     lab = c.labels[max(0, y0 - d):y1 + d, max(0, x0 - d):x1 + d]          # (h', w') the point and around it
@@ -919,10 +923,10 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
         # points: loose pieces, or specks (no line's members) within the line's columns and rows
         sb = b[specks]
         dots = specks[(sb[:, 1] >= xb0) & (sb[:, 3] <= xb1) & (sb[:, 0] >= yb0) & (sb[:, 2] <= yb1 + 0.3 * H)].tolist()
-        main_px = np.isin(lab, np.array(line_mains) + 1)                                  # (h, w)
-        stroke = float(np.percentile(ink[y0:y1, x0:x1][main_px], 90)) if main_px.any() else 0.0
         from .normalize import _stroke_width
-        pen = _stroke_width(main_px) if dots or loose else 0.0                            # px
+        main_px = functools.cache(lambda: np.isin(lab, np.array(line_mains) + 1))        # (h, w), when asked
+        stroke = functools.cache(lambda: float(np.percentile(ink[y0:y1, x0:x1][main_px()], 90)))
+        pen = functools.cache(lambda: _stroke_width(main_px()))                          # px
         points = [i for i in loose + dots if i not in dashes and _point(c, i, ink, line_mains, members, H, stroke,
                                                                          cleared, pen)]
         loose = [i for i in loose if i not in dashes and i not in points]
