@@ -370,9 +370,6 @@ def form_frames(mask: np.ndarray, ink: np.ndarray | None = None,
     labels, n = ndi.label(mask, structure=np.ones((3, 3)))
     out, boxes, found = np.zeros_like(mask), [], []
     slices = ndi.find_objects(labels)
-    spans = np.array([[q[0].start, q[1].start, q[0].stop, q[1].stop] for q in slices]).reshape(-1, 4)
-    if writing is not None:
-        spans = np.asarray(writing).reshape(-1, 4)
     for k, sl in enumerate(slices):
         m = labels[sl] == k + 1                                          # (h, w) its own ink
         h, w = m.shape
@@ -407,12 +404,15 @@ def form_frames(mask: np.ndarray, ink: np.ndarray | None = None,
     # box is nearly as tall as it (0.7). A box around several digits is wider, and the blur of a
     # tight one joins its writing to it: "74 [488]" read "7419881"; boxes in a row, one per digit,
     # are boxes
+    if not found:
+        return out, np.zeros((0, 4), np.int64)
+    spans = np.asarray(writing).reshape(-1, 4) if writing is not None else \
+        np.array([[q[0].start, q[1].start, q[0].stop, q[1].stop] for q in slices])           # (components, 4)
     y0, x0, y1, x1 = spans.T
     tall = y1 - y0
-    inside = np.array([(y0 >= q[0].start) & (y1 <= q[0].stop) & (x0 >= q[1].start) & (x1 <= q[1].stop)
-                       for q, _ in found]).reshape(len(found), len(spans))                 # (boxes, components)
+    rows = np.array([[q[0].start, q[0].stop, q[1].start, q[1].stop] for q, _ in found])     # (boxes, 4)
+    inside = (y0 >= rows[:, :1]) & (y1 <= rows[:, 1:2]) & (x0 >= rows[:, 2:3]) & (x1 <= rows[:, 3:])   # (boxes, comps)
     loose = ~inside.any(0)                                                # components in no box
-    rows = np.array([[q[0].start, q[0].stop, q[1].start, q[1].stop] for q, _ in found]).reshape(-1, 4)
     for (sl, drawn), holds in zip(found, inside):
         h, w = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
         rivals = loose & (tall >= 0.7 * h)                                # writing outside, nearly as tall
@@ -886,6 +886,7 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
     """Lines of pieces with their candidate digits, from components at the working scale;
     `edges`: the components that are page edges (default `page_edges(c, ink.shape)`); `cleared`:
     bool (h, w), the ink erased as page edges, boxes or ruled lines (a point is never beside it)."""
+    from .normalize import _stroke_width
     hts, wds, b = c.heights, c.widths, c.boxes
     h_img, w_img = ink.shape
     small = np.maximum(hts, wds) < p.speck * H                    # (n,) specks
@@ -923,7 +924,6 @@ def layout(ink: np.ndarray, c: Components, H: float, p: SegmentParams,
         # points: loose pieces, or specks (no line's members) within the line's columns and rows
         sb = b[specks]
         dots = specks[(sb[:, 1] >= xb0) & (sb[:, 3] <= xb1) & (sb[:, 0] >= yb0) & (sb[:, 2] <= yb1 + 0.3 * H)].tolist()
-        from .normalize import _stroke_width
         main_px = functools.cache(lambda: np.isin(lab, np.array(line_mains) + 1))        # (h, w), when asked
         stroke = functools.cache(lambda: float(np.percentile(ink[y0:y1, x0:x1][main_px()], 90)))
         pen = functools.cache(lambda: _stroke_width(main_px()))                          # px
