@@ -79,9 +79,11 @@ class ImageError(ValueError):
 
 
 # ---- decoding -----------------------------------------------------------------------------
-def load_gray(path: str | os.PathLike | bytes | io.IOBase, max_side: int = WORK_SIZE) -> np.ndarray:
+def load_gray(path: str | os.PathLike | bytes | io.IOBase, max_side: int = WORK_SIZE,
+              with_size: bool = False) -> np.ndarray | tuple[np.ndarray, tuple[int, int]]:
     """Decode `path` (a file, or encoded image bytes / a binary file object held in memory) to a
-    float32 (H, W) grayscale array in [0, 1], at most `max_side` px.
+    float32 (H, W) grayscale array in [0, 1], at most `max_side` px. with_size: also the source's
+    size (H, W) as oriented (EXIF applied), before any reduction: `(gray, (H, W))`.
 
     Raises ImageError with a short reason (empty file, not an image, truncated, too large...).
     """
@@ -96,12 +98,15 @@ def load_gray(path: str | os.PathLike | bytes | io.IOBase, max_side: int = WORK_
             # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; refuse both
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                w, h = img.size
                 if img.format == "JPEG":   # let libjpeg decode at 1/2, 1/4, 1/8 scale: much faster
-                    w, h = img.size
                     s = max_side / max(w, h)
                     img.draft("L", (math.ceil(w * s), math.ceil(h * s)))
+                if with_size and img.getexif().get(0x0112) in (5, 6, 7, 8):   # turned 90 degrees
+                    w, h = h, w
                 img = ImageOps.exif_transpose(img)
-                return _to_gray(img, max_side)
+                gray = _to_gray(img, max_side)
+                return (gray, (h, w)) if with_size else gray
     except ImageError:
         raise
     except FileNotFoundError:
@@ -180,11 +185,16 @@ def normalize_digit(gray) -> np.ndarray:
     return normalize_ink(ink)
 
 
-def normalize_ink(ink: np.ndarray) -> np.ndarray:
+def normalize_ink(ink: np.ndarray, paper: int = 0) -> np.ndarray:
     """Steps 4-5 alone: a light-on-dark ink map (H, W) >= 0 (background ~0, as `ink_map` gives)
     -> MNIST-style uint8 (28, 28). For callers that measured the page's ink already (the
-    candidate digits of ensemble/segment.py). Raises ImageError("no digit found")."""
-    crop = _digit_crop(np.asarray(ink, np.float32))       # (h, w) in [0, 1]
+    candidate digits of ensemble/segment.py). Raises ImageError("no digit found").
+
+    paper: the map lies on a page `paper` px wider on every side, blank there (zeros), that
+    the caller did not build: the same 28x28 as `normalize_ink(np.pad(ink, paper))`, cheaper,
+    when the map's own border (8 px) is blank too (the blur then brings nothing in from
+    beyond it). The threshold is measured against the whole page's paper."""
+    crop = _digit_crop(np.asarray(ink, np.float32), paper)   # (h, w) in [0, 1]
     return _fit_and_centre(crop)
 
 
@@ -329,13 +339,19 @@ def _odd(size: float) -> int:
 
 def sample(a: np.ndarray, n: int = 16384) -> np.ndarray:
     """A regular subsample of ~n pixels: plenty for histograms and quantiles, much cheaper."""
-    step = max(1, int(math.sqrt(a.size / n)))
+    step = _sample_step(a.size, n)
     return a[::step, ::step]
 
 
-def otsu(values: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold: the cut maximising the between-class variance of a histogram."""
+def _sample_step(size: int, n: int = 16384) -> int:
+    return max(1, int(math.sqrt(size / n)))
+
+
+def otsu(values: np.ndarray, bins: int = 256, zeros: int = 0) -> float:
+    """Otsu's threshold: the cut maximising the between-class variance of a histogram.
+    zeros: that many more values 0 (blank paper the caller did not build)."""
     hist, edges = np.histogram(values, bins=bins, range=(0.0, float(values.max()) or 1.0))
+    hist[0] += zeros                                      # 0 falls in the first bin, whatever the range
     p = hist / hist.sum()                                 # (bins,) float64; values >= 0, all counted
     centres = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(p)                                     # weight of the class below each cut
@@ -344,17 +360,22 @@ def otsu(values: np.ndarray, bins: int = 256) -> float:
     return float(edges[1:][np.argmax(between)])
 
 
-def _digit_crop(ink: np.ndarray) -> np.ndarray:
-    """Find the digit among noise/specks/shadows; return its contrast-stretched bounding box."""
+def _digit_crop(ink: np.ndarray, paper: int = 0) -> np.ndarray:
+    """Find the digit among noise/specks/shadows; return its contrast-stretched bounding box.
+    paper: px of blank page around `ink` (see `normalize_ink`)."""
     h, w = ink.shape
+    if paper and _sample_step((h + 2 * paper) * (w + 2 * paper)) > 1:
+        ink, paper = np.pad(ink, paper), 0                # a page `sample` thins out: build it
+        h, w = ink.shape
+    blank = (h + 2 * paper) * (w + 2 * paper) - h * w     # the page's pixels not in `ink`, all 0
     smooth = ndi.gaussian_filter(ink, 1.0)                # salt noise and JPEG ringing fade out
     # robust std of the pixel noise, from what the blur removed: strokes are smooth, so this
     # holds however much of the image the digit covers
-    noise = 1.4826 * float(np.median(np.abs(sample(ink - smooth))))
+    noise = 1.4826 * _median(np.abs(sample(ink - smooth)), blank)
     peak = float(smooth.max())
     if peak < max(MIN_CONTRAST, 3 * noise):
         raise ImageError("no digit found")
-    t = max(otsu(sample(smooth)), 3 * noise, 0.2 * peak)
+    t = max(otsu(sample(smooth), zeros=blank), 3 * noise, 0.2 * peak)
     labels, n = ndi.label(smooth > t, structure=np.ones((3, 3)))
     if n == 0:
         raise ImageError("no digit found")
@@ -394,6 +415,18 @@ def _digit_crop(ink: np.ndarray) -> np.ndarray:
     crop = ink[y0:y1, x0:x1]
     lo, hi = STRETCH_LOW * t, float(np.quantile(crop[mask], 0.9))
     return np.clip((crop - lo) / max(hi - lo, 1e-6), 0, 1) * region
+
+
+def _median(values: np.ndarray, zeros: int = 0) -> float:
+    """`np.median` of `values` >= 0 and `zeros` more zeros (blank paper not built), exactly."""
+    if not zeros:
+        return float(np.median(values))
+    v = values.ravel()
+    n = v.size + zeros
+    ranks = sorted({(n - 1) // 2, n // 2})               # the middle one or two of all n, zeros first
+    part = np.partition(v, [r - zeros for r in ranks if r >= zeros]) if ranks[-1] >= zeros else v
+    middle = np.array([part[r - zeros] if r >= zeros else 0 for r in ranks], v.dtype)
+    return float(np.median(middle))                       # their mean, as numpy's median takes it
 
 
 def _stroke_width(mask: np.ndarray) -> float:

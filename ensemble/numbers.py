@@ -315,7 +315,8 @@ class NumberMode:
             check_path(item)                      # before anything opens it (FIFOs block)
             if is_video(item):
                 return self._prepare_clip(item)
-            seg = segment(decode_gray(item), self.params, item)
+            gray, shape = decode_gray(item, with_size=True)     # the source's size: no second look at its header
+            seg = segment(gray, self.params, item, source_shape=shape)
         except Exception as e:                    # nothing about one image may stop the run
             return Prepared(failure_reason(e), np.zeros((0, 28, 28), np.uint8))
         return Prepared("ok", seg.images, {"lines": seg.lines, "boxes": seg.boxes.tolist(),

@@ -264,17 +264,15 @@ def misread_png(s: dict, readings: Sequence[Reading], class_names: Sequence[str]
 
     from .normalize import ImageError, load_gray
     from .numbers import number_text
-    from .segment import source_size
-    from .reading import Item
     by_path = {r.path: r for r in readings}
     font, tiles = _font(14), []
     for p in s["misread"][:limit]:
         r = by_path[p]
         tile = Image.new("RGB", (320, 200), "white")
         try:
-            gray = load_gray(p, max_side=1024)
+            gray, (_, src_w) = load_gray(p, max_side=1024, with_size=True)
             page = Image.fromarray((gray * 255).astype(np.uint8)).convert("RGB")
-            sx = page.width / source_size(Item(p), gray.shape)[1]      # boxes are in the file's pixels
+            sx = page.width / src_w                                     # boxes are in the file's pixels
             draw = ImageDraw.Draw(page)
             boxes = np.array([[v * sx for v in d["box"]] for d in r.extra.get("digits", [])]).reshape(-1, 4)
             for box in boxes:

@@ -180,20 +180,21 @@ class Prepared:
                                                   # "selected": indices of the images to keep (set by combine)
 
 
-def decode_gray(item: Item, max_side: int | None = None) -> np.ndarray:
+def decode_gray(item: Item, max_side: int | None = None, with_size: bool = False):
     """The item's pixels as (H, W) grayscale: a file (checked with stat first), bytes or an array.
 
     max_side: decode files and bytes at most this big (default: load_gray's); arrays come back
-    as they are. Raises ImageError (a ValueError) with a short reason.
+    as they are. with_size: `(gray, (H, W))`, the source's size as oriented (None for an array).
+    Raises ImageError (a ValueError) with a short reason.
     """
     from .normalize import load_gray
     if isinstance(item.data, np.ndarray):
-        return item.data
-    size = {} if max_side is None else {"max_side": max_side}
+        return (item.data, None) if with_size else item.data
+    kw = {"with_size": with_size} if max_side is None else {"max_side": max_side, "with_size": with_size}
     if item.data is not None:
-        return load_gray(item.data, **size)           # bytes / file-like: decoded in memory
+        return load_gray(item.data, **kw)             # bytes / file-like: decoded in memory
     check_path(item)
-    return load_gray(item.path, **size)
+    return load_gray(item.path, **kw)
 
 
 def check_path(item: Item) -> None:

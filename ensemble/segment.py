@@ -51,6 +51,7 @@ import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage as ndi
 
 from .morph import binary_dilation, distance_transform_edt, maximum_filter
@@ -58,6 +59,7 @@ from .reading import Item, decode_gray
 
 FIRST_LOOK = 256            # px: the first look at the page (only finds the text height and where it is)
 MAX_DECODE = 2048           # px: never decode larger than this for a second look
+NEAR = 10                   # px of blank paper built around a candidate digit (_candidate)
 MAX_WORK_PIXELS = 1_500_000  # the region segmented at working scale is at most this big
 TALL = 2.0                  # a stack this many times the median height sets the text height instead,
 TALL_FEW = 8                # ... the heaviest, among at most this many big stacks (`text_height`)
@@ -700,9 +702,9 @@ def group_lines(c: Components, keep: np.ndarray, mains: list[int], boxes: np.nda
 
 
 def _leave_both_sides(cum: np.ndarray, xs: np.ndarray, min_side: float) -> np.ndarray:
-    """bool (K,): does each cut of xs (h, K) (x per row, a cut per column) leave at least
+    """bool (..., K): does each cut of xs (..., h, K) (x per row, a cut per column) leave at least
     `min_side` of the weight on either side? cum: the weight's running sum along rows (h, w)."""
-    left = cum[np.arange(cum.shape[0])[:, None], xs].sum(0)                # (K,) weight left of and at each cut
+    left = cum[np.arange(cum.shape[0])[:, None], xs].sum(-2)               # (..., K) weight left of and at each cut
     total = float(cum[:, -1].sum())
     return (left >= min_side * total) & (total - left >= min_side * total)
 
@@ -716,16 +718,18 @@ def seams(cost: np.ndarray, weight: np.ndarray, n_max: int, spacing: float, min_
     Returns a list of (x per row int (h,), cost), left to right.
     """
     h, w = cost.shape
-    acc = cost[0].astype(np.float64)
-    back = np.zeros((h, w), np.int64)
+    acc = np.full((h, w + 2), np.inf)                  # (h, w + 2) cheapest path to each pixel, inf beside
+    acc[0, 1:-1] = cost[0]
+    back = np.zeros((h, w), np.int64)                  # its step from the row above: -1, 0, +1
     cols = np.arange(w)
-    inf = np.array([np.inf])
+    steps = np.array([diag, 0.0, diag])
     for r in range(1, h):
-        stack = np.stack([np.concatenate([inf, acc[:-1]]) + diag, acc,
-                          np.concatenate([acc[1:], inf]) + diag])                  # (3, w)
-        k = stack.argmin(0)
-        back[r] = k - 1
-        acc = cost[r] + stack[k, cols]
+        came = sliding_window_view(acc[r - 1], 3) + steps                       # (w, 3) from left, above, right
+        k = came.argmin(1)                             # the first of equals, as before
+        back[r] = k
+        np.add(cost[r], came[cols, k], out=acc[r, 1:-1])
+    back[1:] -= 1
+    acc = acc[-1, 1:-1]                                # (w,) each path's cost
     xs = np.empty((h, w), np.int64)                    # xs[:, e]: the path ending in column e
     xs[-1] = cols
     for r in range(h - 1, 0, -1):
@@ -750,16 +754,18 @@ def line_cuts(cost: np.ndarray, weight: np.ndarray, min_side: float, diag: float
     into a 2's foot) no cheap seam runs between them, but a straight cut along their common
     slant does."""
     h, w = cost.shape
-    rows = np.arange(h)
+    rows = np.arange(h)[None, :, None]                                    # (1, h, 1)
     cum = np.cumsum(weight, axis=1)                                       # (h, w)
+    t = np.asarray(slants)[:, None, None]                                 # (S, 1, 1)
+    xs = np.clip(np.rint(np.arange(w) + t * (rows - (h - 1) / 2)), 0, w - 1).astype(np.int64)   # (S, h, w)
+    c = cost[rows, xs].sum(1) + diag * np.abs(np.diff(xs, axis=1)).sum(1)                      # (S, w)
+    fair = _leave_both_sides(cum, xs, min_side)                           # (S, w)
     out = []
-    for t in slants:
-        xs = np.clip(np.rint(np.arange(w)[None, :] + t * (rows[:, None] - (h - 1) / 2)), 0, w - 1).astype(np.int64)
-        c = cost[rows[:, None], xs].sum(0) + diag * np.abs(np.diff(xs, axis=0)).sum(0)
-        ok = np.flatnonzero(_leave_both_sides(cum, xs, min_side))
+    for k in range(len(xs)):                                              # each slant's cheapest fair cut
+        ok = np.flatnonzero(fair[k])
         if len(ok):
-            e = ok[np.argmin(c[ok])]
-            out.append((xs[:, e], float(c[e])))
+            e = ok[np.argmin(c[k, ok])]
+            out.append((xs[k, :, e], float(c[k, e])))
     return out
 
 
@@ -1031,16 +1037,19 @@ def source_size(item: Item | None, shape) -> tuple[int, int]:
         return tuple(shape)
 
 
-def segment(gray, p: SegmentParams | None = None, item: Item | None = None) -> Segmentation:
+def segment(gray, p: SegmentParams | None = None, item: Item | None = None,
+            source_shape: tuple[int, int] | None = None) -> Segmentation:
     """A page (H, W) grayscale -> candidate digits. Raises ImageError("no digit found ...").
 
     `item`: where `gray` came from, to decode a larger copy for small writing and to give
-    boxes in the source's pixels (without it, boxes are in `gray`'s pixels).
+    boxes in the source's pixels (without it, boxes are in `gray`'s pixels). `source_shape`:
+    the source's (H, W) when the caller decoded it (`decode_gray(item, with_size=True)`);
+    else it is read from the file's header (a PNG's EXIF may mean decoding it again).
     """
     from .normalize import ImageError, as_gray, is_mnist_style, normalize_digit, normalize_ink
     p = p or SegmentParams()
     g = as_gray(gray)
-    src_h, src_w = source_size(item, g.shape)
+    src_h, src_w = source_shape or source_size(item, g.shape)
     if np.ptp(g) < 0.08:
         raise ImageError("no digit found (blank image)")
     if is_mnist_style(g):                         # an MNIST digit: exactly what the digit mode reads
@@ -1202,14 +1211,17 @@ def _candidate(mask, line: Line, others, H, normalize_ink, ImageError):
     other = others[cy0:cy1, cx0:cx1] & ~m
     region = ~binary_dilation(other, iterations=2) | m
     region &= binary_dilation(m, iterations=2) | _box(m.shape, y0 - cy0, x0 - cx0, y1 - cy0, x1 - cx0)
-    crop = np.clip(line.ink[cy0:cy1, cx0:cx1], 0, 1) * region
+    crop = np.clip(line.ink[cy0:cy1, cx0:cx1], 0, 1) * region          # ink within 2 px of the box
     # on blank paper one H wider on every side (the threshold in normalize_ink is measured
-    # against that much paper, as for a photographed digit)
+    # against that much paper, as for a photographed digit). Only NEAR px of it are built: the
+    # blurs (here and in normalize_ink, 4 px each) reach no further; normalize_ink counts the rest
     pad = max(rim, int(H))
-    page = np.pad(crop, ((pad - (y0 - cy0), pad - (cy1 - y1)), (pad - (x0 - cx0), pad - (cx1 - x1))))
+    near = min(pad, NEAR)
+    page = np.zeros((y1 - y0 + 2 * near, x1 - x0 + 2 * near), np.float32)   # (h + 2 near, w + 2 near)
+    page[near - (y0 - cy0):near + (cy1 - y0), near - (x0 - cx0):near + (cx1 - x0)] = crop
     try:
         # the ink is measured already: only what ink_map would still do to it, a light blur
-        page = ndi.gaussian_filter(page.astype(np.float32), min(1.0, max(page.shape) / 200))
-        return normalize_ink(page), (y0, x0, y1, x1)
+        sigma = min(1.0, (max(y1 - y0, x1 - x0) + 2 * pad) / 200)    # as for the whole page
+        return normalize_ink(ndi.gaussian_filter(page, sigma), paper=pad - near), (y0, x0, y1, x1)
     except ImageError:
         return None, None

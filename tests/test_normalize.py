@@ -1078,3 +1078,63 @@ def test_polarity_of_a_small_digit_on_a_large_unevenly_lit_page(ink):
     x = g * light if ink == 0 else 1 - (1 - g) * light                   # light ink: the dark-ink page's negative
     x = np.clip(x + rng.normal(0, 0.01, x.shape), 0, 1).astype(np.float32)[:192]     # (192, 256)
     assert _dark_ink(x) == (ink == 0)
+
+
+# ---- blank paper the caller did not build (segment.py's candidates) --------------------------
+def _ink_on_a_patch(rng, h=40, w=34, noise=0.02):
+    """A '4' as an ink map (light on dark) with faint noise and a speck, blank 8 px and more
+    inside its border (what `normalize_ink(..., paper=...)` asks of its map)."""
+    g = np.asarray(draw_digit(100, box=(30, 20, 64, 80), width=6).resize((w - 16, h - 16)), np.float32)
+    ink = np.zeros((h, w), np.float32)
+    ink[8:-8, 8:-8] = np.clip(1 - g / 255 + np.abs(rng.normal(0, noise, g.shape)), 0, 1)
+    ink[9, 9] = 0.6                                                      # a speck near the corner
+    return ink
+
+
+@pytest.mark.parametrize("paper", [1, 7, 30, 200])
+def test_normalize_ink_counts_the_paper_it_was_not_given(paper):
+    """normalize_ink(ink, paper=P) is normalize_ink(np.pad(ink, P)), byte for byte: the noise and
+    Otsu's cut are measured against the whole page's paper (P = 200: a page big enough that
+    `sample` thins it out, built then). Paper matters: its many zeros lower both."""
+    from ensemble.normalize import normalize_ink
+    rng = np.random.default_rng(paper)
+    for k in range(4):
+        ink = _ink_on_a_patch(rng, noise=0.01 + 0.03 * k)
+        want = normalize_ink(np.pad(ink, paper))
+        assert np.array_equal(normalize_ink(ink, paper=paper), want)
+        assert np.array_equal(normalize_ink(ink), normalize_ink(ink, paper=0))
+
+
+def test_paper_changes_what_normalize_ink_keeps():
+    """The counted paper is no formality: with no paper around it, the noise of this map sets a
+    cut that keeps less of the digit than on its page."""
+    from ensemble.normalize import normalize_ink
+    ink = _ink_on_a_patch(np.random.default_rng(5), noise=0.05)
+    assert not np.array_equal(normalize_ink(ink), normalize_ink(ink, paper=30))
+
+
+def test_median_and_otsu_count_zeros_they_were_not_given():
+    from ensemble.normalize import _median, otsu
+    rng = np.random.default_rng(0)
+    for n, zeros in [(1, 1), (2, 1), (5, 0), (6, 3), (7, 6), (7, 7), (8, 9), (9, 30), (100, 101), (101, 100)]:
+        v = (rng.random(n) * (rng.random(n) > 0.3)).astype(np.float32)
+        full = np.concatenate([v, np.zeros(zeros, np.float32)])
+        assert _median(v, zeros) == float(np.median(full)), (n, zeros)
+        assert otsu(v, zeros=zeros) == otsu(full), (n, zeros)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_load_gray_with_size_gives_the_source_size_as_oriented(fmt):
+    """The size before any reduction, turned by the EXIF orientation as the pixels are
+    (segment.py's boxes are in the source's pixels)."""
+    img = Image.fromarray((np.random.default_rng(0).random((500, 800)) * 255).astype(np.uint8))
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        buf = io.BytesIO()
+        img.save(buf, fmt, exif=exif.tobytes())
+        gray, size = load_gray(buf.getvalue(), max_side=100, with_size=True)
+        turned = orientation in (5, 6, 7, 8)
+        assert size == ((800, 500) if turned else (500, 800))
+        assert max(gray.shape) == 100 and (gray.shape[0] > gray.shape[1]) == turned
+        assert np.array_equal(gray, load_gray(buf.getvalue(), max_side=100))

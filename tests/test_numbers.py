@@ -763,7 +763,7 @@ def test_a_speck_on_a_digits_light_stroke_does_not_cut_that_stroke():
     of its body's ink (4 px, a speck by size). The speck belongs to no piece; the 0's candidate
     keeps clear of the other digits' ink, not of it, so the quarter stays whole around it (it
     used to be erased 2 px around the speck: a gap in the loop, a 9 read as 4)."""
-    from ensemble.segment import _candidate, components, layout, text_height
+    from ensemble.segment import NEAR, _candidate, components, layout, text_height
     yy, xx = np.mgrid[0:64, 0:120]
     ink = np.zeros((64, 120), np.float32)
     ink[16:48, 20:26] = 1.0                                          # a bold 1: the strong ink
@@ -777,8 +777,9 @@ def test_a_speck_on_a_digits_light_stroke_does_not_cut_that_stroke():
     assert not line.bw[21 - line.y0, 89 - line.x0]                   # not ink to keep clear of ...
     assert line.bw[46 - line.y0, 80 - line.x0] and line.bw[30 - line.y0, 22 - line.x0]   # ... the digits are
     zero = np.logical_or.reduce([q.mask for q in line.pieces if q.x0 > 50 - line.x0])
-    page, box = _candidate(zero, line, line.bw, H, lambda p: p, ImageError)   # the crop, not normalized
-    py, px = 21 - line.y0 - box[0] + int(H), 89 - line.x0 - box[1] + int(H)   # the speck in the page
+    page, box = _candidate(zero, line, line.bw, H, lambda p, paper: p, ImageError)   # the crop, not normalized
+    near = min(int(H), NEAR)                                         # the paper built around it
+    py, px = 21 - line.y0 - box[0] + near, 89 - line.x0 - box[1] + near      # the speck in the page
     assert page[py:py + 2, px:px + 2].min() > 0.5                    # the speck and ...
     assert page[py - 1, px - 1] > 0.25 and page[py + 2, px + 2] > 0.25   # ... the arc beside it, within the old rim
 
@@ -986,6 +987,70 @@ def test_line_cuts_follow_a_slant_and_leave_ink_on_both_sides():
     left = sum(bars[y, :best[y] + 1].sum() for y in range(h))
     assert 0.15 * bars.sum() <= left <= 0.85 * bars.sum()
 
+
+
+def test_seams_are_the_cheapest_paths_to_their_ends():
+    """Each seam is a cheapest path (one column per row at most, `diag` per sideways step) from
+    the top row to its bottom column, checked against every path of small grids."""
+    import itertools
+    from ensemble.segment import seams
+    rng = np.random.default_rng(3)
+    for h, w, diag in [(4, 5, 1.0), (5, 4, 0.3), (3, 6, 0.0), (5, 5, 2.0)]:
+        cost = rng.integers(0, 4, (h, w)).astype(np.float32)            # small integers: many ties
+        cheapest = np.full(w, np.inf)                                    # by bottom column
+        for top in range(w):
+            for moves in itertools.product((-1, 0, 1), repeat=h - 1):
+                xs = top + np.concatenate([[0], np.cumsum(moves)])
+                if xs.min() >= 0 and xs.max() < w:
+                    c = cost[np.arange(h), xs].sum() + diag * np.count_nonzero(moves)
+                    cheapest[xs[-1]] = min(cheapest[xs[-1]], c)
+        found = seams(cost, np.ones((h, w)), w, 0.0, 0.0, diag)
+        assert len(found) == w                                           # no spacing, no side rule: all
+        for xs, c in found:
+            assert np.abs(np.diff(xs)).max(initial=0) <= 1
+            assert c == pytest.approx(cost[np.arange(h), xs].sum() + diag * np.count_nonzero(np.diff(xs)))
+            assert c == pytest.approx(cheapest[xs[-1]])
+
+
+def test_line_cuts_are_each_slants_cheapest_fair_cut():
+    """Per slant, the cut line_cuts keeps is the cheapest of the straight cuts that leave
+    min_side of the weight on either side (checked cut by cut)."""
+    from ensemble.segment import line_cuts
+    rng = np.random.default_rng(4)
+    h, w = 12, 15
+    cost, weight = rng.random((h, w)), (rng.random((h, w)) > 0.5).astype(float)
+    slants = np.linspace(-0.6, 0.6, 5)
+    found = line_cuts(cost, weight, 0.2, 0.5, slants)
+    want = []
+    for t in slants:
+        best = None
+        for col in range(w):
+            xs = np.clip(np.rint(col + t * (np.arange(h) - (h - 1) / 2)), 0, w - 1).astype(int)
+            left = sum(weight[y, :xs[y] + 1].sum() for y in range(h))
+            if 0.2 * weight.sum() <= left <= 0.8 * weight.sum():
+                c = cost[np.arange(h), xs].sum() + 0.5 * np.abs(np.diff(xs)).sum()
+                if best is None or c < best[1]:
+                    best = (xs, c)
+        if best is not None:
+            want.append(best)
+    assert len(found) == len(want) >= 3
+    for (xs, c), (wx, wc) in zip(found, want):
+        assert np.array_equal(xs, wx) and c == pytest.approx(wc)
+
+
+def test_segment_takes_the_source_size_from_the_decode(tmp_path):
+    """Boxes are in the file's pixels whether segment reads the file's header or is told the
+    size by the decode (NumberMode does: a PNG's EXIF is only found by decoding it again)."""
+    from ensemble.reading import Item, decode_gray
+    from ensemble.segment import segment
+    img, _ = render_number(digits_of("381"), seed=1, style=NumberStyle(look="scan"))
+    big = Image.fromarray(gray(img)).resize((img.shape[1] * 4, img.shape[0] * 4))
+    big.save(tmp_path / "381.png")
+    item = Item(str(tmp_path / "381.png"))
+    page, size = decode_gray(item, with_size=True)
+    told, read = segment(page, item=item, source_shape=size), segment(decode_gray(item), item=item)
+    assert size == (big.height, big.width) and max(page.shape) < max(size)   # decoded smaller
+    assert np.array_equal(told.boxes, read.boxes) and told.boxes[:, 2].max() > page.shape[1]
 
 # ---- benchmarks/numbers.py --------------------------------------------------------------------
 def _bench_args(**kw):
