@@ -723,11 +723,11 @@ def seams(cost: np.ndarray, weight: np.ndarray, n_max: int, spacing: float, min_
     back = np.zeros((h, w), np.int64)                  # its step from the row above: -1, 0, +1
     cols = np.arange(w)
     steps = np.array([diag, 0.0, diag])
+    above = sliding_window_view(acc, 3, axis=1)        # (h, w, 3) a view: each pixel's three above-neighbours
     for r in range(1, h):
-        came = sliding_window_view(acc[r - 1], 3) + steps                       # (w, 3) from left, above, right
-        k = came.argmin(1)                             # the first of equals, as before
-        back[r] = k
-        np.add(cost[r], came[cols, k], out=acc[r, 1:-1])
+        came = above[r - 1] + steps                    # (w, 3) from left, above, right
+        came.argmin(1, out=back[r])                    # the first of equals, as before
+        np.add(cost[r], came[cols, back[r]], out=acc[r, 1:-1])
     back[1:] -= 1
     acc = acc[-1, 1:-1]                                # (w,) each path's cost
     xs = np.empty((h, w), np.int64)                    # xs[:, e]: the path ending in column e

@@ -14,9 +14,8 @@ OpenCV correlation).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 
-from .morph import cv2          # OpenCV, set to run on one thread (see morph.one_thread)
+from .morph import cv2, distance_transform_edt   # OpenCV, set to run on one thread (see morph.one_thread)
 
 
 def _zhang_suen_tables() -> np.ndarray:
@@ -77,5 +76,5 @@ def redraw(skel: np.ndarray, width: float) -> np.ndarray:
     """
     if not skel.any():
         return np.zeros(skel.shape, np.float32)
-    dist = ndi.distance_transform_edt(~skel)                       # (H, W) px to the centre line
+    dist = distance_transform_edt(~skel)                           # (H, W) px to the centre line (scipy's, exactly)
     return np.clip(width / 2 + 0.5 - dist, 0, 1).astype(np.float32)

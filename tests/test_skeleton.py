@@ -78,3 +78,13 @@ def test_redraw_draws_a_round_pen_of_the_width():
     assert col.max() == 1.0 and 8.5 <= col.sum() <= 9.5            # 9 px across
     assert ink[20, 0] == 0 and ink[20, 1] > 0                      # round cap: 4.5 px past the end
     assert not redraw(np.zeros((4, 4), bool), 3.0).any()
+
+
+def test_redraw_measures_the_distance_exactly_as_scipy():
+    """redraw's distances come from ensemble/morph's OpenCV transform: scipy's, bit for bit."""
+    from scipy import ndimage as ndi
+    rng = np.random.default_rng(0)
+    for shape in [(40, 30), (90, 70), (300, 20)]:                  # the last beyond OpenCV's size: scipy
+        skel = thin(ndi.binary_dilation(rng.random(shape) > 0.97, iterations=3))
+        want = np.clip(6.0 / 2 + 0.5 - ndi.distance_transform_edt(~skel), 0, 1).astype(np.float32)
+        assert np.array_equal(redraw(skel, 6.0), want)
