@@ -102,10 +102,12 @@ def load_gray(path: str | os.PathLike | bytes | io.IOBase, max_side: int = WORK_
                 if img.format == "JPEG":   # let libjpeg decode at 1/2, 1/4, 1/8 scale: much faster
                     s = max_side / max(w, h)
                     img.draft("L", (math.ceil(w * s), math.ceil(h * s)))
-                if with_size and img.getexif().get(0x0112) in (5, 6, 7, 8):   # turned 90 degrees
+                upright = ImageOps.exif_transpose(img)
+                if img.format != "JPEG":                  # the size its pixels came out at, turned or not
+                    w, h = upright.size
+                elif upright.size != img.size:            # a JPEG decoded smaller (draft), then turned
                     w, h = h, w
-                img = ImageOps.exif_transpose(img)
-                gray = _to_gray(img, max_side)
+                gray = _to_gray(upright, max_side)
                 return (gray, (h, w)) if with_size else gray
     except ImageError:
         raise
@@ -192,8 +194,8 @@ def normalize_ink(ink: np.ndarray, paper: int = 0) -> np.ndarray:
 
     paper: the map lies on a page `paper` px wider on every side, blank there (zeros), that
     the caller did not build: the same 28x28 as `normalize_ink(np.pad(ink, paper))`, cheaper,
-    when the map's own border (8 px) is blank too (the blur then brings nothing in from
-    beyond it). The threshold is measured against the whole page's paper."""
+    when the map's own border (4 px, the reach of the blur below) is blank too: the blur then
+    brings nothing in from beyond it. The threshold is measured against the whole page's paper."""
     crop = _digit_crop(np.asarray(ink, np.float32), paper)   # (h, w) in [0, 1]
     return _fit_and_centre(crop)
 

@@ -180,7 +180,8 @@ class Prepared:
                                                   # "selected": indices of the images to keep (set by combine)
 
 
-def decode_gray(item: Item, max_side: int | None = None, with_size: bool = False):
+def decode_gray(item: Item, max_side: int | None = None,
+                with_size: bool = False) -> np.ndarray | tuple[np.ndarray, tuple[int, int] | None]:
     """The item's pixels as (H, W) grayscale: a file (checked with stat first), bytes or an array.
 
     max_side: decode files and bytes at most this big (default: load_gray's); arrays come back

@@ -59,7 +59,7 @@ from .reading import Item, decode_gray
 
 FIRST_LOOK = 256            # px: the first look at the page (only finds the text height and where it is)
 MAX_DECODE = 2048           # px: never decode larger than this for a second look
-NEAR = 10                   # px of blank paper built around a candidate digit (_candidate)
+NEAR = 2 + 4 + 4            # px of paper built around a candidate digit (_candidate): its ink's rim, two blurs' reach
 MAX_WORK_PIXELS = 1_500_000  # the region segmented at working scale is at most this big
 TALL = 2.0                  # a stack this many times the median height sets the text height instead,
 TALL_FEW = 8                # ... the heaviest, among at most this many big stacks (`text_height`)
@@ -756,7 +756,7 @@ def line_cuts(cost: np.ndarray, weight: np.ndarray, min_side: float, diag: float
     h, w = cost.shape
     rows = np.arange(h)[None, :, None]                                    # (1, h, 1)
     cum = np.cumsum(weight, axis=1)                                       # (h, w)
-    t = np.asarray(slants)[:, None, None]                                 # (S, 1, 1)
+    t = np.array(list(slants), float)[:, None, None]                      # (S, 1, 1)
     xs = np.clip(np.rint(np.arange(w) + t * (rows - (h - 1) / 2)), 0, w - 1).astype(np.int64)   # (S, h, w)
     c = cost[rows, xs].sum(1) + diag * np.abs(np.diff(xs, axis=1)).sum(1)                      # (S, w)
     fair = _leave_both_sides(cum, xs, min_side)                           # (S, w)
@@ -1213,8 +1213,9 @@ def _candidate(mask, line: Line, others, H, normalize_ink, ImageError):
     region &= binary_dilation(m, iterations=2) | _box(m.shape, y0 - cy0, x0 - cx0, y1 - cy0, x1 - cx0)
     crop = np.clip(line.ink[cy0:cy1, cx0:cx1], 0, 1) * region          # ink within 2 px of the box
     # on blank paper one H wider on every side (the threshold in normalize_ink is measured
-    # against that much paper, as for a photographed digit). Only NEAR px of it are built: the
-    # blurs (here and in normalize_ink, 4 px each) reach no further; normalize_ink counts the rest
+    # against that much paper, as for a photographed digit). Only NEAR px of it are built: after
+    # the blur here (4 px at most) the ink stays 4 px inside them, as far as normalize_ink's own
+    # blur reaches, so neither sees past them; normalize_ink counts the rest
     pad = max(rim, int(H))
     near = min(pad, NEAR)
     page = np.zeros((y1 - y0 + 2 * near, x1 - x0 + 2 * near), np.float32)   # (h + 2 near, w + 2 near)

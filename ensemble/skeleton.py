@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .morph import cv2, distance_transform_edt   # OpenCV, set to run on one thread (see morph.one_thread)
+from .morph import cv2          # OpenCV, set to run on one thread (see morph.one_thread)
+from .morph import distance_transform_edt
 
 
 def _zhang_suen_tables() -> np.ndarray:

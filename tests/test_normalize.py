@@ -1123,18 +1123,45 @@ def test_median_and_otsu_count_zeros_they_were_not_given():
         assert otsu(v, zeros=zeros) == otsu(full), (n, zeros)
 
 
+def _png_turned_after_its_pixels(img: Image.Image) -> bytes:
+    """A PNG whose orientation (6: turned 90 degrees) only follows its pixels: XMP in an iTXt
+    chunk before IEND (the last 12 bytes), after an EXIF chunk that does not say it."""
+    import struct
+    import zlib
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
+    body = b"iTXt" + b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp.encode()
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    exif = Image.Exif()
+    exif[0x010E] = "a digit"                                               # ImageDescription
+    buf = io.BytesIO()
+    img.save(buf, "PNG", exif=exif.tobytes())
+    return buf.getvalue()[:-12] + chunk + buf.getvalue()[-12:]
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_load_gray_with_size_gives_the_source_size_as_oriented(fmt):
     """The size before any reduction, turned by the EXIF orientation as the pixels are
-    (segment.py's boxes are in the source's pixels)."""
+    (segment.py's boxes are in the source's pixels), from a path, bytes or a file object; the
+    pixels are load_gray's own."""
     img = Image.fromarray((np.random.default_rng(0).random((500, 800)) * 255).astype(np.uint8))
     for orientation in range(1, 9):
         exif = Image.Exif()
         exif[0x0112] = orientation
         buf = io.BytesIO()
         img.save(buf, fmt, exif=exif.tobytes())
-        gray, size = load_gray(buf.getvalue(), max_side=100, with_size=True)
         turned = orientation in (5, 6, 7, 8)
-        assert size == ((800, 500) if turned else (500, 800))
-        assert max(gray.shape) == 100 and (gray.shape[0] > gray.shape[1]) == turned
-        assert np.array_equal(gray, load_gray(buf.getvalue(), max_side=100))
+        for source in (buf.getvalue(), io.BytesIO(buf.getvalue())):
+            gray, size = load_gray(source, max_side=100, with_size=True)
+            assert size == ((800, 500) if turned else (500, 800))
+            assert max(gray.shape) == 100 and (gray.shape[0] > gray.shape[1]) == turned
+            assert np.array_equal(gray, load_gray(buf.getvalue(), max_side=100))
+
+
+def test_load_gray_with_size_follows_an_orientation_after_the_pixels():
+    """A PNG may say how it is turned only after its pixels: Pillow finds that once it has
+    decoded them, and the size must be turned as the pixels are."""
+    data = _png_turned_after_its_pixels(Image.fromarray(np.full((50, 80), 200, np.uint8)))
+    gray, size = load_gray(data, with_size=True)
+    assert gray.shape == size == (80, 50)
+    assert np.array_equal(gray, load_gray(data))

@@ -988,7 +988,6 @@ def test_line_cuts_follow_a_slant_and_leave_ink_on_both_sides():
     assert 0.15 * bars.sum() <= left <= 0.85 * bars.sum()
 
 
-
 def test_seams_are_the_cheapest_paths_to_their_ends():
     """Each seam is a cheapest path (one column per row at most, `diag` per sideways step) from
     the top row to its bottom column, checked against every path of small grids."""
@@ -1012,13 +1011,24 @@ def test_seams_are_the_cheapest_paths_to_their_ends():
             assert c == pytest.approx(cheapest[xs[-1]])
 
 
+def test_seams_take_the_first_of_equal_steps():
+    """Where steps cost the same, a seam comes from the left, then from straight above: on a
+    grid of equal costs each path drifts left going up, as far as column 0. Which of equal
+    paths is kept decides the cuts that a candidate digit is made of."""
+    from ensemble.segment import seams
+    h, w = 5, 6
+    for xs, c in seams(np.zeros((h, w), np.float32), np.ones((h, w)), w, 0.0, 0.0, diag=0.0):
+        assert c == 0.0
+        assert xs.tolist() == [max(0, xs[-1] - (h - 1 - r)) for r in range(h)]
+
+
 def test_line_cuts_are_each_slants_cheapest_fair_cut():
     """Per slant, the cut line_cuts keeps is the cheapest of the straight cuts that leave
-    min_side of the weight on either side (checked cut by cut)."""
+    min_side of the weight on either side, the leftmost of equals (checked cut by cut)."""
     from ensemble.segment import line_cuts
     rng = np.random.default_rng(4)
     h, w = 12, 15
-    cost, weight = rng.random((h, w)), (rng.random((h, w)) > 0.5).astype(float)
+    cost, weight = rng.integers(0, 3, (h, w)).astype(float), (rng.random((h, w)) > 0.5).astype(float)   # ties
     slants = np.linspace(-0.6, 0.6, 5)
     found = line_cuts(cost, weight, 0.2, 0.5, slants)
     want = []
@@ -1036,6 +1046,19 @@ def test_line_cuts_are_each_slants_cheapest_fair_cut():
     assert len(found) == len(want) >= 3
     for (xs, c), (wx, wc) in zip(found, want):
         assert np.array_equal(xs, wx) and c == pytest.approx(wc)
+
+
+@pytest.mark.parametrize("look", ["scan", "photo"])
+def test_candidates_read_the_same_on_the_whole_page_of_paper(look, monkeypatch):
+    """A candidate digit is normalized on a page of paper one H wider than it all round, of which
+    only NEAR px are built (the rest is counted): the 28x28s are those of the whole page built."""
+    from ensemble import segment as seg_module
+    img, _ = render_number(digits_of("2026"), seed=5, style=NumberStyle(look=look))
+    page = gray(img)
+    some = segment(page).images
+    monkeypatch.setattr(seg_module, "NEAR", 10 ** 6)                  # build it all
+    whole = segment(page).images
+    assert len(some) >= 4 and np.array_equal(some, whole)
 
 
 def test_segment_takes_the_source_size_from_the_decode(tmp_path):
