@@ -65,6 +65,7 @@ GROW_MARGIN = 0.1          # how far (x the digit's size) fainter strokes may re
 PAPER_QUANTILE = 0.25      # the paper's own texture: this quantile of the contrast map
 EXTREME = 2e-4              # polarity: the darkest / lightest pixels' quantile (~10 of a first look)
 SHADOW_AREA = 0.3           # a wide dark region touching the border and this big is a shadow
+SAMPLE = 16384              # pixels `sample` keeps at least: plenty for histograms and quantiles
 # stroke width in px of the 20 px box. MNIST's (validation digits, median of twice the
 # distance to the background along the ridges): 5th pct 1.55, median 2.25, 95th pct 3.66.
 MIN_STROKE, TARGET_STROKE = 1.2, 2.0   # thinner pens are thickened to TARGET_STROKE
@@ -339,13 +340,13 @@ def _odd(size: float) -> int:
     return max(3, int(size) | 1)
 
 
-def sample(a: np.ndarray, n: int = 16384) -> np.ndarray:
+def sample(a: np.ndarray, n: int = SAMPLE) -> np.ndarray:
     """A regular subsample of ~n pixels: plenty for histograms and quantiles, much cheaper."""
     step = _sample_step(a.size, n)
     return a[::step, ::step]
 
 
-def _sample_step(size: int, n: int = 16384) -> int:
+def _sample_step(size: int, n: int = SAMPLE) -> int:
     return max(1, int(math.sqrt(size / n)))
 
 
@@ -362,7 +363,7 @@ def otsu(values: np.ndarray, bins: int = 256, zeros: int = 0) -> float:
     return float(edges[1:][np.argmax(between)])
 
 
-def _digit_crop(ink: np.ndarray, paper: int = 0) -> np.ndarray:
+def _digit_crop(ink: np.ndarray, paper: int) -> np.ndarray:
     """Find the digit among noise/specks/shadows; return its contrast-stretched bounding box.
     paper: px of blank page around `ink` (see `normalize_ink`)."""
     h, w = ink.shape
@@ -419,7 +420,7 @@ def _digit_crop(ink: np.ndarray, paper: int = 0) -> np.ndarray:
     return np.clip((crop - lo) / max(hi - lo, 1e-6), 0, 1) * region
 
 
-def _median(values: np.ndarray, zeros: int = 0) -> float:
+def _median(values: np.ndarray, zeros: int) -> float:
     """`np.median` of `values` >= 0 and `zeros` more zeros (blank paper not built), exactly."""
     if not zeros:
         return float(np.median(values))

@@ -427,7 +427,7 @@ def crop_size_ok(crop, h, w):
 def test_digit_crop_keeps_every_piece_of_a_broken_digit_and_stretches_its_contrast():
     from ensemble.normalize import _digit_crop
     ink = ink_plus()
-    crop = _digit_crop(ink)
+    crop = _digit_crop(ink, 0)
     assert crop_size_ok(crop, 101, 62), crop.shape                       # all six pieces, nothing more
     assert crop.min() == 0 and crop.max() == 1                           # stretched into [0, 1]
     assert (crop == 1).sum() >= 40                                       # the brightest cores are white
@@ -447,7 +447,7 @@ def test_digit_crop_drops_far_pieces_and_specks(where):
     far = {"right": np.s_[95:105, 180:190], "left": np.s_[95:105, 10:20],
            "above": np.s_[5:15, 95:105], "below": np.s_[210:220, 95:105]}[where]
     ink[far] = 1.0                                                       # 40-50 px from the digit
-    assert crop_size_ok(_digit_crop(ink), 101, 62)
+    assert crop_size_ok(_digit_crop(ink, 0), 101, 62)
 
 
 def test_digit_crop_picks_the_component_with_the_most_ink_not_the_most_pixels():
@@ -455,7 +455,7 @@ def test_digit_crop_picks_the_component_with_the_most_ink_not_the_most_pixels():
     ink = np.zeros((200, 200), np.float32)
     ink[20:60, 20:60] = 1.0                                              # the digit: 1,600 px of full ink
     ink[120:170, 120:180] = 0.5                                          # a grey patch: 3,000 px, less ink
-    assert crop_size_ok(_digit_crop(ink), 40, 40)
+    assert crop_size_ok(_digit_crop(ink, 0), 40, 40)
 
 
 def test_digit_crop_hysteresis_keeps_faint_ink_joined_to_the_digit_within_a_margin():
@@ -465,10 +465,10 @@ def test_digit_crop_hysteresis_keeps_faint_ink_joined_to_the_digit_within_a_marg
     ink = np.zeros((200, 200), np.float32)
     ink[50:90, 50:90] = 1.0                                              # the digit, 40 px
     ink[68:72, 90:170] = 0.3                                             # the faint tail, 80 px long
-    assert 40 <= _digit_crop(ink).shape[0] <= 42 and 44 <= _digit_crop(ink).shape[1] <= 46   # tail cut at 4 px
+    assert 40 <= _digit_crop(ink, 0).shape[0] <= 42 and 44 <= _digit_crop(ink, 0).shape[1] <= 46   # tail cut at 4 px
     corner = np.zeros((200, 200), np.float32)
     corner[0:40, 0:40] = 1.0                                             # at the top-left corner
-    crop = _digit_crop(corner)
+    crop = _digit_crop(corner, 0)
     assert crop.shape == (41, 41) and crop[0, :40].min() == 1            # from row/column 0 to the blur's rim
 
 
@@ -481,7 +481,7 @@ def test_digit_crop_prefers_the_digit_to_a_heavier_region_at_the_border(side):
     ink[0:20, 10:170] = 1.0                                              # 3,200 px on the top edge
     ink = np.rot90(ink, side).copy()
     ink[80:120, 80:120] = 1.0                                            # the digit: 1,600 px, centre
-    assert crop_size_ok(_digit_crop(ink), 40, 40)
+    assert crop_size_ok(_digit_crop(ink, 0), 40, 40)
 
 
 def test_digit_crop_leaves_out_a_faint_smear_beside_the_digit():
@@ -491,7 +491,7 @@ def test_digit_crop_leaves_out_a_faint_smear_beside_the_digit():
     ink = np.zeros((200, 200), np.float32)
     ink[80:120, 80:120] = 1.0                                            # the digit
     ink[80:120, 130:190] = 0.24                                          # the smear, 10 px away
-    assert crop_size_ok(_digit_crop(ink), 40, 40)
+    assert crop_size_ok(_digit_crop(ink, 0), 40, 40)
 
 
 @pytest.mark.parametrize("ink", [np.zeros((60, 60), np.float32),
@@ -499,7 +499,7 @@ def test_digit_crop_leaves_out_a_faint_smear_beside_the_digit():
 def test_digit_crop_of_paper_or_noise_is_no_digit(ink):
     from ensemble.normalize import _digit_crop
     with pytest.raises(ImageError, match="^no digit found$"):
-        _digit_crop(ink)
+        _digit_crop(ink, 0)
 
 
 # ---- decoding: every way an image can arrive, every Pillow mode --------------------------------
@@ -898,6 +898,9 @@ def test_sample_is_the_coarsest_regular_grid_with_at_least_n_pixels(shape):
     n = 16384
     assert a.size / k ** 2 >= min(n, a.size)                             # enough for a quantile ...
     assert a.size / (k + 1) ** 2 < n                                     # ... and no more than needed
+    few = sample(a, 100)                                                 # another n: its own step
+    k = max(1, int(np.sqrt(a.size / 100)))
+    assert np.array_equal(few, a[::k, ::k])
 
 
 # ---- a sheet on a table, near its limits
@@ -1031,7 +1034,7 @@ def test_digit_crop_is_not_misled_by_a_large_faint_stain():
     ink = np.zeros((200, 200), np.float32)
     ink[:, :120] = 0.15                                                  # the stain, off the digit
     ink[140:180, 150:154] = ink[140:144, 150:180] = 1.0                  # an 'L', 40 x 30, 4 px pen
-    assert crop_size_ok(_digit_crop(ink), 40, 30)
+    assert crop_size_ok(_digit_crop(ink, 0), 40, 30)
 
 
 @pytest.mark.parametrize("e", [0, 1, 2, 5, 9, 16])
@@ -1091,11 +1094,12 @@ def _ink_on_a_patch(rng, h=40, w=34, noise=0.02):
     return ink
 
 
-@pytest.mark.parametrize("paper", [1, 7, 30, 200])
+@pytest.mark.parametrize("paper", [1, 7, 30, 120, 200])
 def test_normalize_ink_counts_the_paper_it_was_not_given(paper):
     """normalize_ink(ink, paper=P) is normalize_ink(np.pad(ink, P)), byte for byte: the noise and
-    Otsu's cut are measured against the whole page's paper (P = 200: a page big enough that
-    `sample` thins it out, built then). Paper matters: its many zeros lower both."""
+    Otsu's cut are measured against the whole page's paper (P = 120, 200: pages big enough that
+    `sample` takes every 2nd and every 3rd pixel, built then). Paper matters: its many zeros
+    lower both."""
     from ensemble.normalize import normalize_ink
     rng = np.random.default_rng(paper)
     for k in range(4):
@@ -1107,10 +1111,17 @@ def test_normalize_ink_counts_the_paper_it_was_not_given(paper):
 
 def test_paper_changes_what_normalize_ink_keeps():
     """The counted paper is no formality: with no paper around it, the noise of this map sets a
-    cut that keeps less of the digit than on its page."""
+    cut that keeps less of the digit than on its page. A faint noisy digit filling its map but
+    for the 4 px its blur needs: only the page's zeros bring the noise median down to the paper's."""
     from ensemble.normalize import normalize_ink
     ink = _ink_on_a_patch(np.random.default_rng(5), noise=0.05)
     assert not np.array_equal(normalize_ink(ink), normalize_ink(ink, paper=30))
+    g = np.asarray(draw_digit(100, box=(30, 20, 64, 80), width=6).resize((26, 32)), np.float32)
+    faint = np.zeros((40, 34), np.float32)
+    faint[4:-4, 4:-4] = np.clip(0.3 * (1 - g / 255) + np.abs(np.random.default_rng(2).normal(0, 0.1, g.shape)), 0, 1)
+    on_page = normalize_ink(faint, paper=30)
+    assert np.array_equal(on_page, normalize_ink(np.pad(faint, 30)))
+    assert not np.array_equal(on_page, normalize_ink(faint))
 
 
 def test_median_and_otsu_count_zeros_they_were_not_given():
@@ -1121,6 +1132,8 @@ def test_median_and_otsu_count_zeros_they_were_not_given():
         full = np.concatenate([v, np.zeros(zeros, np.float32)])
         assert _median(v, zeros) == float(np.median(full)), (n, zeros)
         assert otsu(v, zeros=zeros) == otsu(full), (n, zeros)
+    two = np.array([0.5, 1.0], np.float32)                              # one more zero moves the cut
+    assert otsu(two) == otsu(two, zeros=0) != otsu(two, zeros=1)
 
 
 def _png_turned_after_its_pixels(img: Image.Image) -> bytes:
