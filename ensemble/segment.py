@@ -1021,19 +1021,15 @@ class Segmentation:
 
 
 def source_size(item: Item | None, shape) -> tuple[int, int]:
-    """(H, W) of the source image as load_gray orients it (EXIF applied), from its header."""
+    """(H, W) of the source image as load_gray orients it (EXIF applied): the decode's own size
+    (`decode_gray(item, with_size=True)`); `shape` for no item, an array, or a source that no
+    longer decodes (the decode the caller made succeeded: trust it)."""
+    from .normalize import ImageError
     if item is None or isinstance(item.data, np.ndarray):
         return tuple(shape)
-    import io
-    from PIL import Image
     try:
-        src = io.BytesIO(item.data) if item.data is not None else item.path
-        with Image.open(src) as img:
-            w, h = img.size
-            if img.getexif().get(0x0112) in (5, 6, 7, 8):       # EXIF orientation: rotated 90 degrees
-                w, h = h, w
-        return h, w
-    except Exception:                                           # the decode itself succeeded: trust it
+        return decode_gray(item, with_size=True)[1]
+    except ImageError:
         return tuple(shape)
 
 
@@ -1044,7 +1040,7 @@ def segment(gray, p: SegmentParams | None = None, item: Item | None = None,
     `item`: where `gray` came from, to decode a larger copy for small writing and to give
     boxes in the source's pixels (without it, boxes are in `gray`'s pixels). `source_shape`:
     the source's (H, W) when the caller decoded it (`decode_gray(item, with_size=True)`);
-    else it is read from the file's header (a PNG's EXIF may mean decoding it again).
+    else `item` is decoded again for it (`source_size`).
     """
     from .normalize import ImageError, as_gray, is_mnist_style, normalize_digit, normalize_ink
     p = p or SegmentParams()

@@ -1062,8 +1062,8 @@ def test_candidates_read_the_same_on_the_whole_page_of_paper(look, monkeypatch):
 
 
 def test_segment_takes_the_source_size_from_the_decode(tmp_path):
-    """Boxes are in the file's pixels whether segment reads the file's header or is told the
-    size by the decode (NumberMode does: a PNG's EXIF is only found by decoding it again)."""
+    """Boxes are in the file's pixels whether segment is told the size by the decode (NumberMode
+    does) or decodes the item again for it."""
     from ensemble.reading import Item, decode_gray
     from ensemble.segment import segment
     img, _ = render_number(digits_of("381"), seed=1, style=NumberStyle(look="scan"))
