@@ -289,12 +289,19 @@ def ink_map(g: np.ndarray, upscaled: bool = False) -> np.ndarray:
     of 15 % of the image follows uneven light closely but would swallow a bolder stroke (only
     its rim would stay ink): where a window of half the image finds much more ink, that wider
     window gives the paper -- unless the region touches the border and is large, a shadow.
+    Along the sides, where both windows are cut short, the paper follows the light's slope
+    (`light_slope`, `side_light`): a page lit from one side has no glow of ink down its darker side.
     """
     x = g if _dark_ink(g) else 1 - g                      # (H, W) now dark ink on light paper
     x = ndi.gaussian_filter(x, min(1.0, max(x.shape) / 200))   # noise, JPEG ringing down (not on tiny images)
     side = max(x.shape)
-    paper = grey_closing(x, _odd(0.15 * side))                   # (H, W)
-    wide_paper = grey_closing(x, _odd(WIDE * side))              # (H, W) >= paper
+    size, wide_size = _odd(0.15 * side), _odd(WIDE * side)
+    paper = grey_closing(x, size)                                # (H, W)
+    wide_paper = grey_closing(x, wide_size)                      # (H, W) >= paper
+    if not upscaled:                                      # (a tiny input's strokes fill it: no light to fit)
+        slope = light_slope(paper, size // 2)
+        paper = side_light(paper, size // 2, slope)
+        wide_paper = side_light(wide_paper, wide_size // 2, slope)
     gain = (wide_paper - paper) / np.maximum(wide_paper, 0.05)   # ink only the wide window sees
     ink_wide = (wide_paper - x) / np.maximum(wide_paper, 0.05)
     cut = max(MIN_CONTRAST, 0.3 * float(ink_wide.max()))
@@ -310,6 +317,54 @@ def ink_map(g: np.ndarray, upscaled: bool = False) -> np.ndarray:
         paper = np.where(strokes, wide_paper, paper)
     ink = (paper - x) / np.maximum(paper, 0.05)
     return np.maximum(ink - float(np.quantile(sample(ink), PAPER_QUANTILE)), 0)
+
+
+def light_slope(paper: np.ndarray, r: int) -> tuple[float, float]:
+    """The light's slope (per row, per column) on a page, from its paper (a grey closing whose
+    window reaches r px to each side): a plane fitted to the paper where that window is whole,
+    twice more without the points darker than it by over 3 robust sigma (strokes bolder than
+    the window, shadows). (0, 0) where no such part is left."""
+    h, w = paper.shape
+    if h <= 2 * r + 2 or w <= 2 * r + 2:
+        return 0.0, 0.0
+    step = max(1, int(math.sqrt((h - 2 * r) * (w - 2 * r) / 4096)))       # ~4,096 points plenty
+    yy, xx = np.mgrid[r:h - r:step, r:w - r:step]
+    z = paper[r:h - r:step, r:w - r:step].ravel().astype(np.float64)
+    a = np.stack([np.ones(z.size), yy.ravel(), xx.ravel()], 1)           # (N, 3)
+    keep = np.ones(z.size, bool)
+    for _ in range(3):
+        coef = np.linalg.lstsq(a[keep], z[keep], rcond=None)[0]
+        res = z - a @ coef
+        sigma = 1.4826 * float(np.median(np.abs(res[keep]))) + 1e-4
+        keep = res > -3 * sigma
+    return float(coef[1]), float(coef[2])
+
+
+def side_light(paper: np.ndarray, r: int, slope: tuple[float, float]) -> np.ndarray:
+    """A grey closing (window reaching r px) put right along the sides the light falls off to.
+
+    Near a side the window is cut short, and where the light falls by g per px towards that
+    side, the closing p < r px from it is the paper r px in: too bright by g (r - p), so the
+    darker paper along the side read as ink (a photo lit from one side read "0313" as a "1"
+    the page's height: the glow down its darker side). Take that off (on a corner, both
+    sides'); only where it reaches 1 % of the paper, so a page lit evenly keeps its closing."""
+    out = None
+    level = max(float(np.median(sample(paper))), 0.05)
+    for axis, g in ((0, slope[0]), (1, slope[1])):
+        n = paper.shape[axis]
+        reach = min(r, n - 1)             # a window past the far side: the paper there is the far side's
+        over = np.arange(reach, 0, -1, dtype=np.float32)                 # (reach,) r - p, p px from the side
+        for towards, band, steps in ((g, slice(0, reach), over), (-g, slice(n - reach, n), over[::-1])):
+            # towards > 0: the light falls towards this side
+            if reach < 1 or towards * reach < 0.01 * level:
+                continue
+            if out is None:
+                out = paper.copy()
+            if axis == 0:
+                out[band] -= towards * steps[:, None]
+            else:
+                out[:, band] -= towards * steps[None, :]
+    return paper if out is None else out
 
 
 def _is_shadow(labels, i, box, paper, wide_paper, cut) -> bool:

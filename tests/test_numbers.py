@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from scipy import ndimage as ndi
 
 from ensemble import Ensemble
 from ensemble.normalize import ImageError
@@ -1296,3 +1297,38 @@ def test_separators_benchmark_draws_each_mark_in_the_slot_and_counts_every_pair(
     for line in table:
         shares = [float(v) for v in line.split()[1:] if v != "%"]
         assert len(shares) == 3 and sum(shares) == pytest.approx(100.0, abs=0.2)
+
+
+def lit_from_one_side(text: str, side: str, fall: float = 0.45, seed: int = 0, height: float = 40.0):
+    """A number `height` px tall near one corner of a 1600x1200 photo whose light falls off by
+    `fall` towards the far `side`: (uint8 page, the digits' boxes)."""
+    img, boxes = render_number(digits_of(text), seed=seed, style=NumberStyle(look="scan"))
+    im = Image.fromarray(img).convert("L")
+    f = height / np.median(boxes[:, 3] - boxes[:, 1])
+    im = im.resize((round(im.width * f), round(im.height * f)), Image.BILINEAR)
+    boxes = (boxes * f).astype(int)
+    g = np.asarray(im, np.float32) / 255
+    h, w = 1600, 1200
+    page = np.full((h, w), float(np.median(g)), np.float32)
+    y, x = h - g.shape[0] - 100, w - g.shape[1] - 150                   # near the bright corner
+    page[y:y + g.shape[0], x:x + g.shape[1]] = g
+    boxes = boxes + [x, y, x, y]
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    away = {"left": xx / w, "right": xx / w, "top": yy / h, "bottom": yy / h}[side]   # 0 on the dark side
+    rng = np.random.default_rng(seed)
+    page = np.clip(ndi.gaussian_filter(page, 1.2) * (0.95 - fall * (1 - away)) + rng.normal(0, 0.02, page.shape), 0, 1)
+    if side in ("right", "bottom"):                                      # dark on the right / bottom
+        page = page[::-1, ::-1]
+        boxes = np.array([[w - b[2], h - b[3], w - b[0], h - b[1]] for b in boxes])
+    return (page * 255).astype(np.uint8), boxes
+
+
+@pytest.mark.parametrize("side", ["left", "top", "right", "bottom"])
+def test_a_number_on_a_page_lit_steeply_from_one_side_is_found_whole(side):
+    """The closing's window is cut short along the page's sides, and where the light falls off
+    towards a side it kept the brighter paper from further in there: the darker side read as
+    a glow of ink, whose pieces set the text height (a photo's "0313" read as a "1" the page's
+    height; this one, lit from the top, had no digit found)."""
+    page, boxes = lit_from_one_side("0313", side, seed=2)
+    seg = segment(page)
+    assert len(seg.boxes) == 4 and min(covered(seg, boxes)) >= 0.6
