@@ -299,9 +299,9 @@ def ink_map(g: np.ndarray, upscaled: bool = False) -> np.ndarray:
     paper = grey_closing(x, size)                                # (H, W)
     wide_paper = grey_closing(x, wide_size)                      # (H, W) >= paper
     if not upscaled:                                      # (a tiny input's strokes fill it: no light to fit)
-        slope = light_slope(paper, size // 2)
-        paper = side_light(paper, size // 2, slope)
-        wide_paper = side_light(wide_paper, wide_size // 2, slope)
+        light = light_slope(paper, size // 2)
+        paper = side_light(paper, size // 2, light)
+        wide_paper = side_light(wide_paper, wide_size // 2, light)
     gain = (wide_paper - paper) / np.maximum(wide_paper, 0.05)   # ink only the wide window sees
     ink_wide = (wide_paper - x) / np.maximum(wide_paper, 0.05)
     cut = max(MIN_CONTRAST, 0.3 * float(ink_wide.max()))
@@ -319,51 +319,56 @@ def ink_map(g: np.ndarray, upscaled: bool = False) -> np.ndarray:
     return np.maximum(ink - float(np.quantile(sample(ink), PAPER_QUANTILE)), 0)
 
 
-def light_slope(paper: np.ndarray, r: int) -> tuple[float, float]:
-    """The light's slope (per row, per column) on a page, from its paper (a grey closing whose
-    window reaches r px to each side): a plane fitted to the paper where that window is whole,
-    twice more without the points darker than it by over 3 robust sigma (strokes bolder than
-    the window, shadows). (0, 0) where no such part is left."""
+def light_slope(paper: np.ndarray, r: int) -> tuple[float, float, float]:
+    """The light on a page, from its paper (a grey closing whose window reaches r px to each
+    side): (per row, per column, level), a plane fitted to ~1,000 points of the paper where that
+    window is whole, twice more without the points darker than it by over 3 robust sigma (strokes
+    bolder than the window, shadows); level: the plane at those points' middle. (0, 0, 1) where
+    no such part is left."""
     h, w = paper.shape
     if h <= 2 * r + 2 or w <= 2 * r + 2:
-        return 0.0, 0.0
-    step = max(1, int(math.sqrt((h - 2 * r) * (w - 2 * r) / 4096)))       # ~4,096 points plenty
-    yy, xx = np.mgrid[r:h - r:step, r:w - r:step]
-    z = paper[r:h - r:step, r:w - r:step].ravel().astype(np.float64)
-    a = np.stack([np.ones(z.size), yy.ravel(), xx.ravel()], 1)           # (N, 3)
+        return 0.0, 0.0, 1.0
+    step = max(1, int(math.sqrt((h - 2 * r) * (w - 2 * r) / 1024)))       # a plane: ~1,000 points plenty
+    z = paper[r:h - r:step, r:w - r:step].astype(np.float64)             # (n, m)
+    yy, xx = np.meshgrid(np.arange(z.shape[0]) * step, np.arange(z.shape[1]) * step, indexing="ij")
+    a = np.stack([np.ones(z.size), yy.ravel() - yy.mean(), xx.ravel() - xx.mean()], 1)   # (N, 3), centred
+    z = z.ravel()
     keep = np.ones(z.size, bool)
     for _ in range(3):
-        coef = np.linalg.lstsq(a[keep], z[keep], rcond=None)[0]
+        k = a[keep]
+        coef = np.linalg.solve(k.T @ k + 1e-9 * np.eye(3), k.T @ z[keep])
         res = z - a @ coef
         sigma = 1.4826 * float(np.median(np.abs(res[keep]))) + 1e-4
         keep = res > -3 * sigma
-    return float(coef[1]), float(coef[2])
+    return float(coef[1]), float(coef[2]), max(float(coef[0]), 0.05)
 
 
-def side_light(paper: np.ndarray, r: int, slope: tuple[float, float]) -> np.ndarray:
+def side_light(paper: np.ndarray, r: int, light: tuple[float, float, float]) -> np.ndarray:
     """A grey closing (window reaching r px) put right along the sides the light falls off to.
 
     Near a side the window is cut short, and where the light falls by g per px towards that
     side, the closing p < r px from it is the paper r px in: too bright by g (r - p), so the
     darker paper along the side read as ink (a photo lit from one side read "0313" as a "1"
     the page's height: the glow down its darker side). Take that off (on a corner, both
-    sides'); only where it reaches 1 % of the paper, so a page lit evenly keeps its closing."""
+    sides'); only where it reaches 1 % of the paper's level, so a page lit evenly keeps its
+    closing. light: `light_slope`'s (per row, per column, level)."""
     out = None
-    level = max(float(np.median(sample(paper))), 0.05)
-    for axis, g in ((0, slope[0]), (1, slope[1])):
+    for axis, g in ((0, light[0]), (1, light[1])):
         n = paper.shape[axis]
         reach = min(r, n - 1)             # a window past the far side: the paper there is the far side's
-        over = np.arange(reach, 0, -1, dtype=np.float32)                 # (reach,) r - p, p px from the side
-        for towards, band, steps in ((g, slice(0, reach), over), (-g, slice(n - reach, n), over[::-1])):
-            # towards > 0: the light falls towards this side
-            if reach < 1 or towards * reach < 0.01 * level:
+        for towards, near in ((g, True), (-g, False)):                   # towards > 0: the light falls to it
+            if reach < 1 or towards * reach < 0.01 * light[2]:
                 continue
+            over = towards * np.arange(reach, 0, -1, dtype=np.float32)   # (reach,) g (r - p), p px from the side
+            band = slice(0, reach) if near else slice(n - reach, n)
+            if not near:
+                over = over[::-1]
             if out is None:
                 out = paper.copy()
             if axis == 0:
-                out[band] -= towards * steps[:, None]
+                out[band] -= over[:, None]
             else:
-                out[:, band] -= towards * steps[None, :]
+                out[:, band] -= over[None, :]
     return paper if out is None else out
 
 

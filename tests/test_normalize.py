@@ -1203,16 +1203,16 @@ def test_side_light_puts_the_closing_of_a_lit_page_right_along_its_sides(gy, gx)
     size = 37
     closing = grey_closing(x, size)
     assert np.abs(closing - x).max() > 0.015                              # the bug it puts right
-    assert np.abs(side_light(closing, size // 2, (gy, gx)) - x).max() < 1e-5
+    assert np.abs(side_light(closing, size // 2, (gy, gx, 0.6)) - x).max() < 1e-5
     bold = x.copy()
     bold[60:110, 40:100] -= 0.4                                          # a stroke 50 px wide
     bold[20:30, 150:230] -= 0.4                                          # (10 px: the closing erases it)
-    fy, fx = light_slope(grey_closing(bold, size), size // 2)
-    assert abs(fy - gy) < 5e-5 and abs(fx - gx) < 5e-5
+    fy, fx, level = light_slope(grey_closing(bold, size), size // 2)
+    assert abs(fy - gy) < 5e-5 and abs(fx - gx) < 5e-5 and abs(level - 0.6) < 0.005
 
 
 def test_side_light_leaves_an_evenly_lit_page_alone():
-    """Light that changes by less than 1 % of the paper over the window's reach is no light's
+    """Light that changes by less than 1 % of the paper's level over the window's reach is no light's
     slope to put right: the closing is returned as it is (a flat page, a tight crop of ink)."""
     from ensemble.morph import grey_closing
     from ensemble.normalize import light_slope, side_light
@@ -1223,3 +1223,14 @@ def test_side_light_leaves_an_evenly_lit_page_alone():
     assert side_light(noisy, 7, light_slope(noisy, 7)) is noisy
     lit = grey_closing(lit_plane(100, 100, 0.0, 0.002), 15)
     assert side_light(lit, 7, light_slope(lit, 7)) is not lit
+
+
+def test_side_light_with_a_window_past_the_far_side():
+    """A window wider than the page (the wide window on a strip): the closing is the far side's
+    paper all across, and side_light still gives the paper back exactly."""
+    from ensemble.morph import grey_closing
+    from ensemble.normalize import side_light
+    for gy, gx in ((0.003, 0.0), (-0.003, 0.0002)):
+        x = lit_plane(30, 200, gy, gx)
+        closing = grey_closing(x, 101)                                   # reaches 50 px: past the 30 rows
+        assert np.abs(side_light(closing, 50, (gy, gx, 0.6)) - x).max() < 1e-5
