@@ -297,7 +297,7 @@ def ink_map(g: np.ndarray, upscaled: bool = False) -> np.ndarray:
     side = max(x.shape)
     size, wide_size = _odd(0.15 * side), _odd(WIDE * side)
     paper = grey_closing(x, size)                                # (H, W)
-    wide_paper = grey_closing(x, wide_size)                      # (H, W) >= paper
+    wide_paper = grey_closing(x, wide_size)                      # (H, W) >= paper (before side_light)
     if not upscaled:                                      # (a tiny input's strokes fill it: no light to fit)
         light = light_slope(paper, size // 2)
         paper = side_light(paper, size // 2, light)
@@ -322,9 +322,10 @@ def ink_map(g: np.ndarray, upscaled: bool = False) -> np.ndarray:
 def light_slope(paper: np.ndarray, r: int) -> tuple[float, float, float]:
     """The light on a page, from its paper (a grey closing whose window reaches r px to each
     side): (per row, per column, level), a plane fitted to ~1,000 points of the paper where that
-    window is whole, twice more without the points darker than it by over 3 robust sigma (strokes
-    bolder than the window, shadows); level: the plane at those points' middle. (0, 0, 1) where
-    no such part is left."""
+    window is whole: first to the brighter half of them, then twice more to the points no darker
+    than it by over 3 robust sigma (strokes bolder than the window, shadows: as long as they
+    cover less than half of that part); level: the plane at those points' middle. (0, 0, 1)
+    where that part is under 3 px across."""
     h, w = paper.shape
     if h <= 2 * r + 2 or w <= 2 * r + 2:
         return 0.0, 0.0, 1.0
@@ -333,7 +334,10 @@ def light_slope(paper: np.ndarray, r: int) -> tuple[float, float, float]:
     yy, xx = np.meshgrid(np.arange(z.shape[0]) * step, np.arange(z.shape[1]) * step, indexing="ij")
     a = np.stack([np.ones(z.size), yy.ravel() - yy.mean(), xx.ravel() - xx.mean()], 1)   # (N, 3), centred
     z = z.ravel()
-    keep = np.ones(z.size, bool)
+    # start from the brighter half: any part of a plane gives the whole plane, and a hard shadow
+    # or a bold digit covering less than half the page stays out of the first fit (a plain first
+    # fit tilts towards them, and its spread then keeps them in)
+    keep = z >= np.median(z)
     for _ in range(3):
         k = a[keep]
         coef = np.linalg.solve(k.T @ k + 1e-9 * np.eye(3), k.T @ z[keep])

@@ -1185,7 +1185,7 @@ def test_load_gray_with_size_follows_an_orientation_after_the_pixels():
 
 
 def lit_plane(h: int, w: int, gy: float, gx: float) -> np.ndarray:
-    """Paper lit unevenly: brightness 0.6 in the middle, falling by gy per row and gx per column
+    """Paper lit unevenly: brightness 0.6 in the middle, rising by gy per row and gx per column
     (float32 (h, w))."""
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
     return (0.6 + gy * (yy - h / 2) + gx * (xx - w / 2)).astype(np.float32)
@@ -1213,7 +1213,7 @@ def test_side_light_puts_the_closing_of_a_lit_page_right_along_its_sides(gy, gx)
 
 def test_side_light_leaves_an_evenly_lit_page_alone():
     """Light that changes by less than 1 % of the paper's level over the window's reach is no light's
-    slope to put right: the closing is returned as it is (a flat page, a tight crop of ink)."""
+    slope to put right: the closing is returned as it is (a flat page, a noisy one)."""
     from ensemble.morph import grey_closing
     from ensemble.normalize import light_slope, side_light
     closing = grey_closing(lit_plane(100, 100, 0.0, 0.00002), 15)
@@ -1234,3 +1234,65 @@ def test_side_light_with_a_window_past_the_far_side():
         x = lit_plane(30, 200, gy, gx)
         closing = grey_closing(x, 101)                                   # reaches 50 px: past the 30 rows
         assert np.abs(side_light(closing, 50, (gy, gx, 0.6)) - x).max() < 1e-5
+
+
+def page_lit_towards(side: str, h: int = 288, w: int = 384, ink: int = 0) -> np.ndarray:
+    """A stroke in the middle of a page whose light falls from 0.95 to 0.45 towards `side` (or
+    a corner): float32 (h, w)."""
+    img = Image.new("L", (w, h), 255)
+    ImageDraw.Draw(img).line([(180, 100), (180, 190)], fill=ink, width=5)
+    g = np.asarray(img, np.float32) / 255
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    away = {"left": xx / w, "right": 1 - xx / w, "top": yy / h, "bottom": 1 - yy / h,
+            "topleft": (xx / w + yy / h) / 2, "bottomright": 1 - (xx / w + yy / h) / 2}[side]   # 0: dark
+    return (g * (0.45 + 0.5 * away)).astype(np.float32)
+
+
+@pytest.mark.parametrize("side", ["left", "right", "top", "bottom", "topleft", "bottomright"])
+def test_ink_map_of_a_page_lit_from_one_side_has_no_glow_along_its_darker_side(side):
+    """The paper along the side the light falls towards is that side's own, not the brighter
+    paper further in: no ink there (it was 0.07-0.1 before side_light), and the stroke stays."""
+    from ensemble.normalize import ink_map
+    page = page_lit_towards(side)
+    ink = ink_map(page)
+    assert ink[110:180, 179:182].min() > 0.3
+    band = np.zeros(page.shape, bool)
+    band[:, :30] |= "left" in side
+    band[:, -30:] |= "right" in side
+    band[:30] |= "top" in side
+    band[-30:] |= "bottom" in side
+    assert ink[band].max() < 0.01
+
+
+@pytest.mark.parametrize("width", [0.2, 0.4])
+def test_a_hard_shadow_is_no_slope_of_the_light(width):
+    """A hard shadow along one side is not the light falling towards it: light_slope starts
+    from the brighter half, so the shadow does not tilt the plane, and faint ink in the shadow
+    near the side keeps its contrast."""
+    from ensemble.morph import grey_closing
+    from ensemble.normalize import light_slope
+    page = np.full((288, 384), 0.85, np.float32)
+    page[:, :int(width * 384)] -= 0.4
+    gy, gx, level = light_slope(grey_closing(page, 57), 28)
+    assert abs(gy) < 1e-5 and abs(gx) < 1e-5 and abs(level - 0.85) < 0.01
+    lit = lit_plane(288, 384, 0.0, 0.002)
+    lit[:, :int(width * 384)] -= 0.4
+    assert abs(light_slope(grey_closing(lit, 57), 28)[1] - 0.002) < 5e-5
+
+
+@pytest.mark.parametrize("x0,x1", [(20, 90), (40, 100), (150, 220)])
+def test_a_bold_stroke_near_the_darker_side_keeps_a_rim_of_paper(x0, x1):
+    """A stroke bolder than the narrow window is measured against the wide window's paper, whose
+    own reach (a quarter of the page) is cut short at the side too: that paper is put right
+    along the side as well, so the stroke near the darker side does not grow a rim of glow
+    (0.18-0.22 without it) and looks like one far from it."""
+    from ensemble.normalize import ink_map
+    h, w = 288, 384
+    g = np.ones((h, w), np.float32)
+    g[60:230, x0:x1] = 0.1                                               # 60-70 px: wider than 0.15 x 384
+    page = (g * (0.45 + 0.5 * np.mgrid[:h, :w][1] / w)).astype(np.float32)   # darker to the left
+    ink = ink_map(page)
+    assert ink[70:220, x0 + 3:x1 - 3].min() > 0.8
+    rim = np.zeros((h, w), bool)
+    rim[62:228, x0 - 4:x0 - 1] = rim[62:228, x1 + 1:x1 + 4] = True
+    assert ink[rim].max() < 0.08
