@@ -1296,3 +1296,20 @@ def test_a_bold_stroke_near_the_darker_side_keeps_a_rim_of_paper(x0, x1):
     rim = np.zeros((h, w), bool)
     rim[62:228, x0 - 4:x0 - 1] = rim[62:228, x1 + 1:x1 + 4] = True
     assert ink[rim].max() < 0.08
+
+
+def test_side_light_acts_from_one_percent_of_the_paper_over_the_reach():
+    """The light's fall over the window's reach (r px; fewer on a page narrower than r) is put
+    right from 1 % of the paper's level: 1.2 % is, 0.8 % is not, whatever the level."""
+    from ensemble.normalize import side_light
+    closing = np.full((50, 200), 0.5, np.float32)
+    across = np.full((200, 50), 0.5, np.float32)
+    for level in (0.3, 0.9):
+        for share, acts in ((0.012, True), (0.008, False)):
+            g = share * level / 20                                       # r = 20 px
+            assert (side_light(closing, 20, (0.0, g, level)) is not closing) == acts
+            assert (side_light(across, 20, (g, 0.0, level)) is not across) == acts
+    strip = np.full((12, 200), 0.5, np.float32)                          # 12 rows: the reach is 11
+    for share, acts in ((0.012, True), (0.008, False)):
+        g = share * 0.5 / 11
+        assert (side_light(strip, 40, (g, 0.0, 0.5)) is not strip) == acts
