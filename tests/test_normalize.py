@@ -1234,6 +1234,20 @@ def test_side_light_with_a_window_past_the_far_side():
         x = lit_plane(30, 200, gy, gx)
         closing = grey_closing(x, 101)                                   # reaches 50 px: past the 30 rows
         assert np.abs(side_light(closing, 50, (gy, gx, 0.6)) - x).max() < 1e-5
+    x = lit_plane(40, 60, 0.01, -0.01)                                   # the smallest window: 3 px, r = 1
+    assert np.abs(side_light(grey_closing(x, 3), 1, (0.01, -0.01, 0.6)) - x).max() < 1e-5
+
+
+def test_light_slope_needs_three_rows_and_columns_where_the_window_is_whole():
+    """The plane is fitted where the window (r px each way) is whole: with 3 rows and columns
+    of it the slope is exact, with 2 it is not fitted at all: (0, 0, 1)."""
+    from ensemble.normalize import light_slope
+    r = 10
+    for h, w in ((2 * r + 3, 100), (100, 2 * r + 3)):
+        gy, gx, level = light_slope(lit_plane(h, w, 0.001, -0.002), r)
+        assert abs(gy - 0.001) < 1e-6 and abs(gx + 0.002) < 1e-6 and abs(level - 0.6) < 0.01
+    for h, w in ((2 * r + 2, 100), (100, 2 * r + 2)):
+        assert light_slope(lit_plane(h, w, 0.001, -0.002), r) == (0.0, 0.0, 1.0)
 
 
 def page_lit_towards(side: str, h: int = 288, w: int = 384, ink: int = 0) -> np.ndarray:
@@ -1313,3 +1327,29 @@ def test_side_light_acts_from_one_percent_of_the_paper_over_the_reach():
     for share, acts in ((0.012, True), (0.008, False)):
         g = share * 0.5 / 11
         assert (side_light(strip, 40, (g, 0.0, 0.5)) is not strip) == acts
+
+
+def test_ink_map_of_a_blurred_stroke_on_even_paper_is_its_contrast_to_the_rims():
+    """On evenly lit paper the ink map is each pixel's contrast against the paper, out to the
+    faint rims of a blurred stroke: the paper comes from a window of 15 % of the image, which
+    erases the stroke. (A narrow window of 3 px would leave the stroke's own pixels as paper;
+    the wide window then rescues only the stroke and 2 px around it, and the rims are lost.)"""
+    from ensemble.normalize import ink_map
+    img = Image.new("L", (320, 240), 230)
+    ImageDraw.Draw(img).line([(80, 60), (240, 180)], fill=50, width=6)
+    page = ndi.gaussian_filter(np.asarray(img, np.float32) / 255, 2.5)     # rims ~6 px wide
+    want = (230 / 255 - ndi.gaussian_filter(page, 1.0)) / (230 / 255)     # ink_map's own blur first
+    ink = ink_map(page)
+    assert np.abs(ink - want).max() < 0.02
+    assert ((want > 0.05) & (want < 0.2)).sum() > 500                    # (there are rims to lose)
+
+
+def test_ink_map_takes_the_papers_own_texture_off():
+    """The paper's own texture (grain, noise) is not ink: PAPER_QUANTILE of the contrast map is
+    taken off, so at least that share of a noisy page reads exactly 0."""
+    from ensemble.normalize import PAPER_QUANTILE, ink_map
+    rng = np.random.default_rng(0)
+    page = uneven(draw_digit(), rng, noise=0.05)
+    ink = ink_map(page)
+    assert (ink == 0).mean() >= PAPER_QUANTILE
+    assert ink.max() > 0.9
