@@ -14,7 +14,7 @@ and scans:
    the paper's (where the border is undecided, the heavier tail against a median-filtered
    estimate of the paper is the ink), so dark ink on light paper becomes MNIST's
    light-on-dark; the ink's contrast is then measured against a grey closing of the page
-   (follows uneven lighting and keeps hard shadow edges), relative to the local paper
+   (follows uneven lighting, along the sides too, and keeps hard shadow edges), relative to the local paper
    brightness; strokes too wide for that window (bold markers, blurred low-resolution
    digits) are measured against a window of half the image instead, so they stay whole;
 4. Otsu threshold, connected components (scipy.ndimage): keep the heaviest non-border
