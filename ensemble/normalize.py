@@ -329,7 +329,7 @@ def light_slope(paper: np.ndarray, r: int) -> tuple[float, float, float]:
     h, w = paper.shape
     if h <= 2 * r + 2 or w <= 2 * r + 2:
         return 0.0, 0.0, 1.0
-    step = max(1, int(math.sqrt((h - 2 * r) * (w - 2 * r) / 1024)))       # a plane: ~1,000 points plenty
+    step = _sample_step((h - 2 * r) * (w - 2 * r), 1024)                  # a plane: ~1,000 points plenty
     z = paper[r:h - r:step, r:w - r:step].astype(np.float64)             # (n, m)
     yy, xx = np.meshgrid(np.arange(z.shape[0]) * step, np.arange(z.shape[1]) * step, indexing="ij")
     a = np.stack([np.ones(z.size), yy.ravel() - yy.mean(), xx.ravel() - xx.mean()], 1)   # (N, 3), centred
